@@ -1,0 +1,41 @@
+# Two set-up commands (README): `make demo` and `make test`. Both build .venv themselves.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PHOTOS ?= tests/data/photos
+PORT ?= 8501
+DEMO_CATALOG ?= $(CURDIR)/var/demo.db
+export PIP_DISABLE_PIP_VERSION_CHECK = 1
+
+.PHONY: venv demo index ui test lint bench taxonomy clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt torch
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+demo: venv  ## index PHOTOS (default: the bundled test photos) and start the app
+	$(VENV)/bin/pixdex --catalog sqlite:///$(DEMO_CATALOG) index $(PHOTOS) || test $$? -eq 1
+	$(VENV)/bin/pixdex --catalog sqlite:///$(DEMO_CATALOG) search cat
+	$(VENV)/bin/pixdex --catalog sqlite:///$(DEMO_CATALOG) ui --port $(PORT)
+
+test: venv  ## lint and run the whole suite
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+bench: venv  ## throughput benchmarks (not in the suite); N=... images
+	$(PY) tests/bench/bench_index.py --n $(or $(N),64)
+
+taxonomy: venv  ## regenerate indexer/data/imagenet_taxonomy.json (needs Debian's wordnet-base)
+	test -f /usr/share/wordnet/data.noun || (apt-get update -qq && apt-get install -y -qq wordnet-base)
+	$(PY) scripts/build_taxonomy.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info

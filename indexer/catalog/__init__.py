@@ -1,0 +1,26 @@
+"""Catalogue backends behind one interface; `open_catalog` picks one from the URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from indexer.catalog.base import Catalog, CatalogError, DayCount, Page, Query, Sort
+
+__all__ = ["Catalog", "CatalogError", "DayCount", "Page", "Query", "Sort", "open_catalog"]
+
+
+def open_catalog(url: str) -> Catalog:
+    """`sqlite:///abs/path.db` (or a bare path ending in .db) or `http(s)://host:port` (OpenSearch)."""
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite://"))
+    elif url.startswith("sqlite://"):
+        raise CatalogError(f"PIXDEX_CATALOG={url}: write sqlite:/// followed by an absolute path")
+    elif url.startswith(("http://", "https://")):
+        raise CatalogError(f"PIXDEX_CATALOG={url}: the OpenSearch backend is not available in this version yet")
+    elif url.endswith(".db") and "://" not in url:
+        path = Path(url).expanduser().resolve()
+    else:
+        raise CatalogError(f"PIXDEX_CATALOG={url}: expected sqlite:///path.db or http(s)://host:port")
+    from indexer.catalog.sqlite import SQLiteCatalog
+
+    return SQLiteCatalog(path)

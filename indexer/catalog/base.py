@@ -1,0 +1,138 @@
+"""The catalogue interface every backend implements, and the query it answers."""
+
+from __future__ import annotations
+
+import base64
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from indexer.record import Record, Status
+
+
+class CatalogError(RuntimeError):
+    """The catalogue cannot be opened or cannot answer; the message names the setting or input."""
+
+
+class Sort(StrEnum):
+    DATE = "date"  # newest indexed first
+    CONFIDENCE = "confidence"  # confidence of the matched label, highest first
+
+
+@dataclass(frozen=True)
+class Query:
+    """What to find. Label matching is case-insensitive.
+
+    `min_confidence` applies to the label matched (each `all_of` label, some `any_of` label, the
+    `text` match, and the excluded `none_of` labels), never to another label of the same image;
+    with no label in the query it applies to the image's best label.
+    """
+
+    all_of: tuple[str, ...] = ()
+    any_of: tuple[str, ...] = ()
+    none_of: tuple[str, ...] = ()
+    min_confidence: float = 0.0
+    text: str | None = None  # prefix of a word in a label name: "espr", "cat", "musical"
+    status: Status | None = None
+    source_prefix: str | None = None  # URI prefix: "s3://bucket/photos/", "file:///home/me/"
+    since: datetime | None = None  # indexed_at >= since
+    until: datetime | None = None  # indexed_at < until
+    sort: Sort = Sort.DATE
+    limit: int = 50
+    cursor: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ValueError(f"min_confidence must be between 0 and 1, got {self.min_confidence}")
+        if self.limit < 1:
+            raise ValueError(f"limit must be at least 1, got {self.limit}")
+
+    @property
+    def matched_labels(self) -> tuple[str, ...]:
+        return self.all_of + self.any_of
+
+
+@dataclass
+class Page:
+    records: list[Record]
+    total: int  # matches for the query, all pages
+    next_cursor: str | None = None  # None on the last page
+
+
+@dataclass(frozen=True)
+class DayCount:
+    day: str  # YYYY-MM-DD, UTC
+    label: str
+    count: int
+
+
+@dataclass
+class Cursor:
+    """Keyset position: the sort value and id of the last record of a page."""
+
+    sort: Sort
+    value: str | float
+    id: str
+
+    def encode(self) -> str:
+        raw = json.dumps([str(self.sort), self.value, self.id], separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, token: str, sort: Sort) -> Cursor:
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            s, value, id_ = json.loads(raw)
+            cursor = cls(Sort(s), value, str(id_))
+        except (ValueError, TypeError) as exc:
+            raise CatalogError(f"invalid cursor {token!r}: not one this catalogue issued") from exc
+        if cursor.sort != sort:
+            raise CatalogError(f"cursor {token!r} was issued for sort={cursor.sort}, not sort={sort}")
+        return cursor
+
+
+class Catalog(ABC):
+    """One interface, two backends (SQLite default, OpenSearch production)."""
+
+    @abstractmethod
+    def upsert_many(self, records: Iterable[Record]) -> int:
+        """Insert or replace by id, all or nothing. Returns how many were written."""
+
+    @abstractmethod
+    def delete(self, ids: Iterable[str]) -> int:
+        """Remove records by id. Returns how many existed."""
+
+    @abstractmethod
+    def get(self, id_or_uri: str) -> Record | None:
+        """One record, with its embedding, by id or canonical URI."""
+
+    @abstractmethod
+    def get_many(self, ids: Sequence[str]) -> dict[str, Record]:
+        """Records by id, without embeddings (for skip checks). Missing ids are absent."""
+
+    @abstractmethod
+    def search(self, query: Query) -> Page: ...
+
+    @abstractmethod
+    def facets(self, query: Query, size: int = 50) -> list[tuple[str, int]]:
+        """Label -> number of matching images carrying it (at >= min_confidence), most first."""
+
+    @abstractmethod
+    def label_counts_per_day(self, query: Query, labels: Sequence[str] | None = None) -> list[DayCount]:
+        """Matching images per indexing day and label (all labels, or only `labels`)."""
+
+    @abstractmethod
+    def similar(self, id_: str, k: int = 10) -> list[tuple[Record, float]]:
+        """The k images whose embeddings are nearest by cosine, best first, the image itself excluded."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,260 @@
+"""`pixdex`: index, search and inspect the catalogue. Exit codes: 0 ok, 1 some items failed, 2 bad usage."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from indexer.catalog import CatalogError, Query, Sort, open_catalog
+from indexer.labeller import ModelError
+from indexer.record import Record, Status
+from indexer.settings import Settings
+
+OK, ITEMS_FAILED, USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad input from the command line; printed as `pixdex: error: ...`, exit 2."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    overrides = {k: v for k, v in {"catalog": args.catalog, "device": getattr(args, "device", None),
+                                   "batch_size": getattr(args, "batch_size", None),
+                                   "decode_workers": getattr(args, "workers", None)}.items() if v is not None}
+    try:
+        settings = Settings(**overrides)
+        return args.func(args, settings)
+    except (UsageError, CatalogError, ModelError, ValueError) as exc:
+        print(f"pixdex: error: {exc}", file=sys.stderr)
+        return USAGE
+    except KeyboardInterrupt:
+        print("pixdex: interrupted; what was written stays, run the same command again to finish", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pixdex",
+        description="Label images with a PyTorch classifier and search them by label.",
+        epilog="The catalogue comes from --catalog or PIXDEX_CATALOG (default: a SQLite file in your data folder). "
+               "Exit codes: 0 ok, 1 some items failed or were not found, 2 bad usage.",
+    )
+    parser.add_argument("--catalog", metavar="URL", help="sqlite:///abs/path.db (overrides PIXDEX_CATALOG)")
+    sub = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("index", help="label and index image files and folders",
+                       description="Label image files and folders (recursively) and write them to the catalogue. "
+                                   "Files unchanged since they were indexed with the same model are skipped.")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="image files or folders")
+    p.add_argument("--force", action="store_true", help="relabel even unchanged files")
+    p.add_argument("--batch-size", type=int, help="images per model batch (default 16, PIXDEX_BATCH_SIZE)")
+    p.add_argument("--workers", type=int, help="decode threads (default: cores, at most 4)")
+    p.add_argument("--device", help="auto, cpu, cuda or cuda:N (PIXDEX_DEVICE)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("search", help="find images by label",
+                       description="Find images by label. Every positional LABEL must match; with none, every "
+                                   "record is listed, newest first. Labels include parent concepts "
+                                   "(cat, dog, vehicle, food, ...) and match case-insensitively.")
+    p.add_argument("labels", nargs="*", metavar="LABEL", help="labels the image must all have")
+    p.add_argument("--any", action="append", default=[], metavar="LABEL", help="at least one of these (repeatable)")
+    p.add_argument("--not", dest="none", action="append", default=[], metavar="LABEL",
+                   help="none of these (repeatable)")
+    p.add_argument("--min-confidence", type=float, default=0.0, metavar="X",
+                   help="0..1, applies to each matched label (default 0)")
+    p.add_argument("--text", help="a word prefix of a label name, e.g. 'espr'")
+    p.add_argument("--status", choices=[s.value for s in Status])
+    p.add_argument("--source", metavar="PREFIX", help="URI prefix, e.g. file:///home/me/photos/")
+    p.add_argument("--since", type=datetime.fromisoformat, metavar="DATE", help="indexed on or after (ISO date)")
+    p.add_argument("--until", type=datetime.fromisoformat, metavar="DATE", help="indexed before (ISO date)")
+    p.add_argument("--sort", choices=[s.value for s in Sort], default=Sort.DATE.value)
+    p.add_argument("--limit", type=int, default=20, help="records per page (default 20)")
+    p.add_argument("--cursor", help="the next-page cursor printed by the previous page")
+    add_json(p)
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("labels", help="every label with its image count")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--min-confidence", type=float, default=0.0, metavar="X")
+    add_json(p)
+    p.set_defaults(func=cmd_labels)
+
+    p = sub.add_parser("show", help="one record: labels, metadata, status")
+    p.add_argument("ref", metavar="ID|URI|PATH")
+    add_json(p)
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("similar", help="images that look alike (cosine over embeddings)")
+    p.add_argument("ref", metavar="ID|URI|PATH")
+    p.add_argument("-k", type=int, default=10, help="how many (default 10)")
+    add_json(p)
+    p.set_defaults(func=cmd_similar)
+
+    p = sub.add_parser("delete", help="remove records from the catalogue (the files stay)")
+    p.add_argument("refs", nargs="+", metavar="ID|URI|PATH")
+    p.set_defaults(func=cmd_delete)
+
+    p = sub.add_parser("ui", help="start the Streamlit app")
+    p.add_argument("--port", type=int, default=8501)
+    p.set_defaults(func=cmd_ui)
+    return parser
+
+
+def add_json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print a JSON array of records (fields as in DESIGN.md)")
+    p.add_argument("--embedding", action="store_true", help="with --json: include the embedding vectors")
+
+
+def resolve_ref(ref: str) -> str:
+    """An id, a URI, or a path of an indexed file (turned into its canonical URI)."""
+    from indexer.files import file_uri
+
+    path = Path(ref)
+    return file_uri(path) if "://" not in ref and path.exists() else ref
+
+
+def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from indexer.files import FileReader, find_images, source_item
+    from indexer.labeller import make_labeller
+    from indexer.pipeline import Pipeline
+
+    missing = [str(p) for p in args.paths if not p.exists()]
+    if missing:
+        raise UsageError(f"no such file or folder: {', '.join(missing)}")
+    paths = list(find_images(args.paths))
+    if not paths:
+        print("pixdex: no images found under " + ", ".join(map(str, args.paths)), file=sys.stderr)
+        return OK
+    labeller = make_labeller(settings.model_settings())
+    with open_catalog(settings.catalog) as catalog:
+        pipeline = Pipeline(settings, labeller, catalog, FileReader(settings.limits))
+        with tqdm(total=len(paths), unit="img", desc="indexing", dynamic_ncols=True, disable=None) as bar:
+            def progress(record: Record | None) -> None:
+                bar.update()
+                if record is not None and record.status == Status.FAILED:
+                    bar.write(f"FAILED {record.uri}: {record.error}", file=sys.stderr)
+
+            summary = pipeline.run((source_item(p) for p in paths), force=args.force, progress=progress)
+    if args.json:
+        print(json.dumps(summary.as_dict(), indent=2))
+    else:
+        print(f"labelled {summary.labelled}, skipped {summary.skipped} unchanged, failed {summary.failed} "
+              f"in {summary.seconds:.1f}s ({summary.images_per_second:.1f} images/s)")
+    return ITEMS_FAILED if summary.failed else OK
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    query = Query(all_of=tuple(args.labels), any_of=tuple(args.any), none_of=tuple(args.none),
+                  min_confidence=args.min_confidence, text=args.text,
+                  status=Status(args.status) if args.status else None,
+                  source_prefix=args.source, since=args.since, until=args.until, sort=Sort(args.sort),
+                  limit=args.limit, cursor=args.cursor)
+    with open_catalog(settings.catalog) as catalog:
+        page = catalog.search(query)
+    if args.json:
+        print_json(page.records, args.embedding)
+    else:
+        focus = query.matched_labels
+        for r in page.records:
+            print(record_line(r, focus))
+        shown = f"{len(page.records)} of {page.total} image{'s' if page.total != 1 else ''}"
+        more = f"; next page: --cursor {page.next_cursor}" if page.next_cursor else ""
+        print(shown + more, file=sys.stderr)
+    return OK
+
+
+def cmd_labels(args: argparse.Namespace, settings: Settings) -> int:
+    with open_catalog(settings.catalog) as catalog:
+        facets = catalog.facets(Query(min_confidence=args.min_confidence), size=args.limit)
+    if args.json:
+        print(json.dumps([{"label": n, "count": c} for n, c in facets], indent=2))
+    else:
+        for name, count in facets:
+            print(f"{count:>7}  {name}")
+    return OK
+
+
+def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
+    with open_catalog(settings.catalog) as catalog:
+        record = catalog.get(resolve_ref(args.ref))
+    if record is None:
+        print(f"pixdex: no image {args.ref!r} in the catalogue", file=sys.stderr)
+        return ITEMS_FAILED
+    if args.json:
+        print_json([record], args.embedding)
+        return OK
+    print(f"{record.uri}\n  id        {record.id}\n  status    {record.status}")
+    if record.error:
+        print(f"  error     {record.error}")
+    if record.width:
+        print(f"  image     {record.width}x{record.height} {record.format}, {record.size} bytes")
+    print(f"  model     {record.model_id}\n  indexed   {record.indexed_at:%Y-%m-%d %H:%M:%S} UTC")
+    for lb in sorted(record.labels, key=lambda lb: -lb.confidence):
+        parents = f"  ({', '.join(lb.parents)})" if lb.parents else ""
+        print(f"  {lb.confidence:6.1%}  {lb.name} [{lb.source}]{parents}")
+    return OK
+
+
+def cmd_similar(args: argparse.Namespace, settings: Settings) -> int:
+    with open_catalog(settings.catalog) as catalog:
+        ref = resolve_ref(args.ref)
+        if catalog.get(ref) is None:
+            print(f"pixdex: no image {args.ref!r} in the catalogue", file=sys.stderr)
+            return ITEMS_FAILED
+        hits = catalog.similar(ref, k=args.k)
+    if args.json:
+        print(json.dumps([{**r.to_json(args.embedding), "similarity": round(s, 4)} for r, s in hits], indent=2))
+    else:
+        for r, s in hits:
+            print(f"{s:6.3f}  {record_line(r, ())}")
+    return OK
+
+
+def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
+    failed = 0
+    with open_catalog(settings.catalog) as catalog:
+        for ref in args.refs:
+            record = catalog.get(resolve_ref(ref))
+            if record is None:
+                print(f"pixdex: no image {ref!r} in the catalogue", file=sys.stderr)
+                failed += 1
+                continue
+            catalog.delete([record.id])
+            print(f"deleted {record.uri}")
+    return ITEMS_FAILED if failed else OK
+
+
+def cmd_ui(args: argparse.Namespace, settings: Settings) -> int:
+    app = Path(__file__).resolve().parent.parent / "ui" / "app.py"
+    env = {**os.environ, "PIXDEX_CATALOG": settings.catalog}
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
+           "--browser.gatherUsageStats", "false"]
+    if not os.environ.get("DISPLAY") and sys.platform.startswith("linux"):
+        cmd += ["--server.headless", "true"]
+    print(f"pixdex ui: http://localhost:{args.port}  (catalogue {settings.catalog})", file=sys.stderr)
+    return subprocess.call(cmd, env=env)
+
+
+def record_line(r: Record, focus: tuple[str, ...]) -> str:
+    if r.status == Status.FAILED:
+        return f"{r.id}  FAILED  {r.uri}  ({r.error})"
+    labels = ", ".join(f"{lb.name} {lb.confidence:.0%}" for lb in r.best_labels(3, focus))
+    return f"{r.id}  {labels:<48}  {r.uri}"
+
+
+def print_json(records: list[Record], with_embedding: bool) -> None:
+    print(json.dumps([r.to_json(with_embedding) for r in records], indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

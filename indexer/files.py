@@ -1,0 +1,60 @@
+"""The local-folder source: which files to index, their canonical URIs, and their bytes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from indexer.images import EXTENSIONS, ImageError, check_size
+from indexer.pipeline import SourceItem
+from indexer.settings import ImageLimits
+
+
+def file_uri(path: Path) -> str:
+    """Canonical `file:///abs/path` (percent-encoded), the basis of the record id."""
+    return path.expanduser().resolve().as_uri()
+
+
+def uri_path(uri: str) -> Path:
+    return Path(unquote(urlparse(uri).path))
+
+
+def find_images(paths: Iterable[Path]) -> Iterator[Path]:
+    """Files named explicitly are taken as they are (a bad one becomes a FAILED record); folders
+    are walked recursively for image extensions, skipping hidden files and folders."""
+    for path in paths:
+        if path.is_dir():
+            for p in sorted(path.rglob("*")):
+                rel = p.relative_to(path).parts
+                if p.suffix.lower() in EXTENSIONS and p.is_file() and not any(s.startswith(".") for s in rel):
+                    yield p
+        else:
+            yield path
+
+
+def source_item(path: Path) -> SourceItem:
+    st = path.stat()
+    return SourceItem(
+        uri=file_uri(path), size=st.st_size, last_modified=datetime.fromtimestamp(st.st_mtime, UTC)
+    )
+
+
+class FileReader:
+    """Reads a file's bytes after checking its size, so an oversize file is never read whole."""
+
+    def __init__(self, limits: ImageLimits) -> None:
+        self.limits = limits
+
+    def __call__(self, item: SourceItem) -> bytes:
+        path = uri_path(item.uri)
+        try:
+            check_size(path.stat().st_size, self.limits)
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise ImageError(f"file vanished before it was read: {path}") from None
+        except PermissionError:
+            raise ImageError(f"permission denied reading {path}") from None
+        except IsADirectoryError:
+            raise ImageError(f"{path} is a directory") from None

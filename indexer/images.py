@@ -1,0 +1,130 @@
+"""Bytes -> an upright RGB model input, refusing what should not be decoded.
+
+Decode is where the CPU time goes (DESIGN.md): JPEGs are decoded with `Image.draft()` at the
+smallest DCT scale that still covers the model input. Every mode is converted to RGB on purpose.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from indexer.settings import ImageLimits
+
+FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF", "HEIF"}
+CONTENT_TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp",
+                 "GIF": "image/gif", "BMP": "image/bmp", "TIFF": "image/tiff", "HEIF": "image/heic"}
+EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif"}
+WHITE = (255, 255, 255)
+
+
+class ImageError(ValueError):
+    """The bytes are not an image pixdex will label; the message says why, for a person."""
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    pixels: np.ndarray  # (size, size, 3) uint8: resized, centre-cropped, upright RGB
+    width: int  # full-resolution width and height as displayed (after EXIF orientation)
+    height: int
+    format: str
+    content_type: str
+
+
+@cache
+def _register_heif() -> bool:
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:
+        return False
+    register_heif_opener()
+    return True
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1_000_000:.1f} MB"
+
+
+def check_size(size: int, limits: ImageLimits) -> None:
+    if size == 0:
+        raise ImageError("empty file (0 bytes)")
+    if size > limits.max_bytes:
+        raise ImageError(f"file is {_mb(size)}, over the {_mb(limits.max_bytes)} limit")
+
+
+def decode(data: bytes, limits: ImageLimits, size: int = 224) -> DecodedImage:
+    """Decode, orient and convert to RGB; resize the shorter side to `size` and centre-crop."""
+    check_size(len(data), limits)
+    _register_heif()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise ImageError("not an image: the bytes are in no format pixdex decodes (JPEG, PNG, WebP, GIF, BMP, "
+                         "TIFF, HEIC)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"image dimensions exceed the {limits.max_pixels / 1e6:.0f} MP limit "
+                         "(possible decompression bomb)") from None
+    with img:
+        fmt = img.format or "unknown"
+        if fmt not in FORMATS:
+            raise ImageError(f"{fmt} images are not supported (supported: JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC)")
+        w, h = img.size
+        if w * h > limits.max_pixels:
+            raise ImageError(f"image is {w}x{h} ({w * h / 1e6:.0f} MP), over the {limits.max_pixels / 1e6:.0f} MP "
+                             "limit (possible decompression bomb)")
+        if min(w, h) < limits.min_side:
+            raise ImageError(f"image is {w}x{h} px, under the {limits.min_side} px minimum side")
+        if fmt in ("JPEG", "MPO"):
+            # decode at 1/2, 1/4 or 1/8 scale, never below the model input on the shorter side
+            scale = size / min(w, h)
+            img.draft("RGB" if img.mode == "RGB" else None, (max(1, round(w * scale)), max(1, round(h * scale))))
+        try:
+            img.load()
+            oriented = ImageOps.exif_transpose(img)
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise ImageError(f"image data is truncated or corrupt ({exc})") from None
+        if oriented.size != img.size:
+            w, h = h, w
+        rgb = to_rgb(oriented)
+    return DecodedImage(fit(rgb, size), w, h, fmt, CONTENT_TYPES[fmt])
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Every Pillow mode to 8-bit RGB: transparency onto white, high bit depth scaled, not clipped."""
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+        mode = img.mode
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (*WHITE, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(img, dtype=np.float32)
+        top = 65535.0 if mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
+        if mode == "F":
+            lo, top = float(arr.min(initial=0)), float(arr.max(initial=1))
+            arr = arr - lo
+            top = max(top - lo, 1e-6)
+        gray = np.clip(arr * (255.0 / top), 0, 255).astype(np.uint8)
+        return Image.fromarray(gray, "L").convert("RGB")
+    return img.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
+
+
+def fit(img: Image.Image, size: int) -> np.ndarray:
+    """Resize the shorter side to `size` (bilinear), centre-crop a square, as uint8 HWC."""
+    w, h = img.size
+    scale = size / min(w, h)
+    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+    img = img.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=None)
+    left, top = (nw - size) // 2, (nh - size) // 2
+    return np.asarray(img.crop((left, top, left + size, top + size)))

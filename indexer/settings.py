@@ -1,0 +1,51 @@
+"""One settings object, from `PIXDEX_*` environment variables; CLI flags override fields."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from platformdirs import user_data_path
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_catalog() -> str:
+    return f"sqlite:///{user_data_path('pixdex') / 'catalog.db'}"
+
+
+class ImageLimits(BaseModel):
+    """What the decoder refuses; each refusal becomes a FAILED record saying which limit."""
+
+    max_bytes: int = 50 * 1024 * 1024
+    max_pixels: int = 150_000_000
+    min_side: int = 32
+
+
+class ModelSettings(BaseModel):
+    # "efficientnet-lite0" or the path of a TorchScript file (bring your own model)
+    name: str = "efficientnet-lite0"
+    labels: Path | None = None  # labels file for a TorchScript model
+    input_size: int = 224  # square input side for a TorchScript model
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    top_k: int = 5  # classes kept per image
+    min_concept_confidence: float = 0.05  # parent concepts kept per image at or above this
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PIXDEX_", env_nested_delimiter="__", extra="ignore")
+
+    catalog: str = Field(default_factory=default_catalog)
+    index: str = "pixdex-images"
+    model: str = "efficientnet-lite0"
+    model_labels: Path | None = None
+    model_input_size: int = 224
+    device: str = "auto"
+    batch_size: int = 16
+    decode_workers: int = Field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
+    limits: ImageLimits = ImageLimits()
+
+    def model_settings(self) -> ModelSettings:
+        return ModelSettings(
+            name=self.model, labels=self.model_labels, input_size=self.model_input_size, device=self.device
+        )

@@ -1,0 +1,1 @@
+"""The Streamlit app. Reads the catalogue through `indexer`."""
