@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import warnings
 from abc import ABC, abstractmethod
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -166,7 +167,10 @@ class TorchScriptLabeller(Labeller):
         except (OSError, ValueError) as exc:
             raise ModelError(f"PIXDEX_MODEL_LABELS={labels}: {exc}") from exc
         try:
-            self.module = torch.jit.load(str(path), map_location=self.device).eval()
+            with warnings.catch_warnings():
+                # torch 2.13 deprecates TorchScript in favour of torch.export; files keep loading
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self.module = torch.jit.load(str(path), map_location=self.device).eval()
         except (OSError, RuntimeError, ValueError) as exc:
             raise ModelError(f"PIXDEX_MODEL={path}: not a loadable TorchScript file ({exc})") from exc
         self.name = path.stem

@@ -29,7 +29,9 @@ class ModelSettings(BaseModel):
     input_size: int = 224  # square input side for a TorchScript model
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     top_k: int = 5  # classes kept per image
-    min_concept_confidence: float = 0.05  # parent concepts kept per image at or above this
+    # parent concepts kept per image at or above this; big concepts (animal: 398 classes) collect
+    # a few percent from tiny class probabilities, which is noise to a person searching "animal"
+    min_concept_confidence: float = 0.15
 
 
 class Settings(BaseSettings):

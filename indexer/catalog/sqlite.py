@@ -96,7 +96,7 @@ class SQLiteCatalog(Catalog):
 
     def upsert_many(self, records: Iterable[Record]) -> int:
         rows, label_rows = [], []
-        for r in records:
+        for r in {r.id: r for r in records}.values():  # the same id twice in a batch: the last one wins
             labels = json.dumps([[lb.name, lb.confidence, str(lb.source), list(lb.parents)] for lb in r.labels])
             emb = None if r.embedding is None else np.asarray(r.embedding, dtype=np.float16).tobytes()
             top = r.top_label.confidence if r.top_label else -1.0

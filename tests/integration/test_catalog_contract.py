@@ -1,0 +1,219 @@
+"""The catalogue contract: every backend gives the same records, in the same order, for the same
+queries. Backends are the `backend` fixture's params; the OpenSearch issue adds its own."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from indexer.catalog import Catalog, CatalogError, Query, Sort, open_catalog
+from indexer.record import Label, Record, Status
+
+DAY0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+
+
+def rec(name: str, labels: dict[str, float], day: int = 0, status: Status = Status.LABELED,
+        parents: dict[str, tuple[str, ...]] | None = None, emb: list[float] | None = None,
+        prefix: str = "file:///photos/") -> Record:
+    parents = parents or {}
+    vec = None
+    if emb is not None:
+        v = np.asarray(emb, dtype=np.float32)
+        vec = v / np.linalg.norm(v)
+    return Record(
+        uri=f"{prefix}{name}.jpg", status=status, size=1000, etag=name, model_id="m@1",
+        labels=[Label(n, c, parents=parents.get(n, ())) for n, c in labels.items()],
+        error="broken" if status == Status.FAILED else None,
+        embedding=vec, indexed_at=DAY0 + timedelta(days=day),
+    )
+
+
+CORPUS = [
+    rec("tabby", {"tabby cat": 0.7, "cat": 0.92}, 0, parents={"tabby cat": ("cat", "animal")}, emb=[1, 0, 0]),
+    rec("persian", {"Persian cat": 0.3, "cat": 0.4}, 0, parents={"Persian cat": ("cat", "animal")}, emb=[0.9, 0.1, 0]),
+    rec("catdog", {"cat": 0.9, "dog": 0.2}, 1, emb=[0.5, 0.5, 0]),
+    rec("beagle", {"beagle": 0.6, "dog": 0.6}, 1, parents={"beagle": ("dog", "animal")}, emb=[0, 1, 0]),
+    rec("espresso", {"espresso": 0.95, "coffee": 0.95, "food": 0.96}, 2, emb=[0, 0, 1]),
+    rec("car", {"sports car": 0.8, "vehicle": 0.85}, 2, emb=[0.1, 0, 0.9], prefix="s3://bucket/cars/"),
+    rec("broken", {}, 2, status=Status.FAILED),
+]
+for _minute, _r in enumerate(CORPUS):  # newest first: broken, car, espresso, beagle, catdog, persian, tabby
+    _r.indexed_at += timedelta(minutes=_minute)
+
+
+@pytest.fixture(params=["sqlite"])
+def backend(request, tmp_path) -> Catalog:
+    with open_catalog(f"sqlite:///{tmp_path / 'contract.db'}") as cat:
+        yield cat
+
+
+@pytest.fixture
+def cat(backend: Catalog) -> Catalog:
+    backend.upsert_many(CORPUS)
+    return backend
+
+
+def names(page_or_records) -> list[str]:
+    records = getattr(page_or_records, "records", page_or_records)
+    return [r.uri.rsplit("/", 1)[-1].removesuffix(".jpg") for r in records]
+
+
+def search_all(cat: Catalog, **kw) -> list[str]:
+    return names(cat.search(Query(limit=100, **kw)))
+
+
+def test_round_trip_by_id_and_uri(cat):
+    original = CORPUS[0]
+    for key in (original.id, original.uri):
+        got = cat.get(key)
+        assert got is not None and got.id == original.id
+        assert got.labels == original.labels
+        assert got.indexed_at == original.indexed_at
+        assert got.label_names == ["tabby cat", "cat", "animal"]
+        assert np.allclose(got.embedding, original.embedding, atol=1e-3)
+    assert cat.get("file:///nowhere.jpg") is None
+
+
+def test_upsert_replaces_never_duplicates(cat):
+    changed = rec("tabby", {"tiger cat": 0.8}, 3)
+    cat.upsert_many([changed, changed])
+    assert cat.search(Query()).total == len(CORPUS)
+    assert cat.get(changed.id).labels == [Label("tiger cat", 0.8)]
+    assert search_all(cat, all_of=("tabby cat",)) == []
+
+
+def test_upsert_is_all_or_nothing(backend):
+    good = rec("good", {"cat": 0.5})
+    clash = Record(uri=CORPUS[0].uri, status=Status.LABELED, id="another-id-same-uri")
+    backend.upsert_many([CORPUS[0]])
+    with pytest.raises(Exception):  # noqa: B017 - each backend raises its own driver error
+        backend.upsert_many([good, clash])
+    assert backend.get(good.id) is None
+
+
+def test_all_any_none(cat):
+    assert search_all(cat, all_of=("cat",)) == ["catdog", "persian", "tabby"]
+    assert search_all(cat, all_of=("cat", "dog")) == ["catdog"]
+    assert search_all(cat, any_of=("dog", "coffee")) == ["espresso", "beagle", "catdog"]
+    assert search_all(cat, all_of=("cat",), none_of=("dog",)) == ["persian", "tabby"]
+    assert search_all(cat, all_of=("CAT",)) == search_all(cat, all_of=("cat",))
+
+
+def test_parent_concepts_match(cat):
+    assert search_all(cat, all_of=("animal",)) == ["beagle", "persian", "tabby"]
+
+
+def test_min_confidence_applies_to_the_matched_label(cat):
+    # catdog is a confident cat but only a 0.2 dog: it must not match dog >= 0.5
+    assert search_all(cat, all_of=("dog",), min_confidence=0.5) == ["beagle"]
+    assert search_all(cat, any_of=("dog", "cat"), min_confidence=0.5) == ["beagle", "catdog", "tabby"]
+    # excluded labels use the same threshold: a 0.2 dog is not "a dog"
+    assert search_all(cat, all_of=("cat",), none_of=("dog",), min_confidence=0.5) == ["catdog", "tabby"]
+    # no label in the query: the threshold applies to the best label
+    assert "persian" not in search_all(cat, min_confidence=0.5)
+
+
+def test_text_prefix_of_a_word(cat):
+    assert search_all(cat, text="espr") == ["espresso"]
+    assert search_all(cat, text="cat") == ["catdog", "persian", "tabby"]  # "cat", "tabby cat"
+    assert search_all(cat, text="at") == []  # not a word prefix
+    assert search_all(cat, text="100%") == []
+
+
+def test_status_source_and_dates(cat):
+    assert search_all(cat, status=Status.FAILED) == ["broken"]
+    assert search_all(cat, source_prefix="s3://bucket/") == ["car"]
+    assert search_all(cat, source_prefix="file:///photos/b") == ["broken", "beagle"]
+    assert search_all(cat, since=DAY0 + timedelta(days=1), until=DAY0 + timedelta(days=2)) == ["beagle", "catdog"]
+
+
+def test_default_order_is_newest_first(cat):
+    got = cat.search(Query(limit=100)).records
+    assert [r.indexed_at for r in got] == sorted((r.indexed_at for r in got), reverse=True)
+
+
+def test_sort_by_confidence_of_matched_label(cat):
+    assert search_all(cat, all_of=("cat",), sort=Sort.CONFIDENCE) == ["tabby", "catdog", "persian"]
+    assert search_all(cat, any_of=("dog",), sort=Sort.CONFIDENCE) == ["beagle", "catdog"]
+
+
+@pytest.mark.parametrize("sort", list(Sort))
+@pytest.mark.parametrize("limit", [1, 3, 7])
+def test_pagination_without_gaps_or_repeats(backend, sort, limit):
+    many = [rec(f"img{i:03d}", {"cat": round(0.1 + (i % 5) * 0.2, 2)}, day=i % 3) for i in range(25)]
+    for r in many[::4]:
+        r.indexed_at = DAY0  # ties on the sort key are broken by id
+    backend.upsert_many(many)
+    expected = names(backend.search(Query(all_of=("cat",), sort=sort, limit=100)))
+    seen, cursor = [], None
+    while True:
+        page = backend.search(Query(all_of=("cat",), sort=sort, limit=limit, cursor=cursor))
+        assert page.total == 25
+        seen += names(page)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == expected and len(set(seen)) == 25
+
+
+def test_bad_cursor_is_a_clear_error(cat):
+    with pytest.raises(CatalogError, match="invalid cursor"):
+        cat.search(Query(cursor="not-a-cursor"))
+    token = cat.search(Query(limit=1)).next_cursor
+    with pytest.raises(CatalogError, match="sort=date"):
+        cat.search(Query(limit=1, cursor=token, sort=Sort.CONFIDENCE))
+
+
+def test_facets_add_up(cat):
+    for query in (Query(), Query(all_of=("cat",)), Query(any_of=("cat", "dog"), min_confidence=0.5)):
+        facets = dict(cat.facets(query))
+        for label, count in facets.items():
+            refined = Query(all_of=(*query.all_of, label), any_of=query.any_of, min_confidence=query.min_confidence)
+            assert cat.search(refined).total == count, (query, label)
+    assert dict(cat.facets(Query(all_of=("cat",))))["cat"] == 3
+    assert dict(cat.facets(Query()))["animal"] == 3
+
+
+def test_label_counts_per_day(cat):
+    counts = {(d.day, d.label): d.count for d in cat.label_counts_per_day(Query(), labels=["cat", "dog"])}
+    assert counts == {("2026-11-01", "cat"): 2, ("2026-11-02", "cat"): 1, ("2026-11-02", "dog"): 2}
+
+
+def test_similar_by_cosine(cat):
+    hits = cat.similar(CORPUS[0].id, k=3)
+    assert names([r for r, _ in hits]) == ["persian", "catdog", "car"]
+    assert hits[0][1] == pytest.approx(0.9 / np.linalg.norm([0.9, 0.1]), abs=1e-2)
+    with pytest.raises(CatalogError, match="no image"):
+        cat.similar("missing")
+
+
+def test_delete(cat):
+    assert cat.delete([CORPUS[0].id, "missing"]) == 1
+    assert cat.get(CORPUS[0].id) is None
+    assert "tabby" not in search_all(cat, all_of=("cat",))
+    assert dict(cat.facets(Query())).get("tabby cat") is None
+
+
+def test_readers_see_consistent_data_while_a_writer_writes(backend, tmp_path):
+    with open_catalog(f"sqlite:///{tmp_path / 'contract.db'}") as reader:
+        errors: list[Exception] = []
+        totals: list[int] = []
+
+        def write() -> None:
+            for b in range(20):
+                backend.upsert_many([rec(f"w{b}-{i}", {"cat": 0.5}) for i in range(50)])
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        while writer.is_alive():
+            try:
+                totals.append(reader.search(Query(all_of=("cat",), limit=5)).total)
+            except Exception as exc:
+                errors.append(exc)
+        writer.join()
+        assert not errors
+        assert totals == sorted(totals) and all(t % 50 == 0 for t in totals)
+        assert reader.search(Query(all_of=("cat",))).total == 1000

@@ -1,0 +1,127 @@
+"""The `pixdex` console script, run as a user runs it: real process, real catalogue, real photos."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PIXDEX = str(Path(sys.executable).with_name("pixdex"))
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory, request):
+    """A catalogue of the four photos and one broken file, indexed once for the module."""
+    from tests.conftest import PHOTOS
+
+    root = tmp_path_factory.mktemp("cli")
+    folder = root / "my photos"  # a space in the path, as people have
+    shutil.copytree(PHOTOS, folder)
+    (folder / "notes.jpg").write_text("not a picture")
+    env = {**os.environ, "PIXDEX_CATALOG": f"sqlite:///{root / 'catalog.db'}", "PIXDEX_DEVICE": "cpu"}
+    first = subprocess.run([PIXDEX, "index", str(folder)], env=env, capture_output=True, text=True)
+    return folder, env, first
+
+
+def pixdex(env, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([PIXDEX, *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_index_reports_and_exits_1_when_some_failed(indexed):
+    folder, env, first = indexed
+    assert first.returncode == 1, first.stderr
+    assert "labelled 4, skipped 0 unchanged, failed 1" in first.stdout
+    assert "FAILED" in first.stderr and "notes.jpg" in first.stderr and "not an image" in first.stderr
+    again = pixdex(env, "index", str(folder))
+    assert again.returncode == 0 and "labelled 0, skipped 5 unchanged, failed 0" in again.stdout
+
+
+@pytest.mark.parametrize(("label", "photo"), [("cat", "cat.png"), ("coffee", "coffee.jpg"),
+                                               ("vehicle", "rocket.jpg"), ("Tripod", "cameraman.jpg")])
+def test_search_finds_by_label(indexed, label, photo):
+    _, env, _ = indexed
+    out = pixdex(env, "search", label, "--json")
+    assert out.returncode == 0, out.stderr
+    records = json.loads(out.stdout)
+    assert [Path(r["key"] or r["uri"]).name for r in records] == [photo]
+    r = records[0]
+    for field in ("id", "uri", "bucket", "key", "version_id", "etag", "size", "content_type", "last_modified",
+                  "width", "height", "format", "status", "error", "labels", "label_names", "model_id",
+                  "sequencer", "indexed_at", "reviewed_at", "reviewed_by"):
+        assert field in r
+    assert r["status"] == "LABELED" and label.lower() in [n.lower() for n in r["label_names"]]
+    assert r["uri"].startswith("file:///") and "my%20photos" in r["uri"]
+
+
+def test_search_semantics_from_the_cli(indexed):
+    _, env, _ = indexed
+    everything = json.loads(pixdex(env, "search", "--json").stdout)
+    assert len(everything) == 5 and everything == sorted(everything, key=lambda r: r["indexed_at"], reverse=True)
+    cat_or_coffee = json.loads(pixdex(env, "search", "--any", "cat", "--any", "coffee", "--json").stdout)
+    assert len(cat_or_coffee) == 2
+    no_cats = json.loads(pixdex(env, "search", "animal", "--not", "cat", "--json").stdout)
+    assert no_cats == []
+    strict = json.loads(pixdex(env, "search", "cat", "--min-confidence", "0.99", "--json").stdout)
+    assert strict == []
+    failed = json.loads(pixdex(env, "search", "--status", "FAILED", "--json").stdout)
+    assert [Path(r["uri"]).name for r in failed] == ["notes.jpg"] and "not an image" in failed[0]["error"]
+
+
+def test_search_pages_with_a_cursor(indexed):
+    _, env, _ = indexed
+    first = pixdex(env, "search", "--limit", "3")
+    assert first.returncode == 0 and "3 of 5 images; next page: --cursor " in first.stderr
+    cursor = first.stderr.rsplit("--cursor ", 1)[1].strip()
+    second = pixdex(env, "search", "--limit", "3", "--cursor", cursor)
+    assert "2 of 5 images" in second.stderr and "next page" not in second.stderr
+    ids = [line.split()[0] for line in (first.stdout + second.stdout).splitlines()]
+    assert len(set(ids)) == 5
+
+
+def test_show_similar_labels_delete(indexed):
+    folder, env, _ = indexed
+    show = pixdex(env, "show", str(folder / "cat.png"))
+    assert show.returncode == 0 and "LABELED" in show.stdout and "tabby cat" in show.stdout
+    shown = json.loads(pixdex(env, "show", str(folder / "cat.png"), "--json", "--embedding").stdout)[0]
+    assert len(shown["embedding"]) == 1280
+    similar = json.loads(pixdex(env, "similar", shown["id"], "-k", "2", "--json").stdout)
+    assert len(similar) == 2 and shown["id"] not in {r["id"] for r in similar}
+    labels = {x["label"]: x["count"] for x in json.loads(pixdex(env, "labels", "--json").stdout)}
+    assert labels["cat"] == 1 and labels["animal"] == 1
+    assert pixdex(env, "delete", shown["uri"]).returncode == 0
+    assert json.loads(pixdex(env, "search", "cat", "--json").stdout) == []
+    gone = pixdex(env, "show", shown["id"])
+    assert gone.returncode == 1 and "no image" in gone.stderr
+
+
+def test_bad_usage_exits_2_with_a_message(indexed, tmp_path):
+    _, env, _ = indexed
+    missing = pixdex(env, "index", str(tmp_path / "nope"))
+    assert missing.returncode == 2 and "no such file or folder" in missing.stderr
+    bad_conf = pixdex(env, "search", "cat", "--min-confidence", "7")
+    assert bad_conf.returncode == 2 and "min_confidence must be between 0 and 1" in bad_conf.stderr
+    bad_cursor = pixdex(env, "search", "--cursor", "xyz")
+    assert bad_cursor.returncode == 2 and "invalid cursor" in bad_cursor.stderr
+    bad_catalog = pixdex({**env, "PIXDEX_CATALOG": "mysql://x"}, "search")
+    assert bad_catalog.returncode == 2 and "PIXDEX_CATALOG=mysql://x" in bad_catalog.stderr
+    assert pixdex(env, "frobnicate").returncode == 2
+
+
+def test_bring_your_own_model_from_settings(tmp_path, photos):
+    import torch
+
+    from tests.unit.test_labeller import MeanColour
+
+    model = tmp_path / "colours.pt"
+    torch.jit.script(MeanColour()).save(str(model))
+    (tmp_path / "colours.txt").write_text("reddish: colour\ngreenish: colour\nbluish: colour\n")
+    env = {**os.environ, "PIXDEX_CATALOG": f"sqlite:///{tmp_path / 'byo.db'}", "PIXDEX_MODEL": str(model),
+           "PIXDEX_MODEL_LABELS": str(tmp_path / "colours.txt"), "PIXDEX_MODEL_INPUT_SIZE": "64"}
+    assert pixdex(env, "index", str(photos / "coffee.jpg")).returncode == 0
+    record = json.loads(pixdex(env, "search", "colour", "--json").stdout)[0]
+    assert record["model_id"].startswith("colours@") and record["labels"][0]["name"] == "reddish"

@@ -1,0 +1,82 @@
+"""indexer.pipeline on real files: good photos labelled, each bad one a FAILED record, nothing lost."""
+
+from __future__ import annotations
+
+import shutil
+
+from indexer.catalog import Query
+from indexer.files import FileReader, file_uri, find_images, source_item
+from indexer.pipeline import Pipeline
+from indexer.record import Status
+
+
+def run(settings, labeller, catalog, folder, **kw):
+    pipeline = Pipeline(settings, labeller, catalog, FileReader(settings.limits))
+    seen = []
+    summary = pipeline.run((source_item(p) for p in find_images([folder])), progress=seen.append, **kw)
+    return summary, seen
+
+
+def test_bad_inputs_fail_alone(settings, labeller, catalog, tricky_folder, photos):
+    folder, cases = tricky_folder
+    for p in photos.iterdir():
+        shutil.copy(p, folder / p.name)
+    summary, seen = run(settings, labeller, catalog, folder)
+    assert len(seen) == len(cases) + 4  # progress once per item
+    assert summary.failed == 5 and summary.labelled == len(cases) - 5 + 4 and summary.skipped == 0
+    for name, (_, expected) in cases.items():
+        record = catalog.get(file_uri(folder / name))
+        assert record is not None, name
+        if record.status == Status.FAILED:
+            assert expected in record.error, (name, record.error)
+            assert record.labels == [] and record.embedding is None
+        else:
+            assert record.status == Status.LABELED, name
+            best = record.best_labels(1)[0].name
+            assert best == expected or (expected in record.label_names and record.confidence(expected) > 0.5), \
+                (name, record.best_labels(5))
+    coffee = catalog.get(file_uri(folder / "coffee.jpg"))
+    assert (coffee.width, coffee.height, coffee.format, coffee.content_type) == (600, 400, "JPEG", "image/jpeg")
+    assert coffee.size == (folder / "coffee.jpg").stat().st_size and len(coffee.etag) == 32
+
+
+def test_exif_rotated_labels_match_upright(settings, labeller, catalog, tricky_folder, photos):
+    folder, _ = tricky_folder
+    shutil.copy(photos / "cat.png", folder / "cat.png")
+    run(settings, labeller, catalog, folder)
+    upright = catalog.get(file_uri(folder / "cat.png"))
+    rotated = catalog.get(file_uri(folder / "rotated.jpg"))
+    assert (rotated.width, rotated.height) == (upright.width, upright.height)
+    assert [lb.name for lb in rotated.best_labels(3)] == [lb.name for lb in upright.best_labels(3)]
+    assert float(rotated.embedding @ upright.embedding) > 0.95
+
+
+def test_second_run_skips_unchanged_and_relabels_changed(settings, labeller, catalog, tmp_path, photos):
+    folder = tmp_path / "photos"
+    shutil.copytree(photos, folder)
+    (folder / "broken.jpg").write_bytes(b"nope")
+    first, _ = run(settings, labeller, catalog, folder)
+    assert (first.labelled, first.failed) == (4, 1)
+
+    again, _ = run(settings, labeller, catalog, folder)
+    assert (again.labelled, again.failed, again.skipped) == (0, 0, 5)
+
+    shutil.copy(photos / "coffee.jpg", folder / "cat.png")  # new bytes under an indexed name
+    changed, _ = run(settings, labeller, catalog, folder)
+    assert (changed.labelled, changed.skipped) == (1, 4)
+    assert catalog.get(file_uri(folder / "cat.png")).best_labels(1)[0].name == "espresso"
+
+    forced, _ = run(settings, labeller, catalog, folder, force=True)
+    assert (forced.labelled, forced.failed, forced.skipped) == (4, 1, 0)
+
+    assert catalog.search(Query()).total == 5  # one record per file, never duplicated
+
+
+def test_vanished_file_is_a_failed_record(settings, labeller, catalog, tmp_path, photos):
+    folder = tmp_path / "photos"
+    shutil.copytree(photos, folder)
+    items = [source_item(p) for p in find_images([folder])]
+    (folder / "rocket.jpg").unlink()
+    summary = Pipeline(settings, labeller, catalog, FileReader(settings.limits)).run(items)
+    assert (summary.labelled, summary.failed) == (3, 1)
+    assert "vanished" in catalog.get(file_uri(folder / "rocket.jpg")).error

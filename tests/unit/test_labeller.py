@@ -1,0 +1,105 @@
+"""indexer.labeller with the real EfficientNet-Lite0 weights, and a TorchScript model of our own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from indexer.images import decode
+from indexer.labeller import ModelError, make_labeller
+from indexer.settings import ImageLimits, ModelSettings
+
+
+def predict(labeller, *paths: Path):
+    batch = np.stack([decode(p.read_bytes(), ImageLimits(), labeller.input_size).pixels for p in paths])
+    return labeller.predict(batch)
+
+
+def test_the_four_photos(labeller, photos):
+    cat, coffee, rocket, cameraman = predict(
+        labeller, *(photos / n for n in ("cat.png", "coffee.jpg", "rocket.jpg", "cameraman.jpg")))
+    assert dict(cat.concepts)["cat"] >= 0.8
+    assert {c for c, _ in cat.classes[:3]} == {"Egyptian cat", "tiger cat", "tabby cat"}
+    assert coffee.classes[0][0] == "espresso"
+    assert {"missile", "projectile"} & {c for c, _ in rocket.classes[:3]}
+    assert cameraman.classes[0][0] == "tripod"  # a grayscale JPEG
+
+
+def test_batch_and_single_agree(labeller, photos):
+    one = predict(labeller, photos / "coffee.jpg")[0]
+    many = predict(labeller, photos / "cat.png", photos / "coffee.jpg")[1]
+    assert one.classes[0][0] == many.classes[0][0]
+    assert one.classes[0][1] == pytest.approx(many.classes[0][1], abs=1e-4)
+
+
+def test_embedding_and_model_id(labeller, photos):
+    cat, coffee = predict(labeller, photos / "cat.png", photos / "coffee.jpg")
+    assert cat.embedding.shape == (1280,) and cat.embedding.dtype == np.float32
+    assert np.linalg.norm(cat.embedding) == pytest.approx(1.0, abs=1e-4)
+    assert float(cat.embedding @ coffee.embedding) < 0.9
+    assert cat.model_id.startswith("efficientnet-lite0@") and len(cat.model_id.split("@")[1]) == 12
+
+
+def test_labels_carry_parents_and_summed_concepts(labeller, photos):
+    (cat,) = predict(labeller, photos / "cat.png")
+    labels = {lb.name: lb for lb in cat.labels(labeller.taxonomy)}
+    assert "cat" in labels["tabby cat"].parents
+    cat_classes = [p for c, p in cat.classes if "cat" in labels[c].parents]
+    assert labels["cat"].confidence >= sum(cat_classes) - 1e-6  # a sum over every cat class, not the top 5 only
+
+
+def test_empty_batch(labeller):
+    assert labeller.predict(np.zeros((0, 224, 224, 3), dtype=np.uint8)) == []
+
+
+class MeanColour(nn.Module):
+    """A 3-class "model": which channel is brightest; features = the mean colour."""
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean = x.mean(dim=(2, 3))
+        return mean * 20.0, mean
+
+
+@pytest.fixture
+def colour_model(tmp_path) -> tuple[Path, Path]:
+    model = tmp_path / "colours.pt"
+    torch.jit.script(MeanColour()).save(str(model))
+    labels = tmp_path / "colours.txt"
+    labels.write_text("reddish: warm colour\ngreenish: cool colour\nbluish: cool colour\n")
+    return model, labels
+
+
+def test_bring_your_own_torchscript(colour_model):
+    model, labels = colour_model
+    byo = make_labeller(ModelSettings(name=str(model), labels=labels, input_size=32, device="cpu"))
+    img = np.zeros((2, 32, 32, 3), dtype=np.uint8)
+    img[0, ..., 0] = 255  # red
+    img[1, ..., 2] = 255  # blue
+    red, blue = byo.predict(img)
+    assert red.classes[0][0] == "reddish" and blue.classes[0][0] == "bluish"
+    assert dict(blue.concepts)["cool colour"] == pytest.approx(blue.classes[0][1] + dict(blue.classes)["greenish"])
+    assert red.model_id.startswith("colours@")
+    assert byo.input_size == 32
+
+
+def test_model_errors_name_the_setting(colour_model, tmp_path):
+    model, labels = colour_model
+    with pytest.raises(ModelError, match="unknown model"):
+        make_labeller(ModelSettings(name="resnet-9000"))
+    with pytest.raises(ModelError, match="no such file"):
+        make_labeller(ModelSettings(name=str(tmp_path / "missing.pt")))
+    with pytest.raises(ModelError, match="PIXDEX_MODEL_LABELS"):
+        make_labeller(ModelSettings(name=str(model))).load()
+    two = tmp_path / "two.txt"
+    two.write_text("a\nb\n")
+    with pytest.raises(ModelError, match="returns 3 classes"):
+        make_labeller(ModelSettings(name=str(model), labels=two, input_size=8)).predict(
+            np.zeros((1, 8, 8, 3), dtype=np.uint8))
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not torchscript")
+    with pytest.raises(ModelError, match="not a loadable TorchScript file"):
+        make_labeller(ModelSettings(name=str(junk), labels=labels)).load()
