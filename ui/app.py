@@ -41,8 +41,10 @@ def main() -> None:
     st.title("pixdex")
     label_options = [name for name, _ in cat.facets(Query(), size=1000)]
     left, right = st.columns([3, 1])
+    # "contains", not fuzzy: "cat" must not offer "chocolate syrup"; no "Select all" under Enter
     labels = left.multiselect("Labels (all must match)", label_options, key="labels",
-                              placeholder="Type a label: cat, coffee, vehicle…")
+                              placeholder="Type a label: cat, coffee, vehicle…",
+                              filter_mode="contains", select_all=False)
     min_conf = right.slider("Minimum confidence", 0.0, 1.0, 0.0, 0.05, key="min_conf")
 
     query_key = (tuple(labels), min_conf)
