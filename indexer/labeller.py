@@ -77,6 +77,8 @@ class Labeller(ABC):
     def load(self) -> None:
         with self._lock:
             if not self._loaded:
+                if self.device.type == "cpu" and self.settings.threads:
+                    torch.set_num_threads(self.settings.threads)  # process-wide: torch has no per-model knob
                 self._load()
                 self._loaded = True
 

@@ -89,6 +89,7 @@ class Pipeline:
 
     def run(self, items: Iterable[SourceItem], force: bool = False, progress: Progress | None = None) -> Summary:
         summary = Summary()
+        self.labeller.load()  # start-up, not throughput
         started = time.perf_counter()
         progress = progress or (lambda _: None)
         todo = self._skip_unchanged(items, force, summary, progress)

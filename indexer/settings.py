@@ -28,6 +28,7 @@ class ModelSettings(BaseModel):
     labels: Path | None = None  # labels file for a TorchScript model
     input_size: int = 224  # square input side for a TorchScript model
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    threads: int | None = None  # torch intra-op threads on CPU (None: torch's default)
     top_k: int = 5  # classes kept per image
     # parent concepts kept per image at or above this; big concepts (animal: 398 classes) collect
     # a few percent from tiny class probabilities, which is noise to a person searching "animal"
@@ -45,9 +46,11 @@ class Settings(BaseSettings):
     device: str = "auto"
     batch_size: int = 16
     decode_workers: int = Field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
+    model_threads: int | None = None  # torch threads on CPU; default: torch's choice (all cores)
     limits: ImageLimits = ImageLimits()
 
     def model_settings(self) -> ModelSettings:
         return ModelSettings(
-            name=self.model, labels=self.model_labels, input_size=self.model_input_size, device=self.device
+            name=self.model, labels=self.model_labels, input_size=self.model_input_size, device=self.device,
+            threads=self.model_threads,
         )
