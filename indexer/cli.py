@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -47,9 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
                "Exit codes: 0 ok, 1 some items failed or were not found, 2 bad usage.",
     )
     parser.add_argument("--catalog", metavar="URL", help="sqlite:///abs/path.db (overrides PIXDEX_CATALOG)")
+    # accepted after the command too: `pixdex search cat --catalog sqlite:///...`
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--catalog", metavar="URL", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    command = functools.partial(sub.add_parser, parents=[common])
 
-    p = sub.add_parser("index", help="label and index image files and folders",
+    p = command("index", help="label and index image files and folders",
                        description="Label image files and folders (recursively) and write them to the catalogue. "
                                    "Files unchanged since they were indexed with the same model are skipped.")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="image files or folders")
@@ -60,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_index)
 
-    p = sub.add_parser("search", help="find images by label",
+    p = command("search", help="find images by label",
                        description="Find images by label. Every positional LABEL must match; with none, every "
                                    "record is listed, newest first. Labels include parent concepts "
                                    "(cat, dog, vehicle, food, ...) and match case-insensitively.")
@@ -81,35 +86,35 @@ def build_parser() -> argparse.ArgumentParser:
     add_json(p)
     p.set_defaults(func=cmd_search)
 
-    p = sub.add_parser("labels", help="every label with its image count")
+    p = command("labels", help="every label with its image count")
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--min-confidence", type=float, default=0.0, metavar="X")
     add_json(p)
     p.set_defaults(func=cmd_labels)
 
-    p = sub.add_parser("show", help="one record: labels, metadata, status")
+    p = command("show", help="one record: labels, metadata, status")
     p.add_argument("ref", metavar="ID|URI|PATH")
     add_json(p)
     p.set_defaults(func=cmd_show)
 
-    p = sub.add_parser("similar", help="images that look alike (cosine over embeddings)")
+    p = command("similar", help="images that look alike (cosine over embeddings)")
     p.add_argument("ref", metavar="ID|URI|PATH")
     p.add_argument("-k", type=int, default=10, help="how many (default 10)")
     add_json(p)
     p.set_defaults(func=cmd_similar)
 
-    p = sub.add_parser("delete", help="remove records from the catalogue (the files stay)")
+    p = command("delete", help="remove records from the catalogue (the files stay)")
     p.add_argument("refs", nargs="+", metavar="ID|URI|PATH")
     p.set_defaults(func=cmd_delete)
 
-    p = sub.add_parser("ui", help="start the Streamlit app")
+    p = command("ui", help="start the Streamlit app")
     p.add_argument("--port", type=int, default=8501)
     p.set_defaults(func=cmd_ui)
     return parser
 
 
 def add_json(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true", help="print a JSON array of records (fields as in DESIGN.md)")
+    p.add_argument("--json", action="store_true", help="print a JSON array of records (README: 'The record')")
     p.add_argument("--embedding", action="store_true", help="with --json: include the embedding vectors")
 
 

@@ -125,3 +125,13 @@ def test_bring_your_own_model_from_settings(tmp_path, photos):
     assert pixdex(env, "index", str(photos / "coffee.jpg")).returncode == 0
     record = json.loads(pixdex(env, "search", "colour", "--json").stdout)[0]
     assert record["model_id"].startswith("colours@") and record["labels"][0]["name"] == "reddish"
+
+
+def test_catalog_flag_before_or_after_the_command(indexed):
+    _, env, _ = indexed
+    url = env["PIXDEX_CATALOG"]
+    bare = {k: v for k, v in env.items() if k != "PIXDEX_CATALOG"}
+    before = pixdex(bare, "--catalog", url, "search", "coffee", "--json")
+    after = pixdex(bare, "search", "coffee", "--json", "--catalog", url)
+    assert before.returncode == after.returncode == 0
+    assert json.loads(before.stdout) == json.loads(after.stdout) and len(json.loads(after.stdout)) == 1
