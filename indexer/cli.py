@@ -6,12 +6,13 @@ import argparse
 import functools
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
 
-from indexer.catalog import CatalogError, Query, Sort, open_catalog
+from indexer.catalog import Catalog, CatalogError, Query, Sort, open_catalog
 from indexer.labeller import ModelError
 from indexer.record import Record, Status
 from indexer.settings import Settings
@@ -35,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, CatalogError, ModelError, ValueError) as exc:
         print(f"pixdex: error: {exc}", file=sys.stderr)
         return USAGE
+    except (OSError, sqlite3.Error) as exc:  # disk full, catalogue locked too long, ...
+        print(f"pixdex: error: {exc}; what was written stays", file=sys.stderr)
+        return ITEMS_FAILED
     except KeyboardInterrupt:
         print("pixdex: interrupted; what was written stays, run the same command again to finish", file=sys.stderr)
         return 130
@@ -59,8 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Files unchanged since they were indexed with the same model are skipped.")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="image files or folders")
     p.add_argument("--force", action="store_true", help="relabel even unchanged files")
-    p.add_argument("--batch-size", type=int, help="images per model batch (default 16, PIXDEX_BATCH_SIZE)")
-    p.add_argument("--workers", type=int, help="decode threads (default: cores, at most 4)")
+    p.add_argument("--batch-size", type=positive_int, help="images per model batch (default 16, PIXDEX_BATCH_SIZE)")
+    p.add_argument("--workers", type=positive_int, help="decode threads (default: cores, at most 4)")
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N (PIXDEX_DEVICE)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_index)
@@ -81,13 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", type=datetime.fromisoformat, metavar="DATE", help="indexed on or after (ISO date)")
     p.add_argument("--until", type=datetime.fromisoformat, metavar="DATE", help="indexed before (ISO date)")
     p.add_argument("--sort", choices=[s.value for s in Sort], default=Sort.DATE.value)
-    p.add_argument("--limit", type=int, default=20, help="records per page (default 20)")
+    p.add_argument("--limit", type=positive_int, default=20, help="records per page (default 20)")
     p.add_argument("--cursor", help="the next-page cursor printed by the previous page")
     add_json(p)
     p.set_defaults(func=cmd_search)
 
     p = command("labels", help="every label with its image count")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--limit", type=positive_int, default=50, help="how many labels (default 50)")
     p.add_argument("--min-confidence", type=float, default=0.0, metavar="X")
     add_json(p)
     p.set_defaults(func=cmd_labels)
@@ -99,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("similar", help="images that look alike (cosine over embeddings)")
     p.add_argument("ref", metavar="ID|URI|PATH")
-    p.add_argument("-k", type=int, default=10, help="how many (default 10)")
+    p.add_argument("-k", type=positive_int, default=10, help="how many (default 10)")
     add_json(p)
     p.set_defaults(func=cmd_similar)
 
@@ -118,12 +122,21 @@ def add_json(p: argparse.ArgumentParser) -> None:
     p.add_argument("--embedding", action="store_true", help="with --json: include the embedding vectors")
 
 
-def resolve_ref(ref: str) -> str:
-    """An id, a URI, or a path of an indexed file (turned into its canonical URI)."""
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def find_record(catalog: Catalog, ref: str) -> Record | None:
+    """By id or URI, else by the path of an indexed file (which may no longer exist)."""
     from indexer.files import file_uri
 
-    path = Path(ref)
-    return file_uri(path) if "://" not in ref and path.exists() else ref
+    record = catalog.get(ref)
+    if record is None and "://" not in ref:
+        record = catalog.get(file_uri(Path(ref)))
+    return record
 
 
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
@@ -169,12 +182,11 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print_json(page.records, args.embedding)
     else:
-        focus = query.matched_labels
         for r in page.records:
-            print(record_line(r, focus))
-        shown = f"{len(page.records)} of {page.total} image{'s' if page.total != 1 else ''}"
-        more = f"; next page: --cursor {page.next_cursor}" if page.next_cursor else ""
-        print(shown + more, file=sys.stderr)
+            print(record_line(r, query.matched_labels))
+    shown = f"{len(page.records)} of {page.total} image{'s' if page.total != 1 else ''}"
+    more = f"; next page: --cursor {page.next_cursor}" if page.next_cursor else ""
+    print(shown + more, file=sys.stderr)  # stderr, so --json output stays a plain array
     return OK
 
 
@@ -191,7 +203,7 @@ def cmd_labels(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
     with open_catalog(settings.catalog) as catalog:
-        record = catalog.get(resolve_ref(args.ref))
+        record = find_record(catalog, args.ref)
     if record is None:
         print(f"pixdex: no image {args.ref!r} in the catalogue", file=sys.stderr)
         return ITEMS_FAILED
@@ -212,11 +224,11 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_similar(args: argparse.Namespace, settings: Settings) -> int:
     with open_catalog(settings.catalog) as catalog:
-        ref = resolve_ref(args.ref)
-        if catalog.get(ref) is None:
+        record = find_record(catalog, args.ref)
+        if record is None:
             print(f"pixdex: no image {args.ref!r} in the catalogue", file=sys.stderr)
             return ITEMS_FAILED
-        hits = catalog.similar(ref, k=args.k)
+        hits = catalog.similar(record.id, k=args.k)
     if args.json:
         print(json.dumps([{**r.to_json(args.embedding), "similarity": round(s, 4)} for r, s in hits], indent=2))
     else:
@@ -229,7 +241,7 @@ def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
     failed = 0
     with open_catalog(settings.catalog) as catalog:
         for ref in args.refs:
-            record = catalog.get(resolve_ref(ref))
+            record = find_record(catalog, ref)
             if record is None:
                 print(f"pixdex: no image {ref!r} in the catalogue", file=sys.stderr)
                 failed += 1

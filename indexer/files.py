@@ -8,7 +8,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from indexer.images import EXTENSIONS, ImageError, check_size
-from indexer.pipeline import SourceItem
+from indexer.pipeline import ReadError, SourceItem
 from indexer.settings import ImageLimits
 
 
@@ -35,7 +35,10 @@ def find_images(paths: Iterable[Path]) -> Iterator[Path]:
 
 
 def source_item(path: Path) -> SourceItem:
-    st = path.stat()
+    try:
+        st = path.stat()
+    except OSError:
+        return SourceItem(uri=file_uri(path))  # gone or unreadable: the reader says which
     return SourceItem(
         uri=file_uri(path), size=st.st_size, last_modified=datetime.fromtimestamp(st.st_mtime, UTC)
     )
@@ -50,11 +53,15 @@ class FileReader:
     def __call__(self, item: SourceItem) -> bytes:
         path = uri_path(item.uri)
         try:
-            check_size(path.stat().st_size, self.limits)
-            return path.read_bytes()
+            size = path.stat().st_size
         except FileNotFoundError:
-            raise ImageError(f"file vanished before it was read: {path}") from None
-        except PermissionError:
-            raise ImageError(f"permission denied reading {path}") from None
+            raise ReadError(f"file vanished before it was read: {path}") from None
+        except OSError as exc:
+            raise ReadError(f"cannot read {path}: {exc.strerror or exc}") from None
+        check_size(size, self.limits)  # an ImageError: the file is what it is
+        try:
+            return path.read_bytes()
         except IsADirectoryError:
-            raise ImageError(f"{path} is a directory") from None
+            raise ImageError(f"{path} is a directory, not an image") from None
+        except OSError as exc:
+            raise ReadError(f"cannot read {path}: {exc.strerror or exc}") from None

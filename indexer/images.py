@@ -7,7 +7,7 @@ smallest DCT scale that still covers the model input. Every mode is converted to
 from __future__ import annotations
 
 import io
-import warnings
+import struct
 from dataclasses import dataclass
 from functools import cache
 
@@ -37,13 +37,21 @@ class DecodedImage:
 
 
 @cache
-def _register_heif() -> bool:
+def _configure_pillow() -> bool:
+    """Once per process: pixdex checks `ImageLimits.max_pixels` itself from the header, before any
+    pixel is decoded, so Pillow's own fixed bomb limit (89 MP warning, 179 MP error) is switched off
+    rather than refusing images the settings allow. Registers HEIC when pillow-heif is installed."""
+    Image.MAX_IMAGE_PIXELS = None
     try:
         from pillow_heif import register_heif_opener
     except ImportError:
         return False
     register_heif_opener()
     return True
+
+
+def _looks_like_heic(data: bytes) -> bool:
+    return data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1")
 
 
 def _mb(n: int) -> str:
@@ -60,17 +68,16 @@ def check_size(size: int, limits: ImageLimits) -> None:
 def decode(data: bytes, limits: ImageLimits, size: int = 224) -> DecodedImage:
     """Decode, orient and convert to RGB; resize the shorter side to `size` and centre-crop."""
     check_size(len(data), limits)
-    _register_heif()
+    heif = _configure_pillow()
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+        img = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
+        if _looks_like_heic(data) and not heif:
+            raise ImageError("HEIC image, but HEIC support is not installed: pip install 'pixdex[heic]'") from None
         raise ImageError("not an image: the bytes are in no format pixdex decodes (JPEG, PNG, WebP, GIF, BMP, "
                          "TIFF, HEIC)") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"image dimensions exceed the {limits.max_pixels / 1e6:.0f} MP limit "
-                         "(possible decompression bomb)") from None
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:
+        raise ImageError(f"not a readable image: the header is damaged ({exc})") from None
     with img:
         fmt = img.format or "unknown"
         if fmt not in FORMATS:

@@ -24,6 +24,11 @@ from indexer.record import Record, Status, record_id
 from indexer.settings import Settings
 
 
+class ReadError(Exception):
+    """The bytes could not be read (vanished, permission denied, a network error). The item gets
+    a FAILED record saying so and is retried on the next run, unlike an image that fails to decode."""
+
+
 @dataclass(frozen=True)
 class SourceItem:
     """Where an image's bytes are, and what the source says about them before reading."""
@@ -43,6 +48,7 @@ class Decoded:
     image: DecodedImage | None
     etag: str | None
     error: str | None = None
+    retry: bool = False  # failed for a reason outside the bytes: try again next run
 
 
 @dataclass
@@ -72,7 +78,8 @@ Progress = Callable[[Record | None], None]  # called once per item: its record, 
 
 
 def unchanged(item: SourceItem, existing: Record | None, model_id: str) -> bool:
-    """Same bytes (etag, else size + mtime) labelled by the same model: nothing to do."""
+    """Same bytes (etag, else size + mtime) labelled by the same model: nothing to do. Read
+    failures carry no model id, so they are always retried."""
     if existing is None or existing.model_id != model_id:
         return False
     if item.etag and existing.etag:
@@ -147,12 +154,20 @@ class Pipeline:
         return result
 
     def _decode_one(self, item: SourceItem, size: int) -> Decoded:
+        """Read + decode one item; every failure becomes a value, never an exception."""
         try:
             data = self.reader(item)
-            etag = item.etag or hashlib.md5(data, usedforsecurity=False).hexdigest()
+        except ReadError as exc:
+            return Decoded(item, None, item.etag, str(exc), retry=True)
+        except ImageError as exc:  # refused before reading: empty, too large
+            return Decoded(item, None, item.etag, str(exc))
+        etag = item.etag or hashlib.md5(data, usedforsecurity=False).hexdigest()
+        try:
             return Decoded(item, decode(data, self.settings.limits, size), etag)
         except ImageError as exc:
-            return Decoded(item, None, item.etag, str(exc))
+            return Decoded(item, None, etag, str(exc))
+        except Exception as exc:
+            return Decoded(item, None, etag, f"unexpected decoder error: {type(exc).__name__}: {exc}")
 
     def _label_and_write(self, batch: list[Decoded], summary: Summary, progress: Progress) -> None:
         if not batch:
@@ -164,10 +179,11 @@ class Pipeline:
         labels = dict(zip((id(d) for d in ok), predictions, strict=True))
         records = []
         for d in batch:
-            # a FAILED record carries the model id too: unchanged bytes fail the same way, so skip them
+            # a decode failure carries the model id: unchanged bytes fail the same way, so they are
+            # skipped next run; a read failure carries none, so it is retried
             base = dict(uri=d.item.uri, bucket=d.item.bucket, key=d.item.key, version_id=d.item.version_id,
                         etag=d.etag, size=d.item.size, last_modified=d.item.last_modified,
-                        model_id=self.labeller.model_id)
+                        model_id=None if d.retry else self.labeller.model_id)
             if d.image is None:
                 records.append(Record(status=Status.FAILED, error=d.error, **base))
                 continue

@@ -78,6 +78,7 @@ def tricky_inputs(photos: Path) -> dict[str, tuple[bytes, str]]:
         "truncated.jpg": ((photos / "coffee.jpg").read_bytes()[:20_000], "truncated or corrupt"),
         "pixel.png": (save(Image.new("RGB", (1, 1), "red"), "PNG"), "1x1 px"),
         "bomb.png": (png_header_only(30000, 30000), "decompression bomb"),
+        "damaged.webp": (save(coffee, "WEBP")[:1000], "header is damaged"),
         "cmyk.jpg": (save(coffee.convert("CMYK"), "JPEG", quality=92), "espresso"),
         "sixteen.png": (save(gray.convert("I;16"), "PNG"), "tripod"),
         "animated.gif": (save(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100), "cat"),

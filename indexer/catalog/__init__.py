@@ -11,7 +11,9 @@ __all__ = ["Catalog", "CatalogError", "DayCount", "Page", "Query", "Sort", "open
 
 def open_catalog(url: str) -> Catalog:
     """`sqlite:///abs/path.db` (or a bare path ending in .db) or `http(s)://host:port` (OpenSearch)."""
-    if url.startswith("sqlite:///"):
+    if url.startswith("sqlite:///~"):
+        path = Path(url.removeprefix("sqlite:///")).expanduser()
+    elif url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite://"))
     elif url.startswith("sqlite://"):
         raise CatalogError(f"PIXDEX_CATALOG={url}: write sqlite:/// followed by an absolute path")

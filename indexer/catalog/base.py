@@ -126,7 +126,8 @@ class Catalog(ABC):
 
     @abstractmethod
     def similar(self, id_: str, k: int = 10) -> list[tuple[Record, float]]:
-        """The k images whose embeddings are nearest by cosine, best first, the image itself excluded."""
+        """The k images nearest by cosine among those labelled by the same model, best first, the
+        image itself excluded."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         pass

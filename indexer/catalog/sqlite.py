@@ -205,8 +205,10 @@ class SQLiteCatalog(Catalog):
         best_ids: list[str] = []
         best_scores = np.empty(0, dtype=np.float32)
         with self._lock:
-            cur = self._db.execute("SELECT id, embedding FROM images WHERE embedding IS NOT NULL AND id != ?",
-                                   [target.id])
+            # embeddings of another model live in another space (and may have another size)
+            cur = self._db.execute(
+                "SELECT id, embedding FROM images WHERE embedding IS NOT NULL AND id != ? AND model_id IS ? "
+                "AND length(embedding) = ?", [target.id, target.model_id, vec.size * 2])
             while chunk := cur.fetchmany(4096):
                 mat = np.frombuffer(b"".join(e for _, e in chunk), dtype=np.float16).reshape(len(chunk), -1)
                 scores = np.concatenate([best_scores, mat.astype(np.float32) @ vec])

@@ -190,6 +190,17 @@ def test_similar_by_cosine(cat):
         cat.similar("missing")
 
 
+def test_similar_stays_within_one_model(cat):
+    other = rec("other-model", {"cat": 0.9}, emb=[1, 0, 0, 0, 0])  # another model, another size
+    other.model_id = "moths@2"
+    same_direction = rec("other-model-3d", {"cat": 0.9}, emb=[1, 0, 0])
+    same_direction.model_id = "moths@2"
+    cat.upsert_many([other, same_direction])
+    hits = names([r for r, _ in cat.similar(CORPUS[0].id, k=10)])
+    assert "other-model" not in hits and "other-model-3d" not in hits
+    assert len(hits) == 5  # every other image with an embedding from model m@1
+
+
 def test_delete(cat):
     assert cat.delete([CORPUS[0].id, "missing"]) == 1
     assert cat.get(CORPUS[0].id) is None

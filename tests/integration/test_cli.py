@@ -77,6 +77,8 @@ def test_search_pages_with_a_cursor(indexed):
     first = pixdex(env, "search", "--limit", "3")
     assert first.returncode == 0 and "3 of 5 images; next page: --cursor " in first.stderr
     cursor = first.stderr.rsplit("--cursor ", 1)[1].strip()
+    as_json = pixdex(env, "search", "--limit", "3", "--json")
+    assert len(json.loads(as_json.stdout)) == 3 and f"--cursor {cursor}" in as_json.stderr
     second = pixdex(env, "search", "--limit", "3", "--cursor", cursor)
     assert "2 of 5 images" in second.stderr and "next page" not in second.stderr
     ids = [line.split()[0] for line in (first.stdout + second.stdout).splitlines()]
@@ -110,6 +112,20 @@ def test_bad_usage_exits_2_with_a_message(indexed, tmp_path):
     bad_catalog = pixdex({**env, "PIXDEX_CATALOG": "mysql://x"}, "search")
     assert bad_catalog.returncode == 2 and "PIXDEX_CATALOG=mysql://x" in bad_catalog.stderr
     assert pixdex(env, "frobnicate").returncode == 2
+    zero = pixdex(env, "similar", "x", "-k", "0")
+    assert zero.returncode == 2 and "must be at least 1" in zero.stderr
+
+
+def test_delete_by_path_after_the_file_is_gone(tmp_path, photos):
+    env = {**os.environ, "PIXDEX_CATALOG": f"sqlite:///{tmp_path / 'gone.db'}"}
+    photo = tmp_path / "coffee.jpg"
+    shutil.copy(photos / "coffee.jpg", photo)
+    assert pixdex(env, "index", str(photo)).returncode == 0
+    photo.unlink()
+    assert pixdex(env, "show", str(photo)).returncode == 0
+    deleted = pixdex(env, "delete", str(photo))
+    assert deleted.returncode == 0 and "deleted file://" in deleted.stdout
+    assert json.loads(pixdex(env, "search", "--json").stdout) == []
 
 
 def test_bring_your_own_model_from_settings(tmp_path, photos):

@@ -23,7 +23,7 @@ def test_bad_inputs_fail_alone(settings, labeller, catalog, tricky_folder, photo
         shutil.copy(p, folder / p.name)
     summary, seen = run(settings, labeller, catalog, folder)
     assert len(seen) == len(cases) + 4  # progress once per item
-    assert summary.failed == 5 and summary.labelled == len(cases) - 5 + 4 and summary.skipped == 0
+    assert summary.failed == 6 and summary.labelled == len(cases) - 6 + 4 and summary.skipped == 0
     for name, (_, expected) in cases.items():
         record = catalog.get(file_uri(folder / name))
         assert record is not None, name
@@ -72,11 +72,35 @@ def test_second_run_skips_unchanged_and_relabels_changed(settings, labeller, cat
     assert catalog.search(Query()).total == 5  # one record per file, never duplicated
 
 
-def test_vanished_file_is_a_failed_record(settings, labeller, catalog, tmp_path, photos):
+def test_vanished_file_is_a_failed_record_and_retried(settings, labeller, catalog, tmp_path, photos):
     folder = tmp_path / "photos"
     shutil.copytree(photos, folder)
-    items = [source_item(p) for p in find_images([folder])]
+    paths = list(find_images([folder]))
     (folder / "rocket.jpg").unlink()
-    summary = Pipeline(settings, labeller, catalog, FileReader(settings.limits)).run(items)
+    pipeline = Pipeline(settings, labeller, catalog, FileReader(settings.limits))
+    summary = pipeline.run(source_item(p) for p in paths)  # listed, then gone before it was read
     assert (summary.labelled, summary.failed) == (3, 1)
     assert "vanished" in catalog.get(file_uri(folder / "rocket.jpg")).error
+
+    shutil.copy(photos / "rocket.jpg", folder / "rocket.jpg")  # back, same bytes as before
+    again = pipeline.run(source_item(p) for p in paths)
+    assert (again.labelled, again.skipped) == (1, 3)  # a read failure is retried, not skipped
+    assert catalog.get(file_uri(folder / "rocket.jpg")).status == Status.LABELED
+
+
+def test_an_unexpected_decoder_error_fails_one_item_only(settings, labeller, catalog, tmp_path, photos, monkeypatch):
+    import indexer.pipeline
+
+    real = indexer.pipeline.decode
+
+    def flaky(data, limits, size):
+        if data == (photos / "coffee.jpg").read_bytes():
+            raise RuntimeError("decoder crashed")
+        return real(data, limits, size)
+
+    monkeypatch.setattr(indexer.pipeline, "decode", flaky)  # a decoder bug we cannot build from bytes
+    folder = tmp_path / "photos"
+    shutil.copytree(photos, folder)
+    summary, _ = run(settings, labeller, catalog, folder)
+    assert (summary.labelled, summary.failed) == (3, 1)
+    assert "decoder crashed" in catalog.get(file_uri(folder / "coffee.jpg")).error
