@@ -205,8 +205,7 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
     with open_catalog(settings.catalog) as catalog:
         record = find_record(catalog, args.ref)
     if record is None:
-        print(f"pixdex: no image {args.ref!r} in the catalogue", file=sys.stderr)
-        return ITEMS_FAILED
+        return not_found(args.ref)
     if args.json:
         print_json([record], args.embedding)
         return OK
@@ -226,8 +225,7 @@ def cmd_similar(args: argparse.Namespace, settings: Settings) -> int:
     with open_catalog(settings.catalog) as catalog:
         record = find_record(catalog, args.ref)
         if record is None:
-            print(f"pixdex: no image {args.ref!r} in the catalogue", file=sys.stderr)
-            return ITEMS_FAILED
+            return not_found(args.ref)
         hits = catalog.similar(record.id, k=args.k)
     if args.json:
         print(json.dumps([{**r.to_json(args.embedding), "similarity": round(s, 4)} for r, s in hits], indent=2))
@@ -243,7 +241,7 @@ def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
         for ref in args.refs:
             record = find_record(catalog, ref)
             if record is None:
-                print(f"pixdex: no image {ref!r} in the catalogue", file=sys.stderr)
+                not_found(ref)
                 failed += 1
                 continue
             catalog.delete([record.id])
@@ -263,10 +261,13 @@ def cmd_ui(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def record_line(r: Record, focus: tuple[str, ...]) -> str:
-    if r.status == Status.FAILED:
-        return f"{r.id}  FAILED  {r.uri}  ({r.error})"
-    labels = ", ".join(f"{lb.name} {lb.confidence:.0%}" for lb in r.best_labels(3, focus))
-    return f"{r.id}  {labels:<48}  {r.uri}"
+    return f"{r.id}  {r.label_summary(3, focus):<48}  {r.uri}"
+
+
+def not_found(ref: str) -> int:
+    """Say so; the exit code for a missing item."""
+    print(f"pixdex: no image {ref!r} in the catalogue", file=sys.stderr)
+    return ITEMS_FAILED
 
 
 def print_json(records: list[Record], with_embedding: bool) -> None:

@@ -67,6 +67,13 @@ def check_size(size: int, limits: ImageLimits) -> None:
 
 def decode(data: bytes, limits: ImageLimits, size: int = 224) -> DecodedImage:
     """Decode, orient and convert to RGB; resize the shorter side to `size` and centre-crop."""
+    rgb, fmt, (w, h) = open_upright(data, limits, size)
+    return DecodedImage(fit(rgb, size), w, h, fmt, CONTENT_TYPES[fmt])
+
+
+def open_upright(data: bytes, limits: ImageLimits, size: int) -> tuple[Image.Image, str, tuple[int, int]]:
+    """Checked against `limits`, decoded (JPEG at the smallest DCT scale whose shorter side is
+    still >= `size`), EXIF-oriented and RGB. Returns it, the format, and the full oriented size."""
     check_size(len(data), limits)
     heif = _configure_pillow()
     try:
@@ -99,8 +106,7 @@ def decode(data: bytes, limits: ImageLimits, size: int = 224) -> DecodedImage:
             raise ImageError(f"image data is truncated or corrupt ({exc})") from None
         if oriented.size != img.size:
             w, h = h, w
-        rgb = to_rgb(oriented)
-    return DecodedImage(fit(rgb, size), w, h, fmt, CONTENT_TYPES[fmt])
+        return to_rgb(oriented), fmt, (w, h)
 
 
 def to_rgb(img: Image.Image) -> Image.Image:

@@ -104,6 +104,7 @@ class Labeller(ABC):
     def _decode(self, probs: np.ndarray, embeddings: np.ndarray) -> list[Prediction]:
         concept_probs = probs @ self.taxonomy.membership
         k = min(self.settings.top_k, probs.shape[1])
+        model_id = self.model_id
         out = []
         for p, c, e in zip(probs, concept_probs, embeddings, strict=True):
             top = np.argsort(-p)[:k]
@@ -113,7 +114,7 @@ class Labeller(ABC):
                 classes=[(self.taxonomy.names[i], float(p[i])) for i in top],
                 concepts=[(self.taxonomy.concepts[j], min(1.0, float(c[j]))) for j in keep],
                 embedding=e.astype(np.float32),
-                model_id=self.model_id,
+                model_id=model_id,
             ))
         return out
 

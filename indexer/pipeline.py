@@ -117,10 +117,11 @@ class Pipeline:
 
         def check(chunk: list[SourceItem]) -> Iterator[SourceItem]:
             t = time.perf_counter()
-            existing = {} if force else self.catalog.get_many([record_id(i.uri) for i in chunk])
+            ids = [record_id(i.uri) for i in chunk]
+            existing = {} if force else self.catalog.get_many(ids)
             summary.stage_seconds["skip_check"] += time.perf_counter() - t
-            for item in chunk:
-                if not force and unchanged(item, existing.get(record_id(item.uri)), model_id):
+            for item, id_ in zip(chunk, ids, strict=True):
+                if not force and unchanged(item, existing.get(id_), model_id):
                     summary.skipped += 1
                     progress(None)
                 else:
@@ -166,7 +167,7 @@ class Pipeline:
             return Decoded(item, decode(data, self.settings.limits, size), etag)
         except ImageError as exc:
             return Decoded(item, None, etag, str(exc))
-        except Exception as exc:
+        except Exception as exc:  # a decoder bug must fail this item, not end the batch
             return Decoded(item, None, etag, f"unexpected decoder error: {type(exc).__name__}: {exc}")
 
     def _label_and_write(self, batch: list[Decoded], summary: Summary, progress: Progress) -> None:
@@ -177,13 +178,14 @@ class Pipeline:
         predictions = self.labeller.predict(np.stack([d.image.pixels for d in ok])) if ok else []
         summary.stage_seconds["label"] += time.perf_counter() - t
         labels = dict(zip((id(d) for d in ok), predictions, strict=True))
+        model_id = self.labeller.model_id
         records = []
         for d in batch:
             # a decode failure carries the model id: unchanged bytes fail the same way, so they are
             # skipped next run; a read failure carries none, so it is retried
             base = dict(uri=d.item.uri, bucket=d.item.bucket, key=d.item.key, version_id=d.item.version_id,
                         etag=d.etag, size=d.item.size, last_modified=d.item.last_modified,
-                        model_id=None if d.retry else self.labeller.model_id)
+                        model_id=None if d.retry else model_id)
             if d.image is None:
                 records.append(Record(status=Status.FAILED, error=d.error, **base))
                 continue

@@ -89,6 +89,12 @@ class Record:
                                                       lb.name.casefold() in parents, -lb.confidence))
         return ranked[:n]
 
+    def label_summary(self, n: int = 3, focus: tuple[str, ...] = (), sep: str = ", ") -> str:
+        """`cat 92%, Egyptian cat 39%, ...`, or why the image failed."""
+        if self.status == Status.FAILED:
+            return f"FAILED: {self.error}"
+        return sep.join(f"{lb.name} {lb.confidence:.0%}" for lb in self.best_labels(n, focus))
+
     def confidence(self, name: str) -> float | None:
         name = name.casefold()
         return max((lb.confidence for lb in self.labels if lb.name.casefold() == name), default=None)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from indexer.catalog import Catalog, CatalogError, Query, Sort, open_catalog
-from indexer.record import Record, Status
-from indexer.settings import Settings
+from indexer.settings import ImageLimits, Settings
 from ui.thumbnails import thumbnail
 
 PAGE_SIZE = 24
@@ -19,14 +18,8 @@ def catalog(url: str) -> Catalog:
 
 
 @st.cache_data(max_entries=2048, show_spinner=False)
-def cached_thumbnail(uri: str, etag: str | None) -> bytes | None:
-    return thumbnail(uri)
-
-
-def caption(record: Record, focus: tuple[str, ...]) -> str:
-    if record.status == Status.FAILED:
-        return f"FAILED: {record.error}"
-    return " · ".join(f"{lb.name} {lb.confidence:.0%}" for lb in record.best_labels(3, focus))
+def cached_thumbnail(uri: str, etag: str | None, limits: ImageLimits) -> bytes | None:
+    return thumbnail(uri, limits)
 
 
 def main() -> None:
@@ -69,12 +62,12 @@ def main() -> None:
         cols = st.columns(COLUMNS)
         for col, record in zip(cols, page.records[row_start:row_start + COLUMNS], strict=False):
             with col:
-                thumb = cached_thumbnail(record.uri, record.etag)
+                thumb = cached_thumbnail(record.uri, record.etag, settings.limits)
                 if thumb:
                     st.image(thumb, width="stretch")
                 else:
                     st.markdown("*(no preview)*")
-                st.caption(caption(record, tuple(labels)))
+                st.caption(record.label_summary(3, tuple(labels), sep=" · "))
 
     prev_col, _, next_col = st.columns([1, 4, 1])
     if len(cursors) > 1 and prev_col.button("← Previous"):

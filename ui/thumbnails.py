@@ -7,22 +7,21 @@ import io
 from PIL import Image, ImageOps
 
 from indexer.files import uri_path
-from indexer.images import to_rgb
+from indexer.images import ImageError, open_upright
+from indexer.settings import ImageLimits
 
 THUMB_SIDE = 256
 
 
-def thumbnail(uri: str, side: int = THUMB_SIDE) -> bytes | None:
-    """JPEG bytes of an upright, centre-cropped square thumbnail, or None when it cannot be read."""
+def thumbnail(uri: str, limits: ImageLimits, side: int = THUMB_SIDE) -> bytes | None:
+    """JPEG bytes of an upright, centre-cropped square thumbnail, or None when it cannot be read.
+    The same limits as indexing apply, so a decompression bomb is refused here too."""
     if not uri.startswith("file://"):
         return None  # S3 images arrive with the S3 issue (presigned URLs / cached thumbnails)
     try:
-        with Image.open(uri_path(uri)) as img:
-            img.draft("RGB", (side, side))
-            img = to_rgb(ImageOps.exif_transpose(img))
-            img = ImageOps.fit(img, (side, side), Image.Resampling.BILINEAR)
-            out = io.BytesIO()
-            img.save(out, "JPEG", quality=85)
-            return out.getvalue()
-    except (OSError, ValueError, Image.DecompressionBombError):
+        img, _, _ = open_upright(uri_path(uri).read_bytes(), limits, side)
+    except (OSError, ImageError):
         return None
+    out = io.BytesIO()
+    ImageOps.fit(img, (side, side), Image.Resampling.BILINEAR).save(out, "JPEG", quality=85)
+    return out.getvalue()

@@ -70,8 +70,21 @@ def _label_rows(record: Record) -> list[tuple[str, str, float]]:
     return [(record.id, name, conf) for name, conf in {**inherited, **own}.values()]
 
 
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def _marks(n: int) -> str:
+    """`?, ?, ?`: placeholders for an IN list of n values."""
+    return ", ".join("?" * n)
+
+
+def _word_prefix(column: str, text: str) -> tuple[str, list[str]]:
+    """`column` has a word starting with `text` (LIKE, with the text's own wildcards escaped)."""
+    t = text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"({column} LIKE ? ESCAPE '\\' OR {column} LIKE ? ESCAPE '\\')", [f"{t}%", f"% {t}%"]
+
+
+def _chunks(items: Sequence[str], size: int = 500) -> Iterator[list[str]]:
+    """Under SQLite's limit on bound parameters per statement."""
+    for start in range(0, len(items), size):
+        yield list(items[start:start + size])
 
 
 class SQLiteCatalog(Catalog):
@@ -110,7 +123,7 @@ class SQLiteCatalog(Catalog):
         with self._lock, self._tx():
             self._db.executemany("DELETE FROM image_labels WHERE image_id=?", [(r[0],) for r in rows])
             self._db.executemany(
-                f"INSERT INTO images ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
+                f"INSERT INTO images ({', '.join(COLUMNS)}) VALUES ({_marks(len(COLUMNS))}) "
                 f"ON CONFLICT(id) DO UPDATE SET {updates}", rows)
             self._db.executemany("INSERT INTO image_labels VALUES (?, ?, ?)", label_rows)
         return len(rows)
@@ -119,10 +132,8 @@ class SQLiteCatalog(Catalog):
         ids = list(dict.fromkeys(ids))
         deleted = 0
         with self._lock, self._tx():
-            for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
-                marks = ", ".join("?" * len(chunk))
-                deleted += self._db.execute(f"DELETE FROM images WHERE id IN ({marks})", chunk).rowcount
+            for chunk in _chunks(ids):
+                deleted += self._db.execute(f"DELETE FROM images WHERE id IN ({_marks(len(chunk))})", chunk).rowcount
         return deleted
 
     @contextmanager
@@ -144,9 +155,8 @@ class SQLiteCatalog(Catalog):
 
     def get_many(self, ids: Sequence[str]) -> dict[str, Record]:
         out: dict[str, Record] = {}
-        for start in range(0, len(ids), 500):
-            chunk = list(ids[start:start + 500])
-            for r in self._fetch_where(f"id IN ({', '.join('?' * len(chunk))})", chunk, embedding=False):
+        for chunk in _chunks(ids):
+            for r in self._fetch_where(f"id IN ({_marks(len(chunk))})", chunk, embedding=False):
                 out[r.id] = r
         return out
 
@@ -186,7 +196,7 @@ class SQLiteCatalog(Catalog):
         where, params = self._where(query)
         only = ""
         if labels:
-            only = f"AND l.name IN ({', '.join('?' * len(labels))})"
+            only = f"AND l.name IN ({_marks(len(labels))})"
             params = [*params, *labels]
         sql = (f"SELECT substr(i.indexed_at, 1, 10) AS day, l.name, COUNT(*) FROM image_labels l "
                f"JOIN images i ON i.id = l.image_id WHERE l.confidence >= ? AND {where} {only} "
@@ -227,15 +237,15 @@ class SQLiteCatalog(Catalog):
             clauses.append(has + "l2.name = ?)")
             params += [q.min_confidence, name]
         if q.any_of:
-            clauses.append(has + f"l2.name IN ({', '.join('?' * len(q.any_of))}))")
+            clauses.append(has + f"l2.name IN ({_marks(len(q.any_of))}))")
             params += [q.min_confidence, *q.any_of]
         if q.none_of:
-            clauses.append("NOT " + has + f"l2.name IN ({', '.join('?' * len(q.none_of))}))")
+            clauses.append("NOT " + has + f"l2.name IN ({_marks(len(q.none_of))}))")
             params += [q.min_confidence, *q.none_of]
         if q.text:
-            clauses.append(has + "(l2.name LIKE ? ESCAPE '\\' OR l2.name LIKE ? ESCAPE '\\'))")
-            t = _like_escape(q.text.strip())
-            params += [q.min_confidence, f"{t}%", f"% {t}%"]
+            like, like_params = _word_prefix("l2.name", q.text)
+            clauses.append(has + like + ")")
+            params += [q.min_confidence, *like_params]
         if not (q.all_of or q.any_of or q.text) and q.min_confidence > 0:
             clauses.append("i.top_confidence >= ?")
             params.append(q.min_confidence)
@@ -260,12 +270,12 @@ class SQLiteCatalog(Catalog):
             return "i.top_confidence", []
         conds, params = [], []
         if names:
-            conds.append(f"l3.name IN ({', '.join('?' * len(names))})")
+            conds.append(f"l3.name IN ({_marks(len(names))})")
             params += list(names)
         if q.text:
-            t = _like_escape(q.text.strip())
-            conds.append("l3.name LIKE ? ESCAPE '\\' OR l3.name LIKE ? ESCAPE '\\'")
-            params += [f"{t}%", f"% {t}%"]
+            like, like_params = _word_prefix("l3.name", q.text)
+            conds.append(like)
+            params += like_params
         sql = (f"COALESCE((SELECT MAX(l3.confidence) FROM image_labels l3 WHERE l3.image_id = i.id "
                f"AND ({' OR '.join(conds)})), -1)")
         return sql, params
