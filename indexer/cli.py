@@ -142,7 +142,7 @@ def find_record(catalog: Catalog, ref: str) -> Record | None:
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
-    from indexer.files import FileReader, find_images, source_item
+    from indexer.files import FileSource, find_images, source_item
     from indexer.labeller import make_labeller
     from indexer.pipeline import Pipeline
 
@@ -155,7 +155,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
         return OK
     labeller = make_labeller(settings.model_settings())
     with open_catalog(settings.catalog) as catalog:
-        pipeline = Pipeline(settings, labeller, catalog, FileReader(settings.limits))
+        pipeline = Pipeline(settings, labeller, catalog, FileSource(settings.limits))
         with tqdm(total=len(paths), unit="img", desc="indexing", dynamic_ncols=True, disable=None) as bar:
             def progress(record: Record | None) -> None:
                 bar.update()

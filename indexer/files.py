@@ -8,8 +8,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from indexer.images import EXTENSIONS, ImageError, check_size
-from indexer.pipeline import ReadError, SourceItem
 from indexer.settings import ImageLimits
+from indexer.source import Fetched, ObjectMissing, ReadError, SourceItem
 
 
 def file_uri(path: Path) -> str:
@@ -44,24 +44,30 @@ def source_item(path: Path) -> SourceItem:
     )
 
 
-class FileReader:
+class FileSource:
     """Reads a file's bytes after checking its size, so an oversize file is never read whole."""
 
     def __init__(self, limits: ImageLimits) -> None:
         self.limits = limits
 
-    def __call__(self, item: SourceItem) -> bytes:
+    def read(self, item: SourceItem) -> Fetched:
         path = uri_path(item.uri)
         try:
             size = path.stat().st_size
         except FileNotFoundError:
-            raise ReadError(f"file vanished before it was read: {path}") from None
+            raise ObjectMissing(f"file vanished before it was read: {path}") from None
         except OSError as exc:
             raise ReadError(f"cannot read {path}: {exc.strerror or exc}") from None
         check_size(size, self.limits)  # an ImageError: the file is what it is
         try:
-            return path.read_bytes()
+            return Fetched(item, path.read_bytes())
         except IsADirectoryError:
             raise ImageError(f"{path} is a directory, not an image") from None
+        except FileNotFoundError:
+            raise ObjectMissing(f"file vanished before it was read: {path}") from None
         except OSError as exc:
             raise ReadError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+    def head(self, uri: str) -> SourceItem | None:
+        path = uri_path(uri)
+        return source_item(path) if path.is_file() else None

@@ -13,52 +13,39 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import numpy as np
 
 from indexer.catalog import Catalog
+from indexer.catalog.base import is_newer
 from indexer.images import DecodedImage, ImageError, decode
 from indexer.labeller import Labeller
 from indexer.record import Record, Status, record_id
 from indexer.settings import Settings
-
-
-class ReadError(Exception):
-    """The bytes could not be read (vanished, permission denied, a network error). The item gets
-    a FAILED record saying so and is retried on the next run, unlike an image that fails to decode."""
-
-
-@dataclass(frozen=True)
-class SourceItem:
-    """Where an image's bytes are, and what the source says about them before reading."""
-
-    uri: str
-    size: int | None = None
-    last_modified: datetime | None = None
-    bucket: str | None = None
-    key: str | None = None
-    version_id: str | None = None
-    etag: str | None = None
+from indexer.source import ObjectMissing, ReadError, Source, SourceItem, SourceUnavailable
 
 
 @dataclass(frozen=True)
 class Decoded:
-    item: SourceItem
+    item: SourceItem  # as read: the store's version, etag and size when it has them
     image: DecodedImage | None
     etag: str | None
     error: str | None = None
     retry: bool = False  # failed for a reason outside the bytes: try again next run
+    missing: bool = False  # the object is gone
+    deferred: bool = False  # the store failed: write nothing, the caller retries
 
 
 @dataclass
 class Summary:
     labelled: int = 0
-    skipped: int = 0
+    skipped: int = 0  # unchanged, or an event older than what was applied
     failed: int = 0
+    removed: int = 0  # gone from the source (remove_missing)
     seconds: float = 0.0
     stage_seconds: Counter = field(default_factory=Counter)
     failures: list[tuple[str, str]] = field(default_factory=list)  # (uri, error)
+    deferred: list[tuple[str, str]] = field(default_factory=list)  # (uri, error): not written, retry
 
     @property
     def images_per_second(self) -> float:
@@ -66,14 +53,14 @@ class Summary:
 
     def as_dict(self) -> dict:
         return {
-            "labelled": self.labelled, "skipped": self.skipped, "failed": self.failed,
+            "labelled": self.labelled, "skipped": self.skipped, "failed": self.failed, "removed": self.removed,
             "seconds": round(self.seconds, 3), "images_per_second": round(self.images_per_second, 2),
             "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
             "failures": [{"uri": u, "error": e} for u, e in self.failures],
+            "deferred": [{"uri": u, "error": e} for u, e in self.deferred],
         }
 
 
-Reader = Callable[[SourceItem], bytes]
 Progress = Callable[[Record | None], None]  # called once per item: its record, or None when skipped
 
 
@@ -88,11 +75,16 @@ def unchanged(item: SourceItem, existing: Record | None, model_id: str) -> bool:
 
 
 class Pipeline:
-    def __init__(self, settings: Settings, labeller: Labeller, catalog: Catalog, reader: Reader) -> None:
+    """`remove_missing`: an item whose object is gone is removed from the catalogue (event-driven
+    callers: the object was deleted after the event) instead of becoming a FAILED record (listings)."""
+
+    def __init__(self, settings: Settings, labeller: Labeller, catalog: Catalog, source: Source,
+                 remove_missing: bool = False) -> None:
         self.settings = settings
         self.labeller = labeller
         self.catalog = catalog
-        self.reader = reader
+        self.source = source
+        self.remove_missing = remove_missing
 
     def run(self, items: Iterable[SourceItem], force: bool = False, progress: Progress | None = None) -> Summary:
         summary = Summary()
@@ -119,9 +111,12 @@ class Pipeline:
             t = time.perf_counter()
             ids = [record_id(i.uri) for i in chunk]
             existing = {} if force else self.catalog.get_many(ids)
+            ordered = [i for i, item in zip(ids, chunk, strict=True) if item.sequencer]
+            applied = self.catalog.sequencers(ordered) if ordered else {}  # replays and late events
             summary.stage_seconds["skip_check"] += time.perf_counter() - t
             for item, id_ in zip(chunk, ids, strict=True):
-                if not force and unchanged(item, existing.get(id_), model_id):
+                stale = not is_newer(item.sequencer, applied.get(id_))
+                if stale or (not force and unchanged(item, existing.get(id_), model_id)):
                     summary.skipped += 1
                     progress(None)
                 else:
@@ -157,11 +152,16 @@ class Pipeline:
     def _decode_one(self, item: SourceItem, size: int) -> Decoded:
         """Read + decode one item; every failure becomes a value, never an exception."""
         try:
-            data = self.reader(item)
+            fetched = self.source.read(item)
+        except SourceUnavailable as exc:
+            return Decoded(item, None, item.etag, str(exc), deferred=True)
+        except ObjectMissing as exc:
+            return Decoded(item, None, item.etag, str(exc), retry=True, missing=True)
         except ReadError as exc:
             return Decoded(item, None, item.etag, str(exc), retry=True)
         except ImageError as exc:  # refused before reading: empty, too large
             return Decoded(item, None, item.etag, str(exc))
+        item, data = fetched.item, fetched.data
         etag = item.etag or hashlib.md5(data, usedforsecurity=False).hexdigest()
         try:
             return Decoded(item, decode(data, self.settings.limits, size), etag)
@@ -171,6 +171,15 @@ class Pipeline:
             return Decoded(item, None, etag, f"unexpected decoder error: {type(exc).__name__}: {exc}")
 
     def _label_and_write(self, batch: list[Decoded], summary: Summary, progress: Progress) -> None:
+        for d in batch:
+            if d.deferred:
+                summary.deferred.append((d.item.uri, d.error or ""))
+            elif d.missing and self.remove_missing:
+                summary.removed += self.catalog.delete([record_id(d.item.uri)], sequencer=d.item.sequencer)
+            else:
+                continue
+            progress(None)
+        batch = [d for d in batch if not d.deferred and not (d.missing and self.remove_missing)]
         if not batch:
             return
         ok = [d for d in batch if d.image is not None]
@@ -185,7 +194,7 @@ class Pipeline:
             # skipped next run; a read failure carries none, so it is retried
             base = dict(uri=d.item.uri, bucket=d.item.bucket, key=d.item.key, version_id=d.item.version_id,
                         etag=d.etag, size=d.item.size, last_modified=d.item.last_modified,
-                        model_id=None if d.retry else model_id)
+                        sequencer=d.item.sequencer, model_id=None if d.retry else model_id)
             if d.image is None:
                 records.append(Record(status=Status.FAILED, error=d.error, **base))
                 continue

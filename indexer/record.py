@@ -35,6 +35,23 @@ def record_id(uri: str) -> str:
     return hashlib.sha256(uri.encode()).hexdigest()[:32]
 
 
+SEQUENCER_WIDTH = 64
+
+
+def normalise_sequencer(raw: str | None) -> str | None:
+    """An S3 event `sequencer` in a form whose text order is event order.
+
+    AWS: "compare the strings after right-padding the shorter one with zeros". Upper-case hex,
+    right-padded to a fixed width, so catalogues compare sequencers as plain strings.
+    """
+    if not raw:
+        return None
+    text = raw.strip().upper()
+    if len(text) > SEQUENCER_WIDTH or any(c not in "0123456789ABCDEF" for c in text):
+        raise ValueError(f"sequencer {raw!r} is not a hex string of at most {SEQUENCER_WIDTH} digits")
+    return text.ljust(SEQUENCER_WIDTH, "0")
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -58,7 +75,7 @@ class Record:
     labels: list[Label] = field(default_factory=list)
     embedding: np.ndarray | None = None
     model_id: str | None = None
-    sequencer: str | None = None
+    sequencer: str | None = None  # normalised (normalise_sequencer): text order is event order
     indexed_at: datetime = field(default_factory=utcnow)
     reviewed_at: datetime | None = None
     reviewed_by: str | None = None

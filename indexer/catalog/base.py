@@ -94,16 +94,35 @@ class Cursor:
         return cursor
 
 
+def is_newer(incoming: str | None, applied: str | None) -> bool:
+    """Whether a change carrying sequencer `incoming` may replace what was applied at `applied`.
+    Sequencers are normalised (record.normalise_sequencer), so text order is event order; a change
+    or a state without one (folders, backfill, emulators that omit it) cannot be ordered and applies."""
+    return incoming is None or applied is None or incoming > applied
+
+
 class Catalog(ABC):
-    """One interface, two backends (SQLite default, OpenSearch production)."""
+    """One interface, two backends (SQLite default, OpenSearch production).
+
+    Ordering (S3 delivers events at least once and out of order): each id keeps the last sequencer
+    applied to it, on its record or, once deleted, on a tombstone that no query ever returns. A
+    write or delete carrying a sequencer that is not newer than that one is ignored (`is_newer`), so
+    a replayed or late event changes nothing and a late create cannot resurrect a deleted image.
+    """
 
     @abstractmethod
     def upsert_many(self, records: Iterable[Record]) -> int:
-        """Insert or replace by id, all or nothing. Returns how many were written."""
+        """Insert or replace by id, all or nothing; stale records (see the class) are left out. A
+        record without a sequencer keeps the one already applied. Returns how many were written."""
 
     @abstractmethod
-    def delete(self, ids: Iterable[str]) -> int:
-        """Remove records by id. Returns how many existed."""
+    def delete(self, ids: Iterable[str], sequencer: str | None = None) -> int:
+        """Remove records by id, unless `sequencer` is stale for one (see the class); leave a
+        tombstone with the newest sequencer known. Returns how many records were removed."""
+
+    @abstractmethod
+    def sequencers(self, ids: Sequence[str]) -> dict[str, str]:
+        """The last sequencer applied per id, from records and tombstones; ids with none are absent."""
 
     @abstractmethod
     def get(self, id_or_uri: str) -> Record | None:

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.catalog.base import Catalog, CatalogError, Cursor, DayCount, Page, Query, Sort
-from indexer.record import Label, Record, Source, Status
+from indexer.catalog.base import Catalog, CatalogError, Cursor, DayCount, Page, Query, Sort, is_newer
+from indexer.record import Label, Record, Source, Status, utcnow
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
@@ -42,6 +42,11 @@ CREATE TABLE IF NOT EXISTS image_labels (
     PRIMARY KEY (image_id, name)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS image_labels_name ON image_labels (name, confidence);
+CREATE TABLE IF NOT EXISTS tombstones (
+    id TEXT PRIMARY KEY,
+    sequencer TEXT NOT NULL,
+    deleted_at TEXT NOT NULL
+) WITHOUT ROWID;
 """
 COLUMNS = ("id", "uri", "bucket", "key", "version_id", "etag", "size", "content_type", "last_modified", "width",
            "height", "format", "status", "error", "model_id", "sequencer", "indexed_at", "reviewed_at",
@@ -108,33 +113,59 @@ class SQLiteCatalog(Catalog):
     # -- writes ----------------------------------------------------------------------------------
 
     def upsert_many(self, records: Iterable[Record]) -> int:
-        rows, label_rows = [], []
-        for r in {r.id: r for r in records}.values():  # the same id twice in a batch: the last one wins
-            labels = json.dumps([[lb.name, lb.confidence, str(lb.source), list(lb.parents)] for lb in r.labels])
-            emb = None if r.embedding is None else np.asarray(r.embedding, dtype=np.float16).tobytes()
-            top = r.top_label.confidence if r.top_label else -1.0
-            rows.append((r.id, r.uri, r.bucket, r.key, r.version_id, r.etag, r.size, r.content_type,
-                         _ts(r.last_modified), r.width, r.height, r.format, str(r.status), r.error, r.model_id,
-                         r.sequencer, _ts(r.indexed_at), _ts(r.reviewed_at), r.reviewed_by, top, labels, emb))
-            label_rows += _label_rows(r)
-        if not rows:
+        records = list({r.id: r for r in records}.values())  # the same id twice in a batch: the last one wins
+        if not records:
             return 0
         updates = ", ".join(f"{c}=excluded.{c}" for c in COLUMNS[1:])
         with self._lock, self._tx():
-            self._db.executemany("DELETE FROM image_labels WHERE image_id=?", [(r[0],) for r in rows])
+            applied = self._applied([r.id for r in records])
+            rows, label_rows = [], []
+            for r in records:
+                if not is_newer(r.sequencer, applied.get(r.id)):
+                    continue
+                labels = json.dumps([[lb.name, lb.confidence, str(lb.source), list(lb.parents)] for lb in r.labels])
+                emb = None if r.embedding is None else np.asarray(r.embedding, dtype=np.float16).tobytes()
+                top = r.top_label.confidence if r.top_label else -1.0
+                rows.append((r.id, r.uri, r.bucket, r.key, r.version_id, r.etag, r.size, r.content_type,
+                             _ts(r.last_modified), r.width, r.height, r.format, str(r.status), r.error, r.model_id,
+                             r.sequencer or applied.get(r.id), _ts(r.indexed_at), _ts(r.reviewed_at),
+                             r.reviewed_by, top, labels, emb))
+                label_rows += _label_rows(r)
+            ids = [(row[0],) for row in rows]
+            self._db.executemany("DELETE FROM image_labels WHERE image_id=?", ids)
             self._db.executemany(
                 f"INSERT INTO images ({', '.join(COLUMNS)}) VALUES ({_marks(len(COLUMNS))}) "
                 f"ON CONFLICT(id) DO UPDATE SET {updates}", rows)
             self._db.executemany("INSERT INTO image_labels VALUES (?, ?, ?)", label_rows)
+            self._db.executemany("DELETE FROM tombstones WHERE id=?", ids)
         return len(rows)
 
-    def delete(self, ids: Iterable[str]) -> int:
+    def delete(self, ids: Iterable[str], sequencer: str | None = None) -> int:
         ids = list(dict.fromkeys(ids))
         deleted = 0
         with self._lock, self._tx():
-            for chunk in _chunks(ids):
+            applied = self._applied(ids)
+            todo = [i for i in ids if is_newer(sequencer, applied.get(i))]
+            for chunk in _chunks(todo):
                 deleted += self._db.execute(f"DELETE FROM images WHERE id IN ({_marks(len(chunk))})", chunk).rowcount
+            now = _ts(utcnow())
+            marks = [(i, sequencer or applied[i], now) for i in todo if sequencer or i in applied]
+            self._db.executemany("INSERT OR REPLACE INTO tombstones VALUES (?, ?, ?)", marks)
         return deleted
+
+    def sequencers(self, ids: Sequence[str]) -> dict[str, str]:
+        with self._lock:
+            return self._applied(ids)
+
+    def _applied(self, ids: Sequence[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for chunk in _chunks(list(ids)):
+            marks = _marks(len(chunk))
+            for id_, seq in self._db.execute(
+                    f"SELECT id, sequencer FROM images WHERE sequencer IS NOT NULL AND id IN ({marks}) "
+                    f"UNION ALL SELECT id, sequencer FROM tombstones WHERE id IN ({marks})", chunk + chunk):
+                out[id_] = max(seq, out.get(id_, seq))
+        return out
 
     @contextmanager
     def _tx(self) -> Iterator[None]:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from indexer.catalog import Catalog, CatalogError, Query, Sort, open_catalog
-from indexer.record import Label, Record, Status
+from indexer.record import Label, Record, Status, normalise_sequencer
 
 DAY0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
@@ -206,6 +206,61 @@ def test_delete(cat):
     assert cat.get(CORPUS[0].id) is None
     assert "tabby" not in search_all(cat, all_of=("cat",))
     assert dict(cat.facets(Query())).get("tabby cat") is None
+
+
+def seq(n: int) -> str:
+    return normalise_sequencer(f"{n:016X}")
+
+
+def versioned(name: str, sequencer: int | None, label: str) -> Record:
+    r = rec(name, {label: 0.9}, prefix="s3://bucket/")
+    r.sequencer = None if sequencer is None else seq(sequencer)
+    return r
+
+
+def test_stale_and_replayed_writes_change_nothing(backend):
+    # GIVEN the write of event 2 applied
+    assert backend.upsert_many([versioned("k", 2, "dog")]) == 1
+    # WHEN event 1 arrives late, and event 2 is delivered again
+    assert backend.upsert_many([versioned("k", 1, "cat")]) == 0
+    assert backend.upsert_many([versioned("k", 2, "cat")]) == 0
+    # THEN the record is event 2's, once
+    got = backend.get("s3://bucket/k.jpg")
+    assert got.label_names == ["dog"] and got.sequencer == seq(2)
+    assert backend.search(Query()).total == 1
+    assert backend.upsert_many([versioned("k", 3, "cat")]) == 1
+    assert backend.get("s3://bucket/k.jpg").label_names == ["cat"]
+
+
+def test_a_delete_leaves_a_tombstone_that_late_creates_cannot_pass(backend):
+    created = versioned("k", 1, "cat")
+    backend.upsert_many([created])
+    assert backend.delete([created.id], sequencer=seq(3)) == 1
+    assert backend.upsert_many([versioned("k", 2, "cat")]) == 0  # older than the delete
+    assert backend.get(created.id) is None
+    assert backend.search(Query()).total == 0 and backend.facets(Query()) == []
+    assert backend.sequencers([created.id, "unknown"]) == {created.id: seq(3)}
+    assert backend.upsert_many([versioned("k", 4, "dog")]) == 1  # uploaded again, later
+    assert backend.get(created.id).label_names == ["dog"]
+
+
+def test_a_stale_delete_keeps_the_newer_record(backend):
+    created = versioned("k", 5, "cat")
+    backend.upsert_many([created])
+    assert backend.delete([created.id], sequencer=seq(4)) == 0
+    assert backend.get(created.id).label_names == ["cat"]
+
+
+def test_writes_without_a_sequencer_apply_and_keep_the_order_mark(backend):
+    created = versioned("k", 7, "cat")
+    backend.upsert_many([created])
+    assert backend.upsert_many([versioned("k", None, "dog")]) == 1  # a folder or backfill write
+    assert backend.get(created.id).label_names == ["dog"]
+    assert backend.sequencers([created.id]) == {created.id: seq(7)}
+    assert backend.upsert_many([versioned("k", 6, "cat")]) == 0  # still older than what was applied
+    assert backend.delete([created.id]) == 1  # a delete without a sequencer always applies
+    assert backend.upsert_many([versioned("k", 6, "cat")]) == 0
+    assert backend.upsert_many([versioned("k", 8, "cat")]) == 1
 
 
 def test_readers_see_consistent_data_while_a_writer_writes(backend, tmp_path):

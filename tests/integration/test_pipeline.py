@@ -5,13 +5,13 @@ from __future__ import annotations
 import shutil
 
 from indexer.catalog import Query
-from indexer.files import FileReader, file_uri, find_images, source_item
+from indexer.files import FileSource, file_uri, find_images, source_item
 from indexer.pipeline import Pipeline
 from indexer.record import Status
 
 
 def run(settings, labeller, catalog, folder, **kw):
-    pipeline = Pipeline(settings, labeller, catalog, FileReader(settings.limits))
+    pipeline = Pipeline(settings, labeller, catalog, FileSource(settings.limits))
     seen = []
     summary = pipeline.run((source_item(p) for p in find_images([folder])), progress=seen.append, **kw)
     return summary, seen
@@ -77,7 +77,7 @@ def test_vanished_file_is_a_failed_record_and_retried(settings, labeller, catalo
     shutil.copytree(photos, folder)
     paths = list(find_images([folder]))
     (folder / "rocket.jpg").unlink()
-    pipeline = Pipeline(settings, labeller, catalog, FileReader(settings.limits))
+    pipeline = Pipeline(settings, labeller, catalog, FileSource(settings.limits))
     summary = pipeline.run(source_item(p) for p in paths)  # listed, then gone before it was read
     assert (summary.labelled, summary.failed) == (3, 1)
     assert "vanished" in catalog.get(file_uri(folder / "rocket.jpg")).error

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from indexer.files import FileReader, find_images, source_item
+from indexer.files import FileSource, find_images, source_item
 from indexer.pipeline import Pipeline
 
 APP = str(Path(__file__).resolve().parents[2] / "ui" / "app.py")
@@ -15,7 +15,7 @@ APP = str(Path(__file__).resolve().parents[2] / "ui" / "app.py")
 
 @pytest.fixture
 def photo_catalog(settings, labeller, catalog, photos, monkeypatch):
-    Pipeline(settings, labeller, catalog, FileReader(settings.limits)).run(
+    Pipeline(settings, labeller, catalog, FileSource(settings.limits)).run(
         source_item(p) for p in find_images([photos]))
     monkeypatch.setenv("PIXDEX_CATALOG", settings.catalog)
     return settings.catalog
