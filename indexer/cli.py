@@ -111,6 +111,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("refs", nargs="+", metavar="ID|URI|PATH")
     p.set_defaults(func=cmd_delete)
 
+    p = command("watch", help="index a folder or an SQS queue of bucket events as changes arrive",
+                description="Keep the catalogue in step as images arrive and leave. With DIR: poll the folder; "
+                            "a new or changed image is indexed once it stops changing, a removed one is removed. "
+                            "With --queue: long-poll an SQS queue that receives the bucket's event notifications "
+                            "and apply them through the Lambda's own handler (S3 via AWS_ENDPOINT_URL or "
+                            "PIXDEX_S3_ENDPOINT). Ctrl-C or SIGTERM finishes the batch in hand, then stops.",
+                epilog="A queue message is deleted only after it was applied; one that failed reappears after "
+                       "the visibility timeout and, after the queue's maxReceiveCount, goes to its dead-letter queue.")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("folder", nargs="?", type=Path, metavar="DIR", help="a folder to watch (recursively)")
+    target.add_argument("--queue", metavar="URL", help="SQS queue URL receiving S3 event notifications")
+    p.add_argument("--interval", type=float, default=1.0, metavar="S",
+                   help="DIR: seconds between polls; a file is indexed once unchanged for one (default 1)")
+    p.add_argument("--wait", type=int, default=20, choices=range(0, 21), metavar="S",
+                   help="--queue: long-poll seconds, 0-20 (default 20)")
+    p.add_argument("--visibility-timeout", type=positive_int, default=300, metavar="S",
+                   help="--queue: seconds a received message stays hidden from other consumers (default 300)")
+    p.add_argument("--device", help="auto, cpu, cuda or cuda:N (PIXDEX_DEVICE)")
+    p.set_defaults(func=cmd_watch)
+
     p = command("ui", help="start the Streamlit app")
     p.add_argument("--port", type=int, default=8501)
     p.set_defaults(func=cmd_ui)
@@ -247,6 +267,71 @@ def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
             catalog.delete([record.id])
             print(f"deleted {record.uri}")
     return ITEMS_FAILED if failed else OK
+
+
+def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
+    import signal
+    import threading
+
+    from indexer.watch import Stopped
+
+    if args.folder is not None and not args.folder.is_dir():
+        raise UsageError(f"{args.folder} is not a folder")
+    watcher = _queue_watcher(args, settings) if args.queue else _folder_watcher(args, settings)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt  # a second Ctrl-C: now
+        stop.set()
+        print(f"pixdex watch: {signal.Signals(signum).name}: stopping after the batch in hand", file=sys.stderr)
+        if not watcher.busy:
+            raise Stopped
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    where = args.queue or args.folder
+    print(f"pixdex watch: watching {where} (catalogue {settings.catalog}); Ctrl-C stops", file=sys.stderr)
+    try:
+        if args.queue:
+            def on_batch(b: object) -> None:
+                print(f"{b.received} messages: {b.deleted} applied, {b.failed} left for retry", file=sys.stderr)
+
+            watcher.run(stop, on_batch)
+        else:
+            watcher.run(stop, progress=_print_record, on_removed=lambda uri: print(f"removed {uri}", file=sys.stderr))
+    except Stopped:
+        pass
+    print("pixdex watch: stopped", file=sys.stderr)
+    return OK
+
+
+def _queue_watcher(args: argparse.Namespace, settings: Settings):
+    from indexer.handler import build
+    from indexer.s3 import make_client
+    from indexer.watch import QueueWatcher
+
+    sqs = make_client(settings, "sqs")
+    return QueueWatcher(args.queue, build(settings), sqs, wait_seconds=args.wait,
+                        visibility_timeout=args.visibility_timeout)
+
+
+def _folder_watcher(args: argparse.Namespace, settings: Settings):
+    from indexer.files import FileSource
+    from indexer.labeller import make_labeller
+    from indexer.sync import Sync
+    from indexer.watch import FolderWatcher
+
+    labeller = make_labeller(settings.model_settings())
+    labeller.load()
+    sync = Sync(settings, labeller, open_catalog(settings.catalog), FileSource(settings.limits))
+    return FolderWatcher(args.folder, sync, interval=args.interval)
+
+
+def _print_record(record: Record | None) -> None:
+    if record is not None:
+        print(f"{'FAILED' if record.status == Status.FAILED else 'labelled'} {record.uri}: "
+              f"{record.label_summary(3)}", file=sys.stderr, flush=True)
 
 
 def cmd_ui(args: argparse.Namespace, settings: Settings) -> int:

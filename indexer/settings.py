@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     decode_workers: int = Field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
     model_threads: int | None = None  # torch threads on CPU; default: torch's choice (all cores)
     limits: ImageLimits = ImageLimits()
+    # S3-compatible endpoint (MinIO, an emulator); unset: boto3's AWS_ENDPOINT_URL, else AWS itself
+    s3_endpoint: str | None = None
+    aws_max_attempts: int = 5  # botocore adaptive retries per request (throttling, 5xx, connection)
 
     def model_settings(self) -> ModelSettings:
         return ModelSettings(

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import io
 import struct
+import time
+import uuid
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -95,3 +99,82 @@ def tricky_folder(tmp_path: Path, photos: Path) -> tuple[Path, dict[str, tuple[b
     for name, (data, _) in cases.items():
         (folder / name).write_bytes(data)
     return folder, cases
+
+
+# -- AWS stand-ins: moto's server over a real socket ---------------------------------------------
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> str:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Standard AWS variables pointing boto3 (here and in child processes) at moto."""
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": moto_endpoint}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return moto_endpoint
+
+
+@dataclass
+class Bucket:
+    """A bucket whose notifications go to an SQS queue, as production wires it."""
+
+    name: str
+    queue_url: str
+    s3: Any
+    sqs: Any
+
+    def put(self, key: str, data: bytes) -> dict:
+        return self.s3.put_object(Bucket=self.name, Key=key, Body=data)
+
+    def messages(self, wait: float = 5.0, expect: int = 1) -> list[dict]:
+        """What the bucket sent to the queue (at least `expect` messages, or all after `wait` s)."""
+        got: list[dict] = []
+        deadline = time.monotonic() + wait
+        while len(got) < expect and time.monotonic() < deadline:
+            got += self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                            AttributeNames=["All"]).get("Messages", [])
+        return got
+
+    def lambda_event(self, messages: list[dict]) -> dict:
+        """Messages in the shape Lambda's SQS event source hands them to the function."""
+        arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]
+        return {"Records": [{
+            "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+            "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
+            "eventSource": "aws:sqs", "eventSourceARN": arn["QueueArn"], "awsRegion": "us-east-1",
+        } for m in messages]}
+
+
+def make_bucket(versioned: bool = False) -> Bucket:
+    import boto3
+
+    name = f"photos-{uuid.uuid4().hex[:12]}"
+    s3, sqs = boto3.client("s3"), boto3.client("sqs")
+    s3.create_bucket(Bucket=name)
+    if versioned:
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    queue_url = sqs.create_queue(QueueName=f"{name}-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    s3.put_bucket_notification_configuration(Bucket=name, NotificationConfiguration={"QueueConfigurations": [
+        {"QueueArn": arn, "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]}]})
+    return Bucket(name, queue_url, s3, sqs)
+
+
+@pytest.fixture
+def bucket(aws: str) -> Bucket:
+    return make_bucket()
+
+
+@pytest.fixture
+def versioned_bucket(aws: str) -> Bucket:
+    return make_bucket(versioned=True)

@@ -1,0 +1,113 @@
+"""The S3 source: head, list and read objects (boto3), for AWS S3 and S3-compatible stores.
+
+The endpoint comes from `PIXDEX_S3_ENDPOINT`, else boto3's own `AWS_ENDPOINT_URL` (MinIO, a local
+emulator); botocore retries throttling and 5xx in adaptive mode before anything here sees them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any
+from urllib.parse import urlparse
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from indexer.images import check_size
+from indexer.settings import Settings
+from indexer.source import Fetched, ObjectMissing, ReadError, SourceItem, SourceUnavailable
+
+MISSING = {"NoSuchKey", "NoSuchVersion", "404", "NotFound"}
+DENIED = {"AccessDenied", "403", "Forbidden", "InvalidObjectState", "NoSuchBucket"}
+
+
+def s3_uri(bucket: str, key: str) -> str:
+    """Canonical `s3://bucket/key` with the key as stored (not URL-encoded): the record id's basis."""
+    return f"s3://{bucket}/{key}"
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    parsed = urlparse(uri)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise ValueError(f"{uri!r} is not an s3://bucket/key URI")
+    return parsed.netloc, uri[len(f"s3://{parsed.netloc}/"):]
+
+
+def make_client(settings: Settings, service: str = "s3") -> Any:
+    """A boto3 client with adaptive retries; one per container (clients are thread-safe)."""
+    config = Config(retries={"mode": "adaptive", "max_attempts": settings.aws_max_attempts},
+                    max_pool_connections=max(10, 2 * settings.decode_workers),
+                    connect_timeout=5, read_timeout=60)
+    return boto3.session.Session().client(service, endpoint_url=settings.s3_endpoint, config=config)
+
+
+class S3Source:
+    def __init__(self, settings: Settings, client: Any | None = None) -> None:
+        self.limits = settings.limits
+        self.client = client or make_client(settings)
+
+    def read(self, item: SourceItem) -> Fetched:
+        """The current object under the key, read whole only when under the byte cap."""
+        bucket, key = split_s3_uri(item.uri)
+        if item.size is not None:
+            check_size(item.size, self.limits)  # refused before a single byte is fetched
+        with _errors(item.uri):
+            resp = self.client.get_object(Bucket=bucket, Key=key)
+            body = resp["Body"]
+            try:
+                check_size(resp["ContentLength"], self.limits)
+                data = body.read(self.limits.max_bytes + 1)
+                check_size(len(data), self.limits)  # a store that lied about the length
+            finally:
+                body.close()
+        return Fetched(_described(item, bucket, key, resp), data)
+
+    def head(self, uri: str) -> SourceItem | None:
+        bucket, key = split_s3_uri(uri)
+        try:
+            with _errors(uri):
+                resp = self.client.head_object(Bucket=bucket, Key=key)
+        except ObjectMissing:
+            return None
+        return _described(SourceItem(uri=uri), bucket, key, resp)
+
+    def list(self, bucket: str, prefix: str = "") -> Iterator[SourceItem]:
+        """Every object under the prefix (ListObjectsV2 pages, streamed)."""
+        with _errors(s3_uri(bucket, prefix)):
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                for obj in page.get("Contents", []):
+                    yield SourceItem(uri=s3_uri(bucket, obj["Key"]), bucket=bucket, key=obj["Key"],
+                                     size=obj["Size"], etag=obj["ETag"].strip('"'),
+                                     last_modified=obj["LastModified"])
+
+
+def _described(item: SourceItem, bucket: str, key: str, resp: dict) -> SourceItem:
+    """The item as the store describes it now (GET or HEAD response)."""
+    return replace(item, bucket=bucket, key=key, size=resp.get("ContentLength", item.size),
+                   etag=resp.get("ETag", "").strip('"') or item.etag,
+                   version_id=resp.get("VersionId") or item.version_id,
+                   last_modified=resp.get("LastModified", item.last_modified))
+
+
+@contextmanager
+def _errors(uri: str) -> Iterator[None]:
+    """Botocore errors as the three kinds the pipeline acts on (see indexer.source)."""
+    try:
+        yield
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if code in MISSING or status == 404:
+            raise ObjectMissing(f"{uri} no longer exists (deleted after it was listed or announced)") from None
+        if code in DENIED or status == 403:
+            raise ReadError(f"cannot read {uri}: {code} ({error.get('Message', 'no message')}); "
+                            f"check the bucket name and that the role may s3:GetObject") from None
+        if status >= 500 or code in {"SlowDown", "Throttling", "RequestTimeout"}:
+            raise SourceUnavailable(f"S3 failed reading {uri}: {code} (HTTP {status})") from exc
+        raise ReadError(f"cannot read {uri}: {code}: {error.get('Message', '')}") from None
+    except BotoCoreError as exc:  # no connection, timeouts, a body cut short
+        raise SourceUnavailable(f"S3 unreachable reading {uri}: {exc}") from exc

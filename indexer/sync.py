@@ -1,0 +1,52 @@
+"""Keep the catalogue in step with a bucket or folder, one batch of object events at a time.
+
+The Lambda handler, `pixdex watch --queue` and `pixdex watch DIR` all end here, and from here in
+the one pipeline. An event says *that* a key changed; what the key holds is read from the store
+when the event is handled, so a late or duplicated event cannot write stale bytes:
+- created: read the object and label it; if it is gone by now, remove the key;
+- removed: ask the store what the key holds now; nothing: remove it (leaving a tombstone); an
+  object (a previous version became current, or the key was written again): label that.
+Sequencers, where the event has one, order all of this (see indexer.catalog.base.Catalog).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from indexer.catalog import Catalog
+from indexer.events import Change, ObjectEvent
+from indexer.labeller import Labeller
+from indexer.pipeline import Pipeline, Progress, Summary
+from indexer.record import record_id
+from indexer.settings import Settings
+from indexer.source import Source, SourceUnavailable
+
+
+class Sync:
+    def __init__(self, settings: Settings, labeller: Labeller, catalog: Catalog, source: Source) -> None:
+        self.catalog = catalog
+        self.source = source
+        self.pipeline = Pipeline(settings, labeller, catalog, source, remove_missing=True)
+
+    def apply(self, events: Sequence[ObjectEvent], progress: Progress | None = None) -> Summary:
+        """Apply the events. Raises SourceUnavailable (or CatalogError) when the store or the
+        catalogue failed, after applying what it could: the caller retries (replays are harmless)."""
+        items, removed = [], 0
+        applied = self.catalog.sequencers([record_id(e.uri) for e in events if e.sequencer])
+        for event in events:
+            if event.change == Change.CREATED:
+                items.append(event.item())
+                continue
+            if event.sequencer and applied.get(record_id(event.uri), "") >= event.sequencer:
+                continue  # a replayed or late delete: the pipeline counts nothing for it
+            current = self.source.head(event.uri)
+            if current is None:
+                removed += self.catalog.delete([record_id(event.uri)], sequencer=event.sequencer)
+            else:
+                items.append(replace(current, sequencer=event.sequencer))
+        summary = self.pipeline.run(items, progress=progress)
+        summary.removed += removed
+        if summary.deferred:
+            raise SourceUnavailable("; ".join(error for _, error in summary.deferred))
+        return summary

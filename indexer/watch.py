@@ -1,0 +1,170 @@
+"""Long-running event loops: `pixdex watch --queue URL` (SQS, the Lambda's path without Lambda)
+and `pixdex watch DIR` (a folder, the embedded default's analogue).
+
+Both stop cleanly: `stop` is set (the CLI sets it on SIGINT/SIGTERM), the batch in hand is
+finished and acknowledged, and nothing is left half-written. A queue message is deleted only
+after it was applied; one that failed becomes visible again after the visibility timeout.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from indexer.catalog import Query
+from indexer.events import Change, ObjectEvent
+from indexer.files import file_uri, find_images, source_item, uri_path
+from indexer.handler import handle, logger, metrics
+from indexer.pipeline import Progress
+from indexer.sync import Sync
+
+
+class Stopped(BaseException):
+    """Raised by the CLI's signal handler to end an idle long poll at once (nothing is in hand)."""
+
+
+@dataclass
+class QueueStats:
+    received: int = 0
+    deleted: int = 0
+    failed: int = 0  # left on the queue for SQS to retry (and, after maxReceiveCount, dead-letter)
+
+
+class QueueWatcher:
+    def __init__(self, queue_url: str, sync: Sync, sqs: Any, wait_seconds: int = 20,
+                 visibility_timeout: int = 300, max_messages: int = 10) -> None:
+        self.queue_url = queue_url
+        self.sync = sync
+        self.sqs = sqs
+        self.wait_seconds = wait_seconds
+        self.visibility_timeout = visibility_timeout
+        self.max_messages = max_messages
+        self.busy = False  # a batch is in hand: finish it before stopping
+        attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
+        self.queue_arn = attrs["QueueArn"]
+
+    def run(self, stop: threading.Event, on_batch: Callable[[QueueStats], None] | None = None) -> QueueStats:
+        stats = QueueStats()
+        while not stop.is_set():
+            messages = self.sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=self.max_messages, WaitTimeSeconds=self.wait_seconds,
+                VisibilityTimeout=self.visibility_timeout, AttributeNames=["All"],
+            ).get("Messages", [])
+            if messages:
+                self.busy = True
+                try:
+                    batch = self.process(messages)
+                finally:
+                    self.busy = False
+                stats.received += batch.received
+                stats.deleted += batch.deleted
+                stats.failed += batch.failed
+                if on_batch:
+                    on_batch(batch)
+        return stats
+
+    def process(self, messages: list[dict]) -> QueueStats:
+        """One batch through the Lambda's own handler; delete what it applied."""
+        started = time.monotonic()
+        result = handle(self.lambda_event(messages), self.sync)
+        metrics.flush_metrics()  # EMF lines on stdout: CloudWatch Logs extracts them, as from Lambda
+        failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if time.monotonic() - started > self.visibility_timeout:
+            # the messages may have been handed out again meanwhile: a harmless replay, but wasted work
+            logger.warning("a batch took longer than the visibility timeout; raise --visibility-timeout",
+                           extra={"seconds": round(time.monotonic() - started, 1)})
+        if done:
+            self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)])
+        return QueueStats(received=len(messages), deleted=len(done), failed=len(failed))
+
+    def lambda_event(self, messages: list[dict]) -> dict:
+        """ReceiveMessage output in the shape Lambda's SQS event source delivers."""
+        region = self.queue_arn.split(":")[3]
+        return {"Records": [{
+            "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+            "attributes": m.get("Attributes", {}), "messageAttributes": m.get("MessageAttributes", {}),
+            "md5OfBody": m.get("MD5OfBody", ""), "eventSource": "aws:sqs", "eventSourceARN": self.queue_arn,
+            "awsRegion": region,
+        } for m in messages]}
+
+
+Signature = tuple[int, int]  # size, mtime in ns
+
+
+class FolderWatcher:
+    """Polls a folder. A new or changed file is indexed once it has looked the same for one poll
+    (a file still being written is left until it settles); a removed file is removed."""
+
+    def __init__(self, folder: Path, sync: Sync, interval: float = 1.0) -> None:
+        self.folder = folder.resolve()
+        self.sync = sync
+        self.interval = interval
+        self.busy = False
+        self.indexed: dict[Path, Signature] = {}
+        self.pending: dict[Path, Signature] = {}
+
+    def run(self, stop: threading.Event, progress: Progress | None = None,
+            on_removed: Callable[[str], None] | None = None) -> None:
+        gone = self._forgotten()  # files removed while nobody watched
+        self.sync.apply(gone, progress=progress)
+        for event in gone:
+            (on_removed or (lambda _: None))(event.uri)
+        while not stop.is_set():
+            for event in self.poll(progress):
+                if event.change == Change.REMOVED and on_removed:
+                    on_removed(event.uri)
+            stop.wait(self.interval)
+
+    def poll(self, progress: Progress | None = None) -> list[ObjectEvent]:
+        seen = self._scan()
+        events = [ObjectEvent(Change.REMOVED, file_uri(p)) for p in self.indexed.keys() - seen.keys()]
+        ready = {}
+        for path, sig in seen.items():
+            if self.indexed.get(path) == sig:
+                continue
+            if self.pending.get(path) == sig:  # unchanged since the last poll: settled
+                ready[path] = sig
+            self.pending[path] = sig
+        for path in ready:
+            item = source_item(path)
+            events.append(ObjectEvent(Change.CREATED, item.uri, size=item.size, last_modified=item.last_modified))
+        if events:
+            self.busy = True
+            try:
+                self.sync.apply(events, progress=progress)
+            finally:
+                self.busy = False
+        for path in self.indexed.keys() - seen.keys():
+            del self.indexed[path]
+        for path, sig in ready.items():
+            self.indexed[path] = sig
+            del self.pending[path]
+        self.pending = {p: s for p, s in self.pending.items() if p in seen}
+        return events
+
+    def _scan(self) -> dict[Path, Signature]:
+        out = {}
+        for path in find_images([self.folder]):
+            try:
+                st = path.stat()
+            except OSError:
+                continue  # removed while listing: the next poll sees it gone
+            out[path] = (st.st_size, st.st_mtime_ns)
+        return out
+
+    def _forgotten(self) -> list[ObjectEvent]:
+        """Records under the folder whose files are gone."""
+        prefix = file_uri(self.folder).rstrip("/") + "/"
+        events, cursor = [], None
+        while True:
+            page = self.sync.catalog.search(Query(source_prefix=prefix, limit=500, cursor=cursor))
+            events += [ObjectEvent(Change.REMOVED, r.uri) for r in page.records if not uri_path(r.uri).exists()]
+            cursor = page.next_cursor
+            if not cursor:
+                return events
