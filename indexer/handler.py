@@ -30,7 +30,8 @@ from indexer.sync import Sync
 logger = Logger(service="pixdex-indexer")
 metrics = Metrics(namespace="pixdex", service="pixdex-indexer")
 tracer = Tracer(service="pixdex-indexer")
-processor = BatchProcessor(event_type=EventType.SQS)
+# every message failed: report them all (as ReportBatchItemFailures expects) rather than raise
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def build(settings: Settings) -> Sync:

@@ -62,7 +62,7 @@ def check_size(size: int, limits: ImageLimits) -> None:
     if size == 0:
         raise ImageError("empty file (0 bytes)")
     if size > limits.max_bytes:
-        raise ImageError(f"file is {_mb(size)}, over the {_mb(limits.max_bytes)} limit")
+        raise ImageError(f"too large: {_mb(size)}, over the {_mb(limits.max_bytes)} limit (PIXDEX_LIMITS__MAX_BYTES)")
 
 
 def decode(data: bytes, limits: ImageLimits, size: int = 224) -> DecodedImage:
