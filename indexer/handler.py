@@ -65,6 +65,7 @@ def apply(events: list[ObjectEvent], sync: Sync) -> None:
 
 def record_handler(record: SQSRecord, sync: Sync) -> None:
     logger.set_correlation_id(record.message_id)
+    metrics.add_metric(name="MessagesReceived", unit=MetricUnit.Count, value=1)
     apply(parse_body(record.body), sync)
 
 

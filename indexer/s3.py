@@ -21,7 +21,7 @@ from indexer.settings import Settings
 from indexer.source import Fetched, ObjectMissing, ReadError, SourceItem, SourceUnavailable
 
 MISSING = {"NoSuchKey", "NoSuchVersion", "404", "NotFound"}
-DENIED = {"AccessDenied", "403", "Forbidden", "InvalidObjectState", "NoSuchBucket"}
+DENIED = {"AccessDenied", "403", "Forbidden", "InvalidObjectState"}
 
 
 def s3_uri(bucket: str, key: str) -> str:
@@ -101,6 +101,8 @@ def _errors(uri: str) -> Iterator[None]:
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if code == "NoSuchBucket":
+            raise ReadError(f"cannot read {uri}: NoSuchBucket; check the bucket name") from None
         if code in MISSING or status == 404:
             raise ObjectMissing(f"{uri} no longer exists (deleted after it was listed or announced)") from None
         if code in DENIED or status == 403:

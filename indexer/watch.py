@@ -50,10 +50,7 @@ class QueueWatcher:
     def run(self, stop: threading.Event, on_batch: Callable[[QueueStats], None] | None = None) -> QueueStats:
         stats = QueueStats()
         while not stop.is_set():
-            messages = self.sqs.receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=self.max_messages, WaitTimeSeconds=self.wait_seconds,
-                VisibilityTimeout=self.visibility_timeout, AttributeNames=["All"],
-            ).get("Messages", [])
+            messages = self.receive()
             if messages:
                 self.busy = True
                 try:
@@ -66,6 +63,13 @@ class QueueWatcher:
                 if on_batch:
                     on_batch(batch)
         return stats
+
+    def receive(self) -> list[dict]:
+        """One long poll; the messages stay hidden from other consumers for the visibility timeout."""
+        return self.sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=self.max_messages, WaitTimeSeconds=self.wait_seconds,
+            VisibilityTimeout=self.visibility_timeout, AttributeNames=["All"],
+        ).get("Messages", [])
 
     def process(self, messages: list[dict]) -> QueueStats:
         """One batch through the Lambda's own handler; delete what it applied."""
