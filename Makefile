@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt torch
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[ui,dev]'
 	touch $@
 
 demo: venv  ## index PHOTOS (default: the bundled test photos) and start the app
@@ -30,8 +30,9 @@ test: venv  ## lint and run the whole suite
 lint: venv
 	$(VENV)/bin/ruff check .
 
-bench: venv  ## throughput benchmarks (not in the suite); N=... images
+bench: venv  ## benchmarks (not in the suite): indexing throughput (N=... images), Lambda cold start and warm latency
 	$(PY) tests/bench/bench_index.py --n $(or $(N),64)
+	$(PY) tests/bench/bench_lambda.py --n 30
 
 taxonomy: venv  ## regenerate indexer/data/imagenet_taxonomy.json (needs Debian's wordnet-base)
 	test -f /usr/share/wordnet/data.noun || (apt-get update -qq && apt-get install -y -qq wordnet-base)

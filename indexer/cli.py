@@ -335,6 +335,10 @@ def _print_record(record: Record | None) -> None:
 
 
 def cmd_ui(args: argparse.Namespace, settings: Settings) -> int:
+    import importlib.util
+
+    if importlib.util.find_spec("streamlit") is None:
+        raise UsageError("the app needs Streamlit: pip install 'pixdex[ui]' (make demo installs it)")
     app = Path(__file__).resolve().parent.parent / "ui" / "app.py"
     env = {**os.environ, "PIXDEX_CATALOG": settings.catalog}
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),

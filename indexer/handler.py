@@ -12,6 +12,7 @@ Direct S3 notifications and EventBridge events are accepted too (they raise to b
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -78,6 +79,10 @@ def handle(event: dict[str, Any], sync: Sync | None = None, context: LambdaConte
     logger.set_correlation_id(event.get("id") or event.get("detail", {}).get("request-id"))
     apply(parse(event), sync)
     return {"batchItemFailures": []}
+
+
+if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+    default_sync()  # in Lambda's init phase, before the first event is waiting
 
 
 @logger.inject_lambda_context
