@@ -273,7 +273,7 @@ def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
     import signal
     import threading
 
-    from indexer.watch import Stopped
+    from indexer.watch import QueueStats
 
     if args.folder is not None and not args.folder.is_dir():
         raise UsageError(f"{args.folder} is not a folder")
@@ -284,24 +284,23 @@ def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
         if stop.is_set():
             raise KeyboardInterrupt  # a second Ctrl-C: now
         stop.set()
-        print(f"pixdex watch: {signal.Signals(signum).name}: stopping after the batch in hand", file=sys.stderr)
-        if not watcher.busy:
-            raise Stopped
+        wait = f" (at most {args.wait} s for the current long poll)" if args.queue else ""
+        print(f"pixdex watch: {signal.Signals(signum).name}: stopping after the batch in hand{wait}",
+              file=sys.stderr, flush=True)
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     where = args.queue or args.folder
     print(f"pixdex watch: watching {where} (catalogue {settings.catalog}); Ctrl-C stops", file=sys.stderr)
-    try:
-        if args.queue:
-            def on_batch(b: object) -> None:
-                print(f"{b.received} messages: {b.deleted} applied, {b.failed} left for retry", file=sys.stderr)
+    if args.queue:
+        def on_batch(b: QueueStats) -> None:
+            print(f"{b.received} messages: {b.deleted} applied, {b.failed} left for retry", file=sys.stderr,
+                  flush=True)
 
-            watcher.run(stop, on_batch)
-        else:
-            watcher.run(stop, progress=_print_record, on_removed=lambda uri: print(f"removed {uri}", file=sys.stderr))
-    except Stopped:
-        pass
+        watcher.run(stop, on_batch)
+    else:
+        watcher.run(stop, progress=_print_record,
+                    on_removed=lambda uri: print(f"removed {uri}", file=sys.stderr, flush=True))
     print("pixdex watch: stopped", file=sys.stderr)
     return OK
 

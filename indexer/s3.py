@@ -21,7 +21,11 @@ from indexer.settings import Settings
 from indexer.source import Fetched, ObjectMissing, ReadError, SourceItem, SourceUnavailable
 
 MISSING = {"NoSuchKey", "NoSuchVersion", "404", "NotFound"}
-DENIED = {"AccessDenied", "403", "Forbidden", "InvalidObjectState"}
+# worth a retry: throttling, and credentials or clocks that will be right again (an expiring
+# session must not turn every upload into a FAILED record)
+TRANSIENT = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "InternalError",
+             "ServiceUnavailable", "ExpiredToken", "InvalidToken", "TokenRefreshRequired",
+             "RequestTimeTooSkewed", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
 
 
 def s3_uri(bucket: str, key: str) -> str:
@@ -61,11 +65,14 @@ class S3Source:
                 check_size(resp["ContentLength"], self.limits)
                 data = body.read(self.limits.max_bytes + 1)
                 check_size(len(data), self.limits)  # a store that lied about the length
+                if len(data) != resp["ContentLength"]:  # botocore does not check a body read with a size
+                    raise SourceUnavailable(f"S3 sent {len(data)} of {resp['ContentLength']} bytes of {item.uri}")
             finally:
                 body.close()
         return Fetched(_described(item, bucket, key, resp), data)
 
     def head(self, uri: str) -> SourceItem | None:
+        """Raises ReadError when S3 will not say (403: no s3:ListBucket, or no access)."""
         bucket, key = split_s3_uri(uri)
         try:
             with _errors(uri):
@@ -101,15 +108,17 @@ def _errors(uri: str) -> Iterator[None]:
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if code in TRANSIENT or status >= 500:
+            raise SourceUnavailable(f"S3 failed reading {uri}: {code} (HTTP {status})") from exc
         if code == "NoSuchBucket":
             raise ReadError(f"cannot read {uri}: NoSuchBucket; check the bucket name") from None
         if code in MISSING or status == 404:
             raise ObjectMissing(f"{uri} no longer exists (deleted after it was listed or announced)") from None
-        if code in DENIED or status == 403:
-            raise ReadError(f"cannot read {uri}: {code} ({error.get('Message', 'no message')}); "
-                            f"check the bucket name and that the role may s3:GetObject") from None
-        if status >= 500 or code in {"SlowDown", "Throttling", "RequestTimeout"}:
-            raise SourceUnavailable(f"S3 failed reading {uri}: {code} (HTTP {status})") from exc
+        if code == "InvalidObjectState":
+            raise ReadError(f"cannot read {uri}: archived (Glacier storage class); restore it first") from None
+        if status == 403:
+            raise ReadError(f"cannot read {uri}: {code or 'Forbidden'}: the role may lack s3:GetObject, or the "
+                            f"object is gone and the role lacks s3:ListBucket (S3 then answers 403, not 404)") from None
         raise ReadError(f"cannot read {uri}: {code}: {error.get('Message', '')}") from None
     except BotoCoreError as exc:  # no connection, timeouts, a body cut short
         raise SourceUnavailable(f"S3 unreachable reading {uri}: {exc}") from exc

@@ -56,4 +56,5 @@ class Source(Protocol):
         """The item's current bytes; raises ImageError, ReadError or SourceUnavailable."""
 
     def head(self, uri: str) -> SourceItem | None:
-        """What is at `uri` now, or None when nothing is; raises SourceUnavailable."""
+        """What is at `uri` now, or None when nothing is; raises SourceUnavailable, or ReadError
+        when the store will not say."""

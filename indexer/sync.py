@@ -20,7 +20,7 @@ from indexer.labeller import Labeller
 from indexer.pipeline import Pipeline, Progress, Summary
 from indexer.record import record_id
 from indexer.settings import Settings
-from indexer.source import Source, SourceUnavailable
+from indexer.source import ReadError, Source, SourceUnavailable
 
 
 class Sync:
@@ -40,7 +40,10 @@ class Sync:
                 continue
             if event.sequencer and applied.get(record_id(event.uri), "") >= event.sequencer:
                 continue  # a replayed or late delete: the pipeline counts nothing for it
-            current = self.source.head(event.uri)
+            try:
+                current = self.source.head(event.uri)
+            except ReadError:  # the store will not say (403): trust the event, the key was removed
+                current = None
             if current is None:
                 removed += self.catalog.delete([record_id(event.uri)], sequencer=event.sequencer)
             else:

@@ -2,8 +2,10 @@
 and `pixdex watch DIR` (a folder, the embedded default's analogue).
 
 Both stop cleanly: `stop` is set (the CLI sets it on SIGINT/SIGTERM), the batch in hand is
-finished and acknowledged, and nothing is left half-written. A queue message is deleted only
-after it was applied; one that failed becomes visible again after the visibility timeout.
+finished and acknowledged, and nothing is left half-written; the queue loop first lets its
+current long poll end (at most `wait_seconds`), so no received message is stranded. A queue
+message is deleted only after it was applied; one that failed becomes visible again after the
+visibility timeout. An outage (SQS, S3, the catalogue) is logged and waited out, never the end.
 """
 
 from __future__ import annotations
@@ -22,9 +24,7 @@ from indexer.handler import handle, logger, metrics
 from indexer.pipeline import Progress
 from indexer.sync import Sync
 
-
-class Stopped(BaseException):
-    """Raised by the CLI's signal handler to end an idle long poll at once (nothing is in hand)."""
+BACKOFF = (1, 2, 5, 10, 30)  # seconds to wait after consecutive failures of a loop
 
 
 @dataclass
@@ -43,20 +43,23 @@ class QueueWatcher:
         self.wait_seconds = wait_seconds
         self.visibility_timeout = visibility_timeout
         self.max_messages = max_messages
-        self.busy = False  # a batch is in hand: finish it before stopping
         attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
         self.queue_arn = attrs["QueueArn"]
 
     def run(self, stop: threading.Event, on_batch: Callable[[QueueStats], None] | None = None) -> QueueStats:
         stats = QueueStats()
+        failures = 0
         while not stop.is_set():
-            messages = self.receive()
-            if messages:
-                self.busy = True
-                try:
-                    batch = self.process(messages)
-                finally:
-                    self.busy = False
+            try:
+                messages = self.receive()
+                batch = self.process(messages) if messages else None
+                failures = 0
+            except Exception as exc:  # an outage ends nothing: unacknowledged messages come back
+                logger.exception("queue loop failed; retrying", extra={"error": str(exc)})
+                stop.wait(BACKOFF[min(failures, len(BACKOFF) - 1)])
+                failures += 1
+                continue
+            if batch:
                 stats.received += batch.received
                 stats.deleted += batch.deleted
                 stats.failed += batch.failed
@@ -82,10 +85,13 @@ class QueueWatcher:
             # the messages may have been handed out again meanwhile: a harmless replay, but wasted work
             logger.warning("a batch took longer than the visibility timeout; raise --visibility-timeout",
                            extra={"seconds": round(time.monotonic() - started, 1)})
+        not_deleted = []
         if done:
-            self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)])
-        return QueueStats(received=len(messages), deleted=len(done), failed=len(failed))
+            not_deleted = self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)]).get("Failed", [])
+        if not_deleted:  # applied, but SQS will hand them out again: a harmless replay
+            logger.warning("applied messages not deleted", extra={"failed": not_deleted})
+        return QueueStats(received=len(messages), deleted=len(done) - len(not_deleted), failed=len(failed))
 
     def lambda_event(self, messages: list[dict]) -> dict:
         """ReceiveMessage output in the shape Lambda's SQS event source delivers."""
@@ -109,19 +115,28 @@ class FolderWatcher:
         self.folder = folder.resolve()
         self.sync = sync
         self.interval = interval
-        self.busy = False
         self.indexed: dict[Path, Signature] = {}
         self.pending: dict[Path, Signature] = {}
 
     def run(self, stop: threading.Event, progress: Progress | None = None,
             on_removed: Callable[[str], None] | None = None) -> None:
+        on_removed = on_removed or (lambda _: None)
         gone = self._forgotten()  # files removed while nobody watched
         self.sync.apply(gone, progress=progress)
         for event in gone:
-            (on_removed or (lambda _: None))(event.uri)
+            on_removed(event.uri)
+        failures = 0
         while not stop.is_set():
-            for event in self.poll(progress):
-                if event.change == Change.REMOVED and on_removed:
+            try:
+                events = self.poll(progress)
+                failures = 0
+            except Exception as exc:  # the catalogue locked or full: what was not applied is applied next poll
+                logger.exception("folder poll failed; retrying", extra={"error": str(exc)})
+                stop.wait(BACKOFF[min(failures, len(BACKOFF) - 1)])
+                failures += 1
+                continue
+            for event in events:
+                if event.change == Change.REMOVED:
                     on_removed(event.uri)
             stop.wait(self.interval)
 
@@ -139,11 +154,7 @@ class FolderWatcher:
             item = source_item(path)
             events.append(ObjectEvent(Change.CREATED, item.uri, size=item.size, last_modified=item.last_modified))
         if events:
-            self.busy = True
-            try:
-                self.sync.apply(events, progress=progress)
-            finally:
-                self.busy = False
+            self.sync.apply(events, progress=progress)  # raises: nothing below runs, the next poll retries
         for path in self.indexed.keys() - seen.keys():
             del self.indexed[path]
         for path, sig in ready.items():

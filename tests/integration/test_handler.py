@@ -147,24 +147,28 @@ def test_replays_and_out_of_order_events_leave_one_true_record(bucket, sync, cat
     created = notification(bucket, "ObjectCreated:Put", key, sequencer=1, size=len(cat), eTag=etag)
 
     # the same create five times: one record, labelled once
-    send(bucket, *[created] * 5)
-    deliver(bucket, sync, expect=5)
-    assert catalog.search(Query()).total == 1
-    assert catalog.get(uri).sequencer == normalise_sequencer(f"{1:018X}")
-
-    # then deleted, but the delete arrives before a replayed create: the tombstone holds
-    bucket.s3.delete_object(Bucket=bucket.name, Key=key)
-    bucket.messages(expect=1)
-    deleted = notification(bucket, "ObjectRemoved:Delete", key, sequencer=2)
-    send(bucket, deleted)
+    send(bucket, created)
     deliver(bucket, sync)
-    send(bucket, created, deleted, created)
-    deliver(bucket, sync, expect=3)
+    first = catalog.get(uri)
+    assert first.sequencer == normalise_sequencer(f"{1:018X}")
+    send(bucket, *[created] * 4)
+    deliver(bucket, sync, expect=4)
+    assert catalog.search(Query()).total == 1
+    assert catalog.get(uri).indexed_at == first.indexed_at  # never written again
+
+    # deleted (event 2); then the key is written again (event 3) but event 3 is still on its way
+    bucket.s3.delete_object(Bucket=bucket.name, Key=key)
+    send(bucket, notification(bucket, "ObjectRemoved:Delete", key, sequencer=2))
+    deliver(bucket, sync, expect=2)  # moto's delete event and ours
+    assert catalog.get(uri) is None
+    bucket.put(key, (photos / "coffee.jpg").read_bytes())
+    bucket.messages(expect=1)  # dropped: it arrives later, below
+    # a late replay of event 1 finds an object to read, but the tombstone (2) outranks it
+    send(bucket, created)
+    deliver(bucket, sync)
     assert catalog.get(uri) is None and catalog.search(Query()).total == 0
 
-    # a later upload of the same key is a newer event: back in search
-    bucket.put(key, (photos / "coffee.jpg").read_bytes())
-    bucket.messages(expect=1)
+    # event 3 arrives: the new upload is in search
     send(bucket, notification(bucket, "ObjectCreated:Put", key, sequencer=3))
     deliver(bucket, sync)
     assert catalog.get(uri).best_labels(1)[0].name == "espresso"

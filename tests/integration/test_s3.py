@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import http.server
+import threading
+
 import pytest
 
 from indexer.images import ImageError
@@ -59,3 +62,79 @@ def test_s3_uris():
     assert split_s3_uri("s3://b/a b/c+d%.jpg") == ("b", "a b/c+d%.jpg")
     with pytest.raises(ValueError, match="not an s3://bucket/key URI"):
         split_s3_uri("https://b/x.jpg")
+
+
+# -- faults moto cannot produce: a small HTTP server that answers the way a failing S3 does -------
+
+class FaultyS3(http.server.BaseHTTPRequestHandler):
+    """GET sends 500 of the 1000 bytes it announces, then hangs up; HEAD answers with the status
+    and error code in `head`."""
+
+    head: tuple[int, str] = (403, "AccessDenied")
+    get: tuple[int, str] | None = None  # an error for GET instead of the short body
+
+    def do_GET(self):
+        if self.get:
+            return self._error(*self.get)
+        self.send_response(200)
+        self.send_header("Content-Length", "1000")
+        self.send_header("ETag", '"abc"')
+        self.end_headers()
+        self.wfile.write(b"\xff" * 500)
+        self.wfile.flush()
+        self.close_connection = True
+
+    def do_HEAD(self):
+        self.send_response(self.head[0])
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _error(self, status: int, code: str):
+        body = f"<Error><Code>{code}</Code><Message>{code}</Message></Error>".encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def faulty(settings, aws, monkeypatch):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FaultyS3)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    yield S3Source(settings.model_copy(update={"s3_endpoint": endpoint, "aws_max_attempts": 1}))
+    server.shutdown()
+    FaultyS3.get = None
+
+
+def test_a_body_cut_short_is_retried_not_recorded_as_corrupt(faulty):
+    with pytest.raises(SourceUnavailable, match="500 of 1000 bytes"):
+        faulty.read(SourceItem(uri="s3://b/photo.jpg"))
+
+
+@pytest.mark.parametrize("code", ["ExpiredToken", "RequestTimeTooSkewed", "SlowDown"])
+def test_expired_credentials_and_throttling_are_transient(faulty, code):
+    FaultyS3.get = (400 if code != "SlowDown" else 503, code)
+    with pytest.raises(SourceUnavailable, match=code):
+        faulty.read(SourceItem(uri="s3://b/photo.jpg"))
+
+
+def test_a_403_names_both_causes(faulty):
+    FaultyS3.get = (403, "AccessDenied")
+    with pytest.raises(ReadError, match=r"s3:GetObject.*s3:ListBucket"):
+        faulty.read(SourceItem(uri="s3://b/photo.jpg"))
+
+
+def test_a_removal_is_applied_when_s3_will_not_say_what_is_left(faulty, settings, labeller, catalog):
+    from indexer.events import Change, ObjectEvent
+    from indexer.record import Record, Status
+    from indexer.sync import Sync
+
+    uri = s3_uri("b", "photo.jpg")
+    catalog.upsert_many([Record(uri=uri, status=Status.LABELED, bucket="b", key="photo.jpg")])
+    summary = Sync(settings, labeller, catalog, faulty).apply([ObjectEvent(Change.REMOVED, uri, "b", "photo.jpg")])
+    assert summary.removed == 1 and catalog.get(uri) is None
