@@ -131,6 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N (PIXDEX_DEVICE)")
     p.set_defaults(func=cmd_watch)
 
+    p = command("reindex", help="OpenSearch: rebuild the index with the current mapping, swap the alias",
+                description="Copy every record into a new OpenSearch index created with this version's mapping, "
+                            "then move the alias (PIXDEX_INDEX) to it in one atomic step: searches never see a "
+                            "missing or half-filled index. The old index is kept; delete it once satisfied.")
+    p.set_defaults(func=cmd_reindex)
+
     p = command("ui", help="start the Streamlit app")
     p.add_argument("--port", type=int, default=8501)
     p.set_defaults(func=cmd_ui)
@@ -174,7 +180,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
         print("pixdex: no images found under " + ", ".join(map(str, args.paths)), file=sys.stderr)
         return OK
     labeller = make_labeller(settings.model_settings())
-    with open_catalog(settings.catalog) as catalog:
+    with open_catalog(settings.catalog, settings) as catalog:
         pipeline = Pipeline(settings, labeller, catalog, FileSource(settings.limits))
         with tqdm(total=len(paths), unit="img", desc="indexing", dynamic_ncols=True, disable=None) as bar:
             def progress(record: Record | None) -> None:
@@ -197,7 +203,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
                   status=Status(args.status) if args.status else None,
                   source_prefix=args.source, since=args.since, until=args.until, sort=Sort(args.sort),
                   limit=args.limit, cursor=args.cursor)
-    with open_catalog(settings.catalog) as catalog:
+    with open_catalog(settings.catalog, settings) as catalog:
         page = catalog.search(query)
     if args.json:
         print_json(page.records, args.embedding)
@@ -211,7 +217,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_labels(args: argparse.Namespace, settings: Settings) -> int:
-    with open_catalog(settings.catalog) as catalog:
+    with open_catalog(settings.catalog, settings) as catalog:
         facets = catalog.facets(Query(min_confidence=args.min_confidence), size=args.limit)
     if args.json:
         print(json.dumps([{"label": n, "count": c} for n, c in facets], indent=2))
@@ -222,7 +228,7 @@ def cmd_labels(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
-    with open_catalog(settings.catalog) as catalog:
+    with open_catalog(settings.catalog, settings) as catalog:
         record = find_record(catalog, args.ref)
     if record is None:
         return not_found(args.ref)
@@ -242,7 +248,7 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_similar(args: argparse.Namespace, settings: Settings) -> int:
-    with open_catalog(settings.catalog) as catalog:
+    with open_catalog(settings.catalog, settings) as catalog:
         record = find_record(catalog, args.ref)
         if record is None:
             return not_found(args.ref)
@@ -257,7 +263,7 @@ def cmd_similar(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
     failed = 0
-    with open_catalog(settings.catalog) as catalog:
+    with open_catalog(settings.catalog, settings) as catalog:
         for ref in args.refs:
             record = find_record(catalog, ref)
             if record is None:
@@ -323,7 +329,7 @@ def _folder_watcher(args: argparse.Namespace, settings: Settings):
 
     labeller = make_labeller(settings.model_settings())
     labeller.load()
-    sync = Sync(settings, labeller, open_catalog(settings.catalog), FileSource(settings.limits))
+    sync = Sync(settings, labeller, open_catalog(settings.catalog, settings), FileSource(settings.limits))
     return FolderWatcher(args.folder, sync, interval=args.interval)
 
 
@@ -331,6 +337,17 @@ def _print_record(record: Record | None) -> None:
     if record is not None:
         print(f"{'FAILED' if record.status == Status.FAILED else 'labelled'} {record.uri}: "
               f"{record.label_summary(3)}", file=sys.stderr, flush=True)
+
+
+def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
+    from indexer.catalog.opensearch import OpenSearchCatalog
+
+    with open_catalog(settings.catalog, settings) as catalog:
+        if not isinstance(catalog, OpenSearchCatalog):
+            raise UsageError(f"reindex is for an OpenSearch catalogue; {settings.catalog} is not one")
+        old, new = catalog.reindex()
+    print(f"alias {settings.index}: {old} -> {new} (the old index is kept)")
+    return OK
 
 
 def cmd_ui(args: argparse.Namespace, settings: Settings) -> int:

@@ -39,7 +39,7 @@ def build(settings: Settings) -> Sync:
     """Model, S3 client and catalogue, loaded before the first event is timed."""
     labeller = make_labeller(settings.model_settings())
     labeller.load()
-    return Sync(settings, labeller, open_catalog(settings.catalog), S3Source(settings))
+    return Sync(settings, labeller, open_catalog(settings.catalog, settings), S3Source(settings))
 
 
 @functools.cache

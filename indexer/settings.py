@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from platformdirs import user_data_path
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -35,6 +36,19 @@ class ModelSettings(BaseModel):
     min_concept_confidence: float = 0.15
 
 
+class OpenSearchSettings(BaseModel):
+    """How to reach OpenSearch when PIXDEX_CATALOG is an http(s) URL (PIXDEX_OPENSEARCH__*)."""
+
+    user: str | None = None  # basic auth (fine-grained access control's internal users)
+    password: SecretStr | None = None
+    ca_bundle: Path | None = None  # PEM file to verify the server's certificate against
+    verify_certs: bool = True
+    aws_service: Literal["es", "aoss"] | None = None  # SigV4: Amazon OpenSearch Service / Serverless
+    aws_region: str | None = None  # default: the AWS SDK's region
+    refresh: Literal["wait_for", "false", "true"] = "wait_for"  # after writes: searchable when they return
+    embedding_dim: int = 1280  # the knn_vector size: the default model's embedding
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PIXDEX_", env_nested_delimiter="__", extra="ignore")
 
@@ -51,6 +65,7 @@ class Settings(BaseSettings):
     # S3-compatible endpoint (MinIO, an emulator); unset: boto3's AWS_ENDPOINT_URL, else AWS itself
     s3_endpoint: str | None = None
     aws_max_attempts: int = 5  # botocore adaptive retries per request (throttling, 5xx, connection)
+    opensearch: OpenSearchSettings = OpenSearchSettings()
 
     def model_settings(self) -> ModelSettings:
         return ModelSettings(

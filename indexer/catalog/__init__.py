@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from indexer.catalog.base import Catalog, CatalogError, DayCount, Page, Query, Sort
+from indexer.settings import Settings
 
 __all__ = ["Catalog", "CatalogError", "DayCount", "Page", "Query", "Sort", "open_catalog"]
 
 
-def open_catalog(url: str) -> Catalog:
-    """`sqlite:///abs/path.db` (or a bare path ending in .db) or `http(s)://host:port` (OpenSearch)."""
+def open_catalog(url: str, settings: Settings | None = None) -> Catalog:
+    """`sqlite:///abs/path.db` (or a bare path ending in .db) or `http(s)://host:port` (OpenSearch,
+    reached as `settings.opensearch` says, the alias `settings.index`)."""
     if url.startswith("sqlite:///~"):
         path = Path(url.removeprefix("sqlite:///")).expanduser()
     elif url.startswith("sqlite:///"):
@@ -18,7 +20,10 @@ def open_catalog(url: str) -> Catalog:
     elif url.startswith("sqlite://"):
         raise CatalogError(f"PIXDEX_CATALOG={url}: write sqlite:/// followed by an absolute path")
     elif url.startswith(("http://", "https://")):
-        raise CatalogError(f"PIXDEX_CATALOG={url}: the OpenSearch backend is not available in this version yet")
+        from indexer.catalog.opensearch import OpenSearchCatalog
+
+        settings = settings or Settings()
+        return OpenSearchCatalog.from_url(url, settings.opensearch, settings.index)
     elif url.endswith(".db") and "://" not in url:
         path = Path(url).expanduser().resolve()
     else:

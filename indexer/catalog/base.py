@@ -94,6 +94,19 @@ class Cursor:
         return cursor
 
 
+def label_rows_of(record: Record) -> list[tuple[str, float]]:
+    """What label queries match: (name, confidence) per label name, parents included. A label's
+    own confidence, else (a parent that is not a label itself) its best child's, a lower bound of
+    the concept's probability. Names compare case-insensitively."""
+    own: dict[str, tuple[str, float]] = {}
+    inherited: dict[str, tuple[str, float]] = {}
+    for lb in record.labels:
+        for table, name in [(own, lb.name)] + [(inherited, p) for p in lb.parents]:
+            key = name.casefold()
+            table[key] = (name, max(table.get(key, (name, 0.0))[1], lb.confidence))
+    return list({**inherited, **own}.values())
+
+
 def is_newer(incoming: str | None, applied: str | None) -> bool:
     """Whether a change carrying sequencer `incoming` may replace what was applied at `applied`.
     Sequencers are normalised (record.normalise_sequencer), so text order is event order; a change

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.catalog.base import Catalog, CatalogError, Cursor, DayCount, Page, Query, Sort, is_newer
+from indexer.catalog.base import Catalog, CatalogError, Cursor, DayCount, Page, Query, Sort, is_newer, label_rows_of
 from indexer.record import Label, Record, Source, Status, utcnow
 
 SCHEMA = """
@@ -61,18 +61,6 @@ def _ts(value: datetime | None) -> str | None:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _label_rows(record: Record) -> list[tuple[str, str, float]]:
-    """(id, name, confidence) per label name: a label's own confidence, else (a parent that is not
-    a label itself) its best child's, a lower bound of the concept's probability."""
-    own: dict[str, tuple[str, float]] = {}
-    inherited: dict[str, tuple[str, float]] = {}
-    for lb in record.labels:
-        for table, name in [(own, lb.name)] + [(inherited, p) for p in lb.parents]:
-            key = name.casefold()
-            table[key] = (name, max(table.get(key, (name, 0.0))[1], lb.confidence))
-    return [(record.id, name, conf) for name, conf in {**inherited, **own}.values()]
 
 
 def _marks(n: int) -> str:
@@ -130,7 +118,7 @@ class SQLiteCatalog(Catalog):
                              _ts(r.last_modified), r.width, r.height, r.format, str(r.status), r.error, r.model_id,
                              r.sequencer or applied.get(r.id), _ts(r.indexed_at), _ts(r.reviewed_at),
                              r.reviewed_by, top, labels, emb))
-                label_rows += _label_rows(r)
+                label_rows += [(r.id, name, conf) for name, conf in label_rows_of(r)]
             ids = [(row[0],) for row in rows]
             self._db.executemany("DELETE FROM image_labels WHERE image_id=?", ids)
             self._db.executemany(

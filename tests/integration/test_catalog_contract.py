@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from indexer.catalog import Catalog, CatalogError, Query, Sort, open_catalog
+from indexer.catalog.sqlite import SQLiteCatalog
 from indexer.record import Label, Record, Status, normalise_sequencer
+from indexer.settings import Settings
 
 DAY0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
@@ -44,10 +46,21 @@ for _minute, _r in enumerate(CORPUS):  # newest first: broken, car, espresso, be
     _r.indexed_at += timedelta(minutes=_minute)
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "opensearch"])
 def backend(request, tmp_path) -> Catalog:
-    with open_catalog(f"sqlite:///{tmp_path / 'contract.db'}") as cat:
+    if request.param == "sqlite":
+        with open_catalog(f"sqlite:///{tmp_path / 'contract.db'}") as cat:
+            yield cat
+        return
+    clone = request.getfixturevalue("osmem_clone")  # a fresh in-memory OpenSearch for this test
+    settings = Settings(opensearch={"embedding_dim": 3})
+    with open_catalog(clone.url, settings) as cat:
         yield cat
+
+
+def sqlite_only(backend: Catalog, why: str) -> None:
+    if not isinstance(backend, SQLiteCatalog):
+        pytest.skip(why)
 
 
 @pytest.fixture
@@ -183,6 +196,7 @@ def test_label_counts_per_day(cat):
 
 
 def test_similar_by_cosine(cat):
+    sqlite_only(cat, "osmem-server rejects knn queries; the request body is checked in test_opensearch")
     hits = cat.similar(CORPUS[0].id, k=3)
     assert names([r for r, _ in hits]) == ["persian", "catdog", "car"]
     assert hits[0][1] == pytest.approx(0.9 / np.linalg.norm([0.9, 0.1]), abs=1e-2)
@@ -191,6 +205,7 @@ def test_similar_by_cosine(cat):
 
 
 def test_similar_stays_within_one_model(cat):
+    sqlite_only(cat, "osmem-server rejects knn queries; the request body is checked in test_opensearch")
     other = rec("other-model", {"cat": 0.9}, emb=[1, 0, 0, 0, 0])  # another model, another size
     other.model_id = "moths@2"
     same_direction = rec("other-model-3d", {"cat": 0.9}, emb=[1, 0, 0])
@@ -264,6 +279,7 @@ def test_writes_without_a_sequencer_apply_and_keep_the_order_mark(backend):
 
 
 def test_readers_see_consistent_data_while_a_writer_writes(backend, tmp_path):
+    sqlite_only(backend, "two connections to one SQLite file; OpenSearch readers are separate clients anyway")
     with open_catalog(f"sqlite:///{tmp_path / 'contract.db'}") as reader:
         errors: list[Exception] = []
         totals: list[int] = []

@@ -1,0 +1,415 @@
+"""The production catalogue: OpenSearch (self-managed or Amazon OpenSearch Service), opensearch-py.
+
+Layout: an index template (settings + mapping, versioned by MAPPING_VERSION) for indices named
+`<alias>-v<N>-<timestamp>`; one such concrete index behind the alias every query uses, so
+`reindex()` can build a new one and swap the alias atomically; and `<alias>-tombstones`, the
+sequencers of deleted keys (see Catalog), which no query reads.
+
+Labels are `nested` docs. Besides the record's own labels, a parent concept that is no label
+itself gets an `inherited` doc with its best child's confidence (`label_rows_of`), so label
+filters, a minimum confidence on the matched label, facets and the confidence sort answer exactly
+as the SQLite backend does. Names match case-insensitively through a lowercase normalizer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from opensearchpy import OpenSearch, RequestsHttpConnection, helpers
+from opensearchpy.exceptions import OpenSearchException
+
+from indexer.catalog.base import Catalog, CatalogError, Cursor, DayCount, Page, Query, Sort, is_newer, label_rows_of
+from indexer.record import Label, Record, Source, Status, record_id, utcnow
+from indexer.settings import OpenSearchSettings
+
+MAPPING_VERSION = 1
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_CHUNK_BYTES = 9 * 1024 * 1024  # under the 10 MiB request limit of the smallest Amazon OpenSearch instances
+LC = {"type": "keyword", "normalizer": "lowercase"}
+
+
+def index_body(embedding_dim: int) -> dict[str, Any]:
+    """Settings and mapping of the images index (MAPPING_VERSION): fields as DESIGN.md's record."""
+    keyword = {"type": "keyword"}
+    name = {"type": "keyword", "fields": {"lc": LC, "words": {"type": "text"}}}
+    return {
+        "settings": {
+            "index": {"knn": True, "number_of_shards": 1},
+            "analysis": {"normalizer": {"lowercase": {"type": "custom", "filter": ["lowercase"]}}},
+        },
+        "mappings": {
+            "dynamic": "strict",
+            "_meta": {"pixdex_mapping_version": MAPPING_VERSION},
+            "properties": {
+                **{f: keyword for f in ("id", "uri", "bucket", "key", "version_id", "etag", "content_type", "format",
+                                        "status", "model_id", "sequencer", "reviewed_by")},
+                "size": {"type": "long"},
+                "width": {"type": "integer"},
+                "height": {"type": "integer"},
+                "error": {"type": "text", "fields": {"raw": {"type": "keyword", "ignore_above": 512}}},
+                "last_modified": {"type": "date"},
+                "indexed_at": {"type": "date"},
+                "indexed_us": {"type": "long"},  # microseconds: the sort key (dates keep milliseconds only)
+                "reviewed_at": {"type": "date"},
+                "top_confidence": {"type": "float"},
+                "labels": {"type": "nested", "properties": {
+                    "name": name, "confidence": {"type": "float"}, "source": keyword, "parents": keyword,
+                    "inherited": {"type": "boolean"},
+                }},
+                "label_names": name,
+                "embedding": {"type": "knn_vector", "dimension": embedding_dim,
+                              "method": {"name": "hnsw", "space_type": "cosinesimil", "engine": "lucene"}},
+            },
+        },
+    }
+
+
+TOMBSTONES_BODY = {"mappings": {"dynamic": "strict", "properties": {
+    "sequencer": {"type": "keyword"}, "deleted_at": {"type": "date"}}}}
+
+
+def connect(url: str, options: OpenSearchSettings) -> OpenSearch:
+    """A client for `url`: basic auth, TLS verified against a CA bundle, or AWS SigV4 (es | aoss)."""
+    kwargs: dict[str, Any] = dict(hosts=[url], use_ssl=url.startswith("https://"), verify_certs=options.verify_certs,
+                                  ca_certs=str(options.ca_bundle) if options.ca_bundle else None,
+                                  connection_class=RequestsHttpConnection, timeout=30, max_retries=3,
+                                  retry_on_timeout=True, retry_on_status=(502, 503, 504))
+    if options.aws_service:
+        import boto3
+        from opensearchpy import RequestsAWSV4SignerAuth
+
+        session = boto3.session.Session()
+        credentials = session.get_credentials()
+        region = options.aws_region or session.region_name
+        if credentials is None or region is None:
+            raise CatalogError("PIXDEX_OPENSEARCH__AWS_SERVICE is set but no AWS credentials or region were found")
+        kwargs["http_auth"] = RequestsAWSV4SignerAuth(credentials, region, options.aws_service)
+    elif options.user:
+        kwargs["http_auth"] = (options.user, options.password.get_secret_value() if options.password else "")
+    return OpenSearch(**kwargs)
+
+
+def similar_body(target: Record, k: int) -> dict[str, Any]:
+    """The `knn` query (documented shape: field -> vector, k, filter) for the k nearest images by the
+    same model, the image itself excluded."""
+    same_model = ({"term": {"model_id": target.model_id}} if target.model_id
+                  else {"bool": {"must_not": {"exists": {"field": "model_id"}}}})
+    return {
+        "size": k,
+        "_source": {"excludes": ["embedding"]},
+        "query": {"knn": {"embedding": {
+            "vector": [float(x) for x in target.embedding],
+            "k": k + 1,
+            "filter": {"bool": {"filter": [same_model], "must_not": [{"ids": {"values": [target.id]}}]}},
+        }}},
+    }
+
+
+class OpenSearchCatalog(Catalog):
+    def __init__(self, client: OpenSearch, alias: str, embedding_dim: int = 1280,
+                 refresh: str | bool = "wait_for") -> None:
+        self.client = client
+        self.alias = alias
+        self.tombstones = f"{alias}-tombstones"
+        self.embedding_dim = embedding_dim
+        self.refresh = refresh  # "wait_for": a write is searchable when it returns; False for bulk backfills
+        with self._errors("prepare the index"):
+            self._ensure()
+
+    @classmethod
+    def from_url(cls, url: str, options: OpenSearchSettings, alias: str) -> OpenSearchCatalog:
+        refresh = {"true": True, "false": False}.get(options.refresh, options.refresh)
+        return cls(connect(url, options), alias, options.embedding_dim, refresh)
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- index lifecycle ---------------------------------------------------------------------
+
+    def _ensure(self) -> None:
+        self.client.indices.put_index_template(name=self.alias, body={
+            "index_patterns": [f"{self.alias}-v*"], "template": index_body(self.embedding_dim),
+            "_meta": {"pixdex_mapping_version": MAPPING_VERSION}})
+        if not self.client.indices.exists_alias(name=self.alias):
+            self.client.indices.create(index=self._new_index_name(), body={"aliases": {self.alias: {}}})
+        if not self.client.indices.exists(index=self.tombstones):
+            self.client.indices.create(index=self.tombstones, body=TOMBSTONES_BODY)
+
+    def _new_index_name(self) -> str:
+        return f"{self.alias}-v{MAPPING_VERSION}-{utcnow():%Y%m%d%H%M%S%f}"
+
+    def reindex(self) -> tuple[str, str]:
+        """Copy every record into a new index with the current mapping, then move the alias to it in
+        one atomic step; readers never see a missing or half-filled index. Returns (old, new)."""
+        with self._errors("reindex"):
+            [old] = self.client.indices.get_alias(name=self.alias)
+            new = self._new_index_name()
+            self.client.indices.create(index=new)
+            self.client.reindex(body={"source": {"index": old}, "dest": {"index": new}},
+                                wait_for_completion=True, refresh=True)
+            self.client.indices.update_aliases(body={"actions": [
+                {"remove": {"index": old, "alias": self.alias}}, {"add": {"index": new, "alias": self.alias}}]})
+        return old, new
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def upsert_many(self, records: Iterable[Record]) -> int:
+        records = list({r.id: r for r in records}.values())
+        for r in records:  # checked before anything is written: a bulk request is no transaction
+            if r.id != record_id(r.uri):
+                raise CatalogError(f"record id {r.id!r} is not the id of its URI {r.uri!r}")
+            if r.embedding is not None and len(r.embedding) != self.embedding_dim:
+                raise CatalogError(f"{r.uri}: embedding has {len(r.embedding)} dimensions, the index "
+                                   f"{self.embedding_dim} (PIXDEX_OPENSEARCH__EMBEDDING_DIM)")
+        if not records:
+            return 0
+        with self._errors("write records"):
+            on_records, on_tombstones = self._marks([r.id for r in records])
+            applied = _newest(on_records, on_tombstones)
+            keep = [r for r in records if is_newer(r.sequencer, applied.get(r.id))]
+            actions = [{"_op_type": "index", "_index": self.alias, "_id": r.id,
+                        "_source": _doc(r, r.sequencer or applied.get(r.id))} for r in keep]
+            actions += [{"_op_type": "delete", "_index": self.tombstones, "_id": r.id}
+                        for r in keep if r.id in on_tombstones]
+            self._bulk(actions)
+        return len(keep)
+
+    def delete(self, ids: Iterable[str], sequencer: str | None = None) -> int:
+        ids = list(dict.fromkeys(ids))
+        if not ids:
+            return 0
+        with self._errors("delete records"):
+            applied = _newest(*self._marks(ids))
+            todo = [i for i in ids if is_newer(sequencer, applied.get(i))]
+            now = utcnow().isoformat()
+            actions = [{"_op_type": "delete", "_index": self.alias, "_id": i} for i in todo]
+            actions += [{"_op_type": "index", "_index": self.tombstones, "_id": i,
+                         "_source": {"sequencer": sequencer or applied[i], "deleted_at": now}}
+                        for i in todo if sequencer or i in applied]
+            results = self._bulk(actions)
+        return sum(1 for op, status in results if op == "delete" and status == 200)
+
+    def sequencers(self, ids: Sequence[str]) -> dict[str, str]:
+        with self._errors("read sequencers"):
+            return _newest(*self._marks(ids))
+
+    def _marks(self, ids: Sequence[str]) -> tuple[dict[str, str], dict[str, str]]:
+        """Sequencers on records, and on tombstones."""
+        out: tuple[dict[str, str], dict[str, str]] = ({}, {})
+        for index, marks in zip((self.alias, self.tombstones), out, strict=True):
+            for chunk in _chunks(list(ids)):
+                found = self.client.mget(index=index, body={"ids": chunk}, _source_includes=["sequencer"])
+                for doc in found["docs"]:
+                    if doc.get("found") and doc["_source"].get("sequencer"):
+                        marks[doc["_id"]] = doc["_source"]["sequencer"]
+        return out
+
+    def _bulk(self, actions: list[dict]) -> list[tuple[str, int]]:
+        """streaming_bulk with backoff on 429; every per-document error is raised, none swallowed.
+        Returns (operation, status) per action; deleting what is not there is no error."""
+        results, errors = [], []
+        for ok, item in helpers.streaming_bulk(
+                self.client, actions, chunk_size=500, max_chunk_bytes=MAX_CHUNK_BYTES, max_retries=5,
+                initial_backoff=1, max_backoff=30, raise_on_error=False, raise_on_exception=True,
+                refresh=self.refresh):
+            [(op, info)] = item.items()
+            results.append((op, info.get("status", 0)))
+            if not ok and not (op == "delete" and info.get("status") == 404):
+                errors.append(f"{op} {info.get('_id')}: {info.get('error')}")
+        if errors:
+            raise CatalogError(f"{len(errors)} of {len(actions)} writes failed: " + "; ".join(errors[:3]))
+        return results
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def get(self, id_or_uri: str) -> Record | None:
+        with self._errors("read a record"):
+            found = self.client.search(index=self.alias, body={"size": 1, "query": {"bool": {"should": [
+                {"ids": {"values": [id_or_uri]}}, {"term": {"uri": id_or_uri}}]}}})["hits"]["hits"]
+        return _record(found[0]["_source"]) if found else None
+
+    def get_many(self, ids: Sequence[str]) -> dict[str, Record]:
+        out: dict[str, Record] = {}
+        with self._errors("read records"):
+            for chunk in _chunks(list(ids)):
+                docs = self.client.mget(index=self.alias, body={"ids": chunk}, _source_excludes=["embedding"])["docs"]
+                out.update({d["_id"]: _record(d["_source"]) for d in docs if d.get("found")})
+        return out
+
+    def search(self, query: Query) -> Page:
+        body: dict[str, Any] = {"query": _query(query), "size": query.limit + 1, "sort": _sort(query),
+                                "track_total_hits": True, "_source": {"excludes": ["embedding"]}}
+        if query.cursor:
+            c = Cursor.decode(query.cursor, query.sort)
+            body["search_after"] = [c.value, c.id]
+        with self._errors("search"):
+            hits = self.client.search(index=self.alias, body=body)["hits"]
+        found = hits["hits"][:query.limit]
+        next_cursor = None
+        if len(hits["hits"]) > query.limit and found:
+            value, id_ = found[-1]["sort"]
+            next_cursor = Cursor(query.sort, value, id_).encode()
+        return Page([_record(h["_source"]) for h in found], hits["total"]["value"], next_cursor)
+
+    def facets(self, query: Query, size: int = 50) -> list[tuple[str, int]]:
+        body = {"size": 0, "query": _query(query), "aggs": {"labels": {"nested": {"path": "labels"}, "aggs": {
+            "matched": {"filter": _confident(query.min_confidence), "aggs": {"names": {"terms": {
+                "field": "labels.name", "size": size, "order": [{"_count": "desc"}, {"_key": "asc"}]}}}}}}}}
+        with self._errors("count labels"):
+            aggs = self.client.search(index=self.alias, body=body)["aggregations"]
+        buckets = aggs["labels"]["matched"]["names"]["buckets"]
+        return sorted(((b["key"], b["doc_count"]) for b in buckets), key=lambda nc: (-nc[1], nc[0].casefold()))
+
+    def label_counts_per_day(self, query: Query, labels: Sequence[str] | None = None) -> list[DayCount]:
+        wanted = [_confident(query.min_confidence)]
+        if labels:
+            wanted.append({"terms": {"labels.name.lc": [n.lower() for n in labels]}})
+        body = {"size": 0, "query": _query(query), "aggs": {"days": {
+            "date_histogram": {"field": "indexed_at", "calendar_interval": "day", "time_zone": "UTC",
+                               "min_doc_count": 1},
+            "aggs": {"labels": {"nested": {"path": "labels"}, "aggs": {"matched": {
+                "filter": {"bool": {"filter": wanted}},
+                "aggs": {"names": {"terms": {"field": "labels.name", "size": 5000}}}}}}}}}}
+        with self._errors("count labels per day"):
+            days = self.client.search(index=self.alias, body=body)["aggregations"]["days"]["buckets"]
+        out = [DayCount(d["key_as_string"][:10], b["key"], b["doc_count"])
+               for d in days for b in d["labels"]["matched"]["names"]["buckets"]]
+        return sorted(out, key=lambda c: (c.day, c.label.casefold()))
+
+    def similar(self, id_: str, k: int = 10) -> list[tuple[Record, float]]:
+        target = self.get(id_)
+        if target is None:
+            raise CatalogError(f"no image with id or URI {id_!r} in the catalogue")
+        if target.embedding is None:
+            return []
+        with self._errors("find similar images"):
+            hits = self.client.search(index=self.alias, body=similar_body(target, k))["hits"]["hits"]
+        # the cosinesimil space scores (1 + cos) / 2
+        return [(_record(h["_source"]), 2 * h["_score"] - 1) for h in hits if h["_id"] != target.id][:k]
+
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except OpenSearchException as exc:
+            raise CatalogError(f"OpenSearch could not {doing} (index {self.alias}): {exc}") from exc
+
+
+# -- documents <-> records ---------------------------------------------------------------------
+
+def _us(value: datetime) -> int:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return (value - EPOCH) // timedelta(microseconds=1)
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _doc(r: Record, sequencer: str | None) -> dict[str, Any]:
+    own = {lb.name.casefold() for lb in r.labels}
+    labels = [{"name": lb.name, "confidence": lb.confidence, "source": str(lb.source), "parents": list(lb.parents),
+               "inherited": False} for lb in r.labels]
+    labels += [{"name": name, "confidence": conf, "source": str(Source.MODEL), "parents": [], "inherited": True}
+               for name, conf in label_rows_of(r) if name.casefold() not in own]
+    return {
+        "id": r.id, "uri": r.uri, "bucket": r.bucket, "key": r.key, "version_id": r.version_id, "etag": r.etag,
+        "size": r.size, "content_type": r.content_type, "last_modified": _iso(r.last_modified), "width": r.width,
+        "height": r.height, "format": r.format, "status": str(r.status), "error": r.error, "model_id": r.model_id,
+        "sequencer": sequencer, "indexed_at": _iso(r.indexed_at), "indexed_us": _us(r.indexed_at),
+        "reviewed_at": _iso(r.reviewed_at), "reviewed_by": r.reviewed_by,
+        "top_confidence": r.top_label.confidence if r.top_label else -1.0,
+        "labels": labels, "label_names": r.label_names,
+        "embedding": None if r.embedding is None else [float(x) for x in r.embedding],
+    }
+
+
+def _record(src: dict[str, Any]) -> Record:
+    labels = [Label(lb["name"], lb["confidence"], Source(lb["source"]), tuple(lb["parents"]))
+              for lb in src.get("labels", []) if not lb.get("inherited")]
+    emb = src.get("embedding")
+    fields = {k: src.get(k) for k in ("id", "uri", "bucket", "key", "version_id", "etag", "size", "content_type",
+                                      "width", "height", "format", "error", "model_id", "sequencer", "reviewed_by")}
+    dates = {k: datetime.fromisoformat(src[k]) if src.get(k) else None
+             for k in ("last_modified", "indexed_at", "reviewed_at")}
+    return Record(**fields, **dates, status=Status(src["status"]), labels=labels,
+                  embedding=None if emb is None else np.asarray(emb, dtype=np.float32))
+
+
+# -- the query object -> OpenSearch DSL ---------------------------------------------------------
+
+def _confident(min_confidence: float) -> dict:
+    return {"range": {"labels.confidence": {"gte": min_confidence}}}
+
+
+def _names(names: Sequence[str]) -> dict:
+    return {"terms": {"labels.name.lc": [n.lower() for n in names]}}
+
+
+def _words(text: str) -> dict:
+    """A label name with a word starting with `text` (a phrase prefix for several words)."""
+    return {"match_phrase_prefix": {"labels.name.words": {"query": text.strip(), "max_expansions": 1000}}}
+
+
+def _has_label(condition: dict, min_confidence: float) -> dict:
+    """Some label of the image satisfies `condition` at the minimum confidence: one nested doc."""
+    return {"nested": {"path": "labels", "query": {"bool": {"filter": [condition, _confident(min_confidence)]}}}}
+
+
+def _query(q: Query) -> dict:
+    must: list[dict] = []
+    must_not: list[dict] = []
+    must += [_has_label(_names([n]), q.min_confidence) for n in q.all_of]
+    if q.any_of:
+        must.append(_has_label(_names(q.any_of), q.min_confidence))
+    if q.none_of:
+        must_not.append(_has_label(_names(q.none_of), q.min_confidence))
+    if q.text:
+        must.append(_has_label(_words(q.text), q.min_confidence))
+    if not (q.all_of or q.any_of or q.text) and q.min_confidence > 0:
+        must.append({"range": {"top_confidence": {"gte": q.min_confidence}}})
+    if q.status:
+        must.append({"term": {"status": str(q.status)}})
+    if q.source_prefix:
+        must.append({"prefix": {"uri": q.source_prefix}})
+    if q.since or q.until:
+        bounds = {}
+        if q.since:
+            bounds["gte"] = _us(q.since)
+        if q.until:
+            bounds["lt"] = _us(q.until)
+        must.append({"range": {"indexed_us": bounds}})
+    return {"bool": {"filter": must, "must_not": must_not}}
+
+
+def _sort(q: Query) -> list[dict]:
+    """Newest first, or by the confidence of the matched label (best of them); ties by id."""
+    if q.sort == Sort.DATE:
+        return [{"indexed_us": "desc"}, {"id": "desc"}]
+    if not (q.matched_labels or q.text):
+        return [{"top_confidence": "desc"}, {"id": "desc"}]
+    matched = [_names(q.matched_labels)] if q.matched_labels else []
+    if q.text:
+        matched.append(_words(q.text))
+    return [{"labels.confidence": {"order": "desc", "mode": "max", "missing": -1, "nested": {
+        "path": "labels", "filter": {"bool": {"should": matched, "minimum_should_match": 1}}}}}, {"id": "desc"}]
+
+
+def _newest(*marks: dict[str, str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for m in marks:
+        for id_, seq in m.items():
+            out[id_] = max(seq, out.get(id_, seq))
+    return out
+
+
+def _chunks(items: list[str], size: int = 500) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
