@@ -18,6 +18,7 @@ from indexer.record import Record, Status
 from indexer.settings import Settings
 
 OK, ITEMS_FAILED, USAGE = 0, 1, 2
+DASHBOARDS = Path(__file__).resolve().parent.parent / "infra" / "dashboards" / "pixdex.ndjson"
 
 
 class UsageError(Exception):
@@ -136,6 +137,16 @@ def build_parser() -> argparse.ArgumentParser:
                             "then move the alias (PIXDEX_INDEX) to it in one atomic step: searches never see a "
                             "missing or half-filled index. The old index is kept; delete it once satisfied.")
     p.set_defaults(func=cmd_reindex)
+
+    p = command("dashboards", help="OpenSearch Dashboards: import pixdex's index pattern, charts and dashboard",
+                description="Import infra/dashboards/pixdex.ndjson (the index pattern on the alias, four "
+                            "visualisations, the 'pixdex overview' dashboard) through the Dashboards saved-objects "
+                            "API, replacing earlier copies. Basic auth from PIXDEX_OPENSEARCH__USER/PASSWORD.")
+    dash = p.add_subparsers(title="actions", required=True, metavar="ACTION")
+    d = dash.add_parser("import", help="import the saved objects", parents=[common])
+    d.add_argument("url", metavar="URL", help="OpenSearch Dashboards, e.g. http://localhost:5601")
+    d.add_argument("--file", type=Path, default=DASHBOARDS, help="saved objects NDJSON (default: the bundled set)")
+    d.set_defaults(func=cmd_dashboards_import)
 
     p = command("ui", help="start the Streamlit app")
     p.add_argument("--port", type=int, default=8501)
@@ -347,6 +358,32 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
             raise UsageError(f"reindex is for an OpenSearch catalogue; {settings.catalog} is not one")
         old, new = catalog.reindex()
     print(f"alias {settings.index}: {old} -> {new} (the old index is kept)")
+    return OK
+
+
+def cmd_dashboards_import(args: argparse.Namespace, settings: Settings) -> int:
+    import requests
+
+    if not args.file.is_file():
+        raise UsageError(f"no saved objects file {args.file}")
+    auth = None
+    if settings.opensearch.user:
+        password = settings.opensearch.password.get_secret_value() if settings.opensearch.password else ""
+        auth = (settings.opensearch.user, password)
+    verify = str(settings.opensearch.ca_bundle) if settings.opensearch.ca_bundle else settings.opensearch.verify_certs
+    url = args.url.rstrip("/") + "/api/saved_objects/_import"
+    try:
+        with args.file.open("rb") as f:
+            resp = requests.post(url, params={"overwrite": "true"}, headers={"osd-xsrf": "true"}, auth=auth,
+                                 files={"file": (args.file.name, f, "application/ndjson")}, verify=verify, timeout=60)
+    except requests.RequestException as exc:
+        raise UsageError(f"cannot reach OpenSearch Dashboards at {args.url}: {exc}") from None
+    body = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else {}
+    if resp.status_code != 200 or not body.get("success"):
+        errors = body.get("errors") or body.get("message") or resp.text[:300]
+        print(f"pixdex: error: Dashboards refused the import (HTTP {resp.status_code}): {errors}", file=sys.stderr)
+        return ITEMS_FAILED
+    print(f"imported {body.get('successCount', 0)} saved objects into {args.url}; open the 'pixdex overview' dashboard")
     return OK
 
 

@@ -1,0 +1,88 @@
+"""`pixdex dashboards import` as a user runs it. OpenSearch Dashboards cannot run here (no JVM
+cluster, no Node distribution), so a small HTTP server stands in for its saved-objects import
+endpoint and answers the way the Dashboards API documents: the test checks what pixdex sends
+(multipart `file`, `osd-xsrf`, `overwrite=true`, basic auth) and what it says back."""
+
+from __future__ import annotations
+
+import base64
+import email.parser
+import http.server
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+NDJSON = Path(__file__).resolve().parents[2] / "infra" / "dashboards" / "pixdex.ndjson"
+
+
+class ImportEndpoint(http.server.BaseHTTPRequestHandler):
+    received: ClassVar[list[dict]] = []
+    refuse = False
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        message = email.parser.BytesParser().parsebytes(
+            b"Content-Type: " + self.headers["Content-Type"].encode() + b"\r\n\r\n" + body)
+        files = {part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
+                 for part in message.get_payload()}
+        ImportEndpoint.received.append({"path": self.path, "xsrf": self.headers.get("osd-xsrf"),
+                                        "auth": self.headers.get("Authorization"), "file": files.get("file")})
+        lines = files.get("file", b"").decode().splitlines()
+        if self.refuse:
+            answer = {"success": False, "successCount": 0, "errors": [{"id": "pixdex-images", "error": {
+                "type": "conflict"}}]}
+        else:
+            answer = {"success": True, "successCount": len(lines)}
+        data = json.dumps(answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def dashboards():
+    ImportEndpoint.received, ImportEndpoint.refuse = [], False
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ImportEndpoint)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def pixdex(*args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "indexer.cli", "dashboards", "import", *args],
+                          capture_output=True, text=True, env={**os.environ, **env})
+
+
+def test_import_sends_the_saved_objects_as_dashboards_expects(dashboards):
+    run = pixdex(dashboards, PIXDEX_OPENSEARCH__USER="admin", PIXDEX_OPENSEARCH__PASSWORD="s3cret")
+    assert run.returncode == 0, run.stderr
+    assert "imported 6 saved objects" in run.stdout and "pixdex overview" in run.stdout
+    [request] = ImportEndpoint.received
+    assert request["path"] == "/api/saved_objects/_import?overwrite=true"
+    assert request["xsrf"] == "true"
+    assert request["auth"] == "Basic " + base64.b64encode(b"admin:s3cret").decode()
+    assert request["file"] == NDJSON.read_bytes()
+
+
+def test_a_refused_import_says_why(dashboards):
+    ImportEndpoint.refuse = True
+    run = pixdex(dashboards)
+    assert run.returncode == 1 and "Dashboards refused the import" in run.stderr and "conflict" in run.stderr
+
+
+def test_unreachable_dashboards_and_a_missing_file(tmp_path):
+    run = pixdex("http://127.0.0.1:9")
+    assert run.returncode == 2 and "cannot reach OpenSearch Dashboards at http://127.0.0.1:9" in run.stderr
+    run = pixdex("http://127.0.0.1:9", "--file", str(tmp_path / "none.ndjson"))
+    assert run.returncode == 2 and "no saved objects file" in run.stderr
