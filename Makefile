@@ -30,9 +30,10 @@ test: venv  ## lint and run the whole suite
 lint: venv
 	$(VENV)/bin/ruff check .
 
-bench: venv  ## benchmarks (not in the suite): indexing throughput (N=... images), Lambda cold start and warm latency
+bench: venv  ## benchmarks (not in the suite): indexing (N images), Lambda cold/warm, catalogues (CATALOG_N records)
 	$(PY) tests/bench/bench_index.py --n $(or $(N),64)
 	$(PY) tests/bench/bench_lambda.py --n 30
+	$(PY) tests/bench/bench_catalog.py --n $(or $(CATALOG_N),100000)
 
 taxonomy: venv  ## regenerate indexer/data/imagenet_taxonomy.json (needs Debian's wordnet-base)
 	test -f /usr/share/wordnet/data.noun || (apt-get update -qq && apt-get install -y -qq wordnet-base)

@@ -115,3 +115,13 @@ def test_the_cli_on_opensearch_is_one_setting_away(osmem_clone, photos):
     assert "reindex is for an OpenSearch catalogue" in subprocess.run(
         [sys.executable, "-m", "indexer.cli", "--catalog", "sqlite:////tmp/x.db", "reindex"],
         capture_output=True, text=True).stderr
+
+
+def test_a_document_the_index_refuses_is_an_error_with_its_reason(osmem_clone):
+    from indexer.record import Record, Status
+
+    catalog = open_catalog(osmem_clone.url, SETTINGS)
+    bad = Record(uri="file:///photos/bad.jpg", status=Status.LABELED, size="twelve")  # not a long
+    with pytest.raises(CatalogError, match=r"1 of \d+ writes failed: index [0-9a-f]{32}: .*size"):
+        catalog.upsert_many([rec("fine", {"cat": 0.5}), bad])
+    assert names(catalog.search(Query())) == ["fine"]  # the others were written; nothing silently dropped
