@@ -1,0 +1,96 @@
+"""The catalogue backends side by side at 100k records: bulk indexing docs/s, and search latency
+(a label filter plus its facets, what the app's search page asks) p50/p95, for SQLite and for the
+OpenSearch API served by osmem-server (in memory, on this machine). Benchmarks print; they never assert.
+
+Run:  make bench   or   .venv/bin/python tests/bench/bench_catalog.py --n 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from synthetic import records  # the same records for both backends
+
+from indexer.catalog import Catalog, Query, open_catalog
+from indexer.catalog.opensearch import OpenSearchCatalog
+from indexer.settings import Settings
+
+BATCH = 1000
+
+
+def load(catalog: Catalog, n: int, embedding_dim: int | None = None) -> float:
+    """Docs/s writing n records in batches of BATCH."""
+    batch, started = [], time.perf_counter()
+    for r in records(n, embedding_dim=embedding_dim):
+        batch.append(r)
+        if len(batch) == BATCH:
+            catalog.upsert_many(batch)
+            batch = []
+    catalog.upsert_many(batch)
+    return n / (time.perf_counter() - started)
+
+
+def latencies(catalog: Catalog, labels: list[str], rounds: int) -> list[float]:
+    out = []
+    for i in range(rounds + 5):
+        query = Query(all_of=(labels[i % len(labels)],), min_confidence=0.2, limit=24)
+        t = time.perf_counter()
+        catalog.search(query)
+        catalog.facets(query, size=30)
+        if i >= 5:  # warm-up
+            out.append(time.perf_counter() - t)
+    return sorted(out)
+
+
+def pct(values: list[float], p: float) -> float:
+    return values[min(len(values) - 1, round(p * (len(values) - 1)))] * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=100_000, help="records (default 100000)")
+    parser.add_argument("--rounds", type=int, default=60, help="timed searches (default 60)")
+    parser.add_argument("--n-embedding", type=int, default=2000, help="records with 1280-d embeddings (default 2000)")
+    args = parser.parse_args()
+    from osmem_server import OsmemServer
+
+    label_counts = Counter(lb.name for r in records(min(args.n, 5000)) for lb in r.labels)
+    common = [name for name, _ in label_counts.most_common(10)]
+    rare = random.Random(1).sample([name for name, c in label_counts.items() if c < 5], 10)
+    labels = [x for pair in zip(common, rare, strict=False) for x in pair]
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp, OsmemServer.start() as server, server.clone() as clone:
+        settings = Settings(opensearch={"refresh": "false"})
+        backends = {"SQLite": open_catalog(f"sqlite:///{tmp}/bench.db"),
+                    "OpenSearch API (osmem)": open_catalog(clone.url, settings)}
+        for name, catalog in backends.items():
+            docs_s = load(catalog, args.n)
+            if isinstance(catalog, OpenSearchCatalog):
+                catalog.client.indices.refresh(index=catalog.alias)
+            lat = latencies(catalog, labels, args.rounds)
+            total = catalog.search(Query()).total
+            emb = open_catalog(f"sqlite:///{tmp}/emb.db") if name == "SQLite" else \
+                open_catalog(clone.url, settings.model_copy(update={"index": "bench-emb"}))
+            emb_docs_s = load(emb, args.n_embedding, embedding_dim=1280)
+            rows[name] = (docs_s, emb_docs_s, pct(lat, 0.5), pct(lat, 0.95), total)
+            print(f"{name}: {total} records loaded", file=sys.stderr)
+    print(f"catalogue backends, {args.n} synthetic records (ImageNet labels + parents, 2% FAILED), batches of {BATCH}")
+    print(f"search = one label filter at min confidence 0.2 (10 common, 10 rare labels) + its top-30 facets, "
+          f"{args.rounds} rounds")
+    print(f"{'backend':<24}{'bulk docs/s':>12}{'with 1280-d emb':>17}{'search p50 ms':>15}{'p95 ms':>9}")
+    for name, (docs_s, emb_docs_s, p50, p95, _) in rows.items():
+        print(f"{name:<24}{docs_s:>12.0f}{emb_docs_s:>17.0f}{p50:>15.1f}{p95:>9.1f}")
+    (a, b) = rows.values()
+    print(f"ratio OpenSearch/SQLite: bulk {b[0] / a[0]:.2f}, with embeddings {b[1] / a[1]:.2f}, "
+          f"search p50 {b[2] / a[2]:.2f}, p95 {b[3] / a[3]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
