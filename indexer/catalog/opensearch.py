@@ -227,9 +227,13 @@ class OpenSearchCatalog(Catalog):
     # -- reads -------------------------------------------------------------------------------
 
     def get(self, id_or_uri: str) -> Record | None:
+        """By id (real-time, like get_many), else by URI (a search: visible after the refresh)."""
         with self._errors("read a record"):
-            found = self.client.search(index=self.alias, body={"size": 1, "query": {"bool": {"should": [
-                {"ids": {"values": [id_or_uri]}}, {"term": {"uri": id_or_uri}}]}}})["hits"]["hits"]
+            by_id = self.client.mget(index=self.alias, body={"ids": [id_or_uri]})["docs"][0]
+            if by_id.get("found"):
+                return _record(by_id["_source"])
+            found = self.client.search(index=self.alias, body={"size": 1, "query": {
+                "term": {"uri": id_or_uri}}})["hits"]["hits"]
         return _record(found[0]["_source"]) if found else None
 
     def get_many(self, ids: Sequence[str]) -> dict[str, Record]:
