@@ -11,6 +11,7 @@ Run:  make bench   or   .venv/bin/python tests/bench/bench_catalog.py --n 20000 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import sys
 import tempfile
@@ -60,6 +61,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=20_000, help="records in both backends (default 20000)")
     parser.add_argument("--n-sqlite", type=int, default=100_000, help="records for a SQLite-only row (0: none)")
+    parser.add_argument("--opensearch", metavar="URL",
+                        help="a real cluster instead of osmem-server (PIXDEX_OPENSEARCH__* for auth); "
+                             "writes the indices bench-images and bench-emb")
     parser.add_argument("--rounds", type=int, default=60, help="timed searches (default 60)")
     parser.add_argument("--n-embedding", type=int, default=2000, help="records with 1280-d embeddings (default 2000)")
     args = parser.parse_args()
@@ -70,10 +74,14 @@ def main() -> None:
     rare = random.Random(1).sample([name for name, c in label_counts.items() if c < 5], 10)
     labels = [x for pair in zip(common, rare, strict=False) for x in pair]
     rows = {}
-    with tempfile.TemporaryDirectory() as tmp, OsmemServer.start() as server, server.clone() as clone:
-        settings = Settings(opensearch={"refresh": "false"})
-        backends = {"SQLite": open_catalog(f"sqlite:///{tmp}/bench.db"),
-                    "OpenSearch API (osmem)": open_catalog(clone.url, settings)}
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        if args.opensearch:
+            url, os_name = args.opensearch, "OpenSearch"
+        else:
+            server = stack.enter_context(OsmemServer.start())
+            url, os_name = stack.enter_context(server.clone()).url, "OpenSearch API (osmem)"
+        settings = Settings(index="bench-images", opensearch={"refresh": "false"})
+        backends = {"SQLite": open_catalog(f"sqlite:///{tmp}/bench.db"), os_name: open_catalog(url, settings)}
         for name, catalog in backends.items():
             docs_s = load(catalog, args.n)
             if isinstance(catalog, OpenSearchCatalog):
@@ -81,7 +89,7 @@ def main() -> None:
             lat = latencies(catalog, labels, args.rounds)
             total = catalog.search(Query()).total
             emb = open_catalog(f"sqlite:///{tmp}/emb.db") if name == "SQLite" else \
-                open_catalog(clone.url, settings.model_copy(update={"index": "bench-emb"}))
+                open_catalog(url, settings.model_copy(update={"index": "bench-emb"}))
             emb_docs_s = load(emb, args.n_embedding, embedding_dim=1280)
             rows[name] = (docs_s, emb_docs_s, pct(lat, 0.5), pct(lat, 0.95), total)
             print(f"{name}: {total} records loaded", file=sys.stderr)
