@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from indexer.record import Record, Status
@@ -94,6 +94,21 @@ class Cursor:
         return cursor
 
 
+def utc_iso(value: datetime | None) -> str | None:
+    """UTC ISO 8601 with microseconds, fixed width, so that text order is time order (naive = UTC)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def chunks(items: Sequence[str], size: int = 500) -> Iterator[list[str]]:
+    """Ids in slices a backend can send in one statement or request."""
+    for start in range(0, len(items), size):
+        yield list(items[start:start + size])
+
+
 def label_rows_of(record: Record) -> list[tuple[str, float]]:
     """What label queries match: (name, confidence) per label name, parents included. A label's
     own confidence, else (a parent that is not a label itself) its best child's, a lower bound of
@@ -156,10 +171,19 @@ class Catalog(ABC):
     def label_counts_per_day(self, query: Query, labels: Sequence[str] | None = None) -> list[DayCount]:
         """Matching images per indexing day and label (all labels, or only `labels`)."""
 
-    @abstractmethod
     def similar(self, id_: str, k: int = 10) -> list[tuple[Record, float]]:
         """The k images nearest by cosine among those labelled by the same model, best first, the
         image itself excluded."""
+        target = self.get(id_)
+        if target is None:
+            raise CatalogError(f"no image with id or URI {id_!r} in the catalogue")
+        if target.embedding is None:
+            return []
+        return self._nearest(target, k)
+
+    @abstractmethod
+    def _nearest(self, target: Record, k: int) -> list[tuple[Record, float]]:
+        """`similar` for a target that has an embedding."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         pass

@@ -22,7 +22,19 @@ import numpy as np
 from opensearchpy import OpenSearch, RequestsHttpConnection, helpers
 from opensearchpy.exceptions import OpenSearchException
 
-from indexer.catalog.base import Catalog, CatalogError, Cursor, DayCount, Page, Query, Sort, is_newer, label_rows_of
+from indexer.catalog.base import (
+    Catalog,
+    CatalogError,
+    Cursor,
+    DayCount,
+    Page,
+    Query,
+    Sort,
+    chunks,
+    is_newer,
+    label_rows_of,
+    utc_iso,
+)
 from indexer.record import Label, Record, Source, Status, record_id, utcnow
 from indexer.settings import OpenSearchSettings
 
@@ -201,7 +213,7 @@ class OpenSearchCatalog(Catalog):
         """Sequencers on records, and on tombstones."""
         out: tuple[dict[str, str], dict[str, str]] = ({}, {})
         for index, marks in zip((self.alias, self.tombstones), out, strict=True):
-            for chunk in _chunks(list(ids)):
+            for chunk in chunks(list(ids)):
                 found = self.client.mget(index=index, body={"ids": chunk}, _source_includes=["sequencer"])
                 for doc in found["docs"]:
                     if doc.get("found") and doc["_source"].get("sequencer"):
@@ -239,7 +251,7 @@ class OpenSearchCatalog(Catalog):
     def get_many(self, ids: Sequence[str]) -> dict[str, Record]:
         out: dict[str, Record] = {}
         with self._errors("read records"):
-            for chunk in _chunks(list(ids)):
+            for chunk in chunks(list(ids)):
                 docs = self.client.mget(index=self.alias, body={"ids": chunk}, _source_excludes=["embedding"])["docs"]
                 out.update({d["_id"]: _record(d["_source"]) for d in docs if d.get("found")})
         return out
@@ -284,12 +296,7 @@ class OpenSearchCatalog(Catalog):
                for d in days for b in d["labels"]["matched"]["names"]["buckets"]]
         return sorted(out, key=lambda c: (c.day, c.label.casefold()))
 
-    def similar(self, id_: str, k: int = 10) -> list[tuple[Record, float]]:
-        target = self.get(id_)
-        if target is None:
-            raise CatalogError(f"no image with id or URI {id_!r} in the catalogue")
-        if target.embedding is None:
-            return []
+    def _nearest(self, target: Record, k: int) -> list[tuple[Record, float]]:
         with self._errors("find similar images"):
             hits = self.client.search(index=self.alias, body=similar_body(target, k))["hits"]["hits"]
         # the cosinesimil space scores (1 + cos) / 2
@@ -311,12 +318,6 @@ def _us(value: datetime) -> int:
     return (value - EPOCH) // timedelta(microseconds=1)
 
 
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC).isoformat(timespec="microseconds")
-
-
 def _doc(r: Record, sequencer: str | None) -> dict[str, Any]:
     own = {lb.name.casefold() for lb in r.labels}
     labels = [{"name": lb.name, "confidence": lb.confidence, "source": str(lb.source), "parents": list(lb.parents),
@@ -325,10 +326,10 @@ def _doc(r: Record, sequencer: str | None) -> dict[str, Any]:
                for name, conf in label_rows_of(r) if name.casefold() not in own]
     return {
         "id": r.id, "uri": r.uri, "bucket": r.bucket, "key": r.key, "version_id": r.version_id, "etag": r.etag,
-        "size": r.size, "content_type": r.content_type, "last_modified": _iso(r.last_modified), "width": r.width,
+        "size": r.size, "content_type": r.content_type, "last_modified": utc_iso(r.last_modified), "width": r.width,
         "height": r.height, "format": r.format, "status": str(r.status), "error": r.error, "model_id": r.model_id,
-        "sequencer": sequencer, "indexed_at": _iso(r.indexed_at), "indexed_us": _us(r.indexed_at),
-        "reviewed_at": _iso(r.reviewed_at), "reviewed_by": r.reviewed_by,
+        "sequencer": sequencer, "indexed_at": utc_iso(r.indexed_at), "indexed_us": _us(r.indexed_at),
+        "reviewed_at": utc_iso(r.reviewed_at), "reviewed_by": r.reviewed_by,
         "top_confidence": r.top_label.confidence if r.top_label else -1.0,
         "labels": labels, "label_names": r.label_names,
         "embedding": None if r.embedding is None else [float(x) for x in r.embedding],
@@ -412,8 +413,3 @@ def _newest(*marks: dict[str, str]) -> dict[str, str]:
         for id_, seq in m.items():
             out[id_] = max(seq, out.get(id_, seq))
     return out
-
-
-def _chunks(items: list[str], size: int = 500) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]

@@ -13,12 +13,24 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
-from indexer.catalog.base import Catalog, CatalogError, Cursor, DayCount, Page, Query, Sort, is_newer, label_rows_of
+from indexer.catalog.base import (
+    Catalog,
+    CatalogError,
+    Cursor,
+    DayCount,
+    Page,
+    Query,
+    Sort,
+    chunks,
+    is_newer,
+    label_rows_of,
+    utc_iso,
+)
 from indexer.record import Label, Record, Source, Status, utcnow
 
 SCHEMA = """
@@ -54,15 +66,6 @@ COLUMNS = ("id", "uri", "bucket", "key", "version_id", "etag", "size", "content_
 DATES = ("last_modified", "indexed_at", "reviewed_at")
 
 
-def _ts(value: datetime | None) -> str | None:
-    """UTC, fixed width, so that text order is time order."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
-
-
 def _marks(n: int) -> str:
     """`?, ?, ?`: placeholders for an IN list of n values."""
     return ", ".join("?" * n)
@@ -72,12 +75,6 @@ def _word_prefix(column: str, text: str) -> tuple[str, list[str]]:
     """`column` has a word starting with `text` (LIKE, with the text's own wildcards escaped)."""
     t = text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"({column} LIKE ? ESCAPE '\\' OR {column} LIKE ? ESCAPE '\\')", [f"{t}%", f"% {t}%"]
-
-
-def _chunks(items: Sequence[str], size: int = 500) -> Iterator[list[str]]:
-    """Under SQLite's limit on bound parameters per statement."""
-    for start in range(0, len(items), size):
-        yield list(items[start:start + size])
 
 
 class SQLiteCatalog(Catalog):
@@ -115,8 +112,8 @@ class SQLiteCatalog(Catalog):
                 emb = None if r.embedding is None else np.asarray(r.embedding, dtype=np.float16).tobytes()
                 top = r.top_label.confidence if r.top_label else -1.0
                 rows.append((r.id, r.uri, r.bucket, r.key, r.version_id, r.etag, r.size, r.content_type,
-                             _ts(r.last_modified), r.width, r.height, r.format, str(r.status), r.error, r.model_id,
-                             r.sequencer or applied.get(r.id), _ts(r.indexed_at), _ts(r.reviewed_at),
+                             utc_iso(r.last_modified), r.width, r.height, r.format, str(r.status), r.error, r.model_id,
+                             r.sequencer or applied.get(r.id), utc_iso(r.indexed_at), utc_iso(r.reviewed_at),
                              r.reviewed_by, top, labels, emb))
                 label_rows += [(r.id, name, conf) for name, conf in label_rows_of(r)]
             ids = [(row[0],) for row in rows]
@@ -134,9 +131,9 @@ class SQLiteCatalog(Catalog):
         with self._lock, self._tx():
             applied = self._applied(ids)
             todo = [i for i in ids if is_newer(sequencer, applied.get(i))]
-            for chunk in _chunks(todo):
+            for chunk in chunks(todo):
                 deleted += self._db.execute(f"DELETE FROM images WHERE id IN ({_marks(len(chunk))})", chunk).rowcount
-            now = _ts(utcnow())
+            now = utc_iso(utcnow())
             marks = [(i, sequencer or applied[i], now) for i in todo if sequencer or i in applied]
             self._db.executemany("INSERT OR REPLACE INTO tombstones VALUES (?, ?, ?)", marks)
         return deleted
@@ -147,7 +144,7 @@ class SQLiteCatalog(Catalog):
 
     def _applied(self, ids: Sequence[str]) -> dict[str, str]:
         out: dict[str, str] = {}
-        for chunk in _chunks(list(ids)):
+        for chunk in chunks(list(ids)):
             marks = _marks(len(chunk))
             for id_, seq in self._db.execute(
                     f"SELECT id, sequencer FROM images WHERE sequencer IS NOT NULL AND id IN ({marks}) "
@@ -174,7 +171,7 @@ class SQLiteCatalog(Catalog):
 
     def get_many(self, ids: Sequence[str]) -> dict[str, Record]:
         out: dict[str, Record] = {}
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             for r in self._fetch_where(f"id IN ({_marks(len(chunk))})", chunk, embedding=False):
                 out[r.id] = r
         return out
@@ -224,12 +221,7 @@ class SQLiteCatalog(Catalog):
             rows = self._db.execute(sql, [query.min_confidence, *params]).fetchall()
         return [DayCount(d, n, c) for d, n, c in rows]
 
-    def similar(self, id_: str, k: int = 10) -> list[tuple[Record, float]]:
-        target = self.get(id_)
-        if target is None:
-            raise CatalogError(f"no image with id or URI {id_!r} in the catalogue")
-        if target.embedding is None:
-            return []
+    def _nearest(self, target: Record, k: int) -> list[tuple[Record, float]]:
         vec = target.embedding.astype(np.float32)
         best_ids: list[str] = []
         best_scores = np.empty(0, dtype=np.float32)
@@ -276,10 +268,10 @@ class SQLiteCatalog(Catalog):
             params += [len(q.source_prefix), q.source_prefix]
         if q.since:
             clauses.append("i.indexed_at >= ?")
-            params.append(_ts(q.since))
+            params.append(utc_iso(q.since))
         if q.until:
             clauses.append("i.indexed_at < ?")
-            params.append(_ts(q.until))
+            params.append(utc_iso(q.until))
         return " AND ".join(clauses), params
 
     def _score(self, q: Query) -> tuple[str, list]:
