@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 from typing import Any
 from urllib.parse import unquote_plus
@@ -39,19 +38,16 @@ class Change(StrEnum):
 @dataclass(frozen=True)
 class ObjectEvent:
     change: Change
-    uri: str
-    bucket: str | None = None
-    key: str | None = None
-    size: int | None = None
-    etag: str | None = None
-    version_id: str | None = None
-    sequencer: str | None = None  # normalised: text order is event order
-    last_modified: datetime | None = None
+    item: SourceItem  # the object as the event describes it; its sequencer orders the event
     name: str = ""  # what the source called it (ObjectCreated:Put, Object Deleted, ...), for logs
 
-    def item(self) -> SourceItem:
-        return SourceItem(uri=self.uri, bucket=self.bucket, key=self.key, size=self.size, etag=self.etag or None,
-                          version_id=self.version_id, sequencer=self.sequencer, last_modified=self.last_modified)
+    @property
+    def uri(self) -> str:
+        return self.item.uri
+
+    @property
+    def sequencer(self) -> str | None:
+        return self.item.sequencer
 
 
 def parse(doc: Mapping[str, Any]) -> list[ObjectEvent]:
@@ -91,11 +87,9 @@ def _from_s3_notification(doc: Mapping[str, Any]) -> list[ObjectEvent]:
         if change is None:
             continue
         obj = record.s3.get_object
-        bucket = record.s3.bucket.name
         key = unquote_plus(obj["key"])  # URL-encoded in every record (Powertools decodes only the first)
-        events.append(ObjectEvent(change, s3_uri(bucket, key), bucket, key, size=obj.get("size"),
-                                  etag=obj.get("eTag") or None, version_id=obj.get("versionId"),
-                                  sequencer=_sequencer(obj.get("sequencer")), name=name))
+        events.append(_event(change, name, record.s3.bucket.name, key, obj.get("size"), obj.get("eTag"),
+                             obj.get("versionId"), obj.get("sequencer")))
     return events
 
 
@@ -105,16 +99,17 @@ def _from_eventbridge(doc: Mapping[str, Any]) -> list[ObjectEvent]:
     change = {"Object Created": Change.CREATED, "Object Deleted": Change.REMOVED}.get(kind)
     if change is None:
         return []
-    obj = event.detail.object
-    bucket = event.detail.bucket.name
-    key = obj.key  # the data class decodes it (unquote_plus)
-    return [ObjectEvent(change, s3_uri(bucket, key), bucket, key, size=obj.size, etag=obj.etag or None,
-                        version_id=obj.get("version-id"), sequencer=_sequencer(obj.get("sequencer")),
-                        name=f"{kind}: {event.detail.reason or event.detail.deletion_type or ''}".rstrip(": "))]
+    obj = event.detail.object  # the data class decodes the key (unquote_plus)
+    name = f"{kind}: {event.detail.reason or event.detail.deletion_type or ''}".rstrip(": ")
+    return [_event(change, name, event.detail.bucket.name, obj.key, obj.size, obj.etag, obj.get("version-id"),
+                   obj.get("sequencer"))]
 
 
-def _sequencer(raw: str | None) -> str | None:
+def _event(change: Change, name: str, bucket: str, key: str, size: int | None, etag: str | None,
+           version_id: str | None, sequencer: str | None) -> ObjectEvent:
     try:
-        return normalise_sequencer(raw)
+        sequencer = normalise_sequencer(sequencer)
     except ValueError as exc:
         raise EventError(str(exc)) from None
+    return ObjectEvent(change, SourceItem(uri=s3_uri(bucket, key), bucket=bucket, key=key, size=size,
+                                          etag=etag or None, version_id=version_id, sequencer=sequencer), name)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from indexer.catalog import Catalog
+from indexer.catalog.base import is_newer
 from indexer.events import Change, ObjectEvent
 from indexer.labeller import Labeller
 from indexer.pipeline import Pipeline, Progress, Summary
@@ -36,9 +37,9 @@ class Sync:
         applied = self.catalog.sequencers([record_id(e.uri) for e in events if e.sequencer])
         for event in events:
             if event.change == Change.CREATED:
-                items.append(event.item())
+                items.append(event.item)
                 continue
-            if event.sequencer and applied.get(record_id(event.uri), "") >= event.sequencer:
+            if not is_newer(event.sequencer, applied.get(record_id(event.uri))):
                 continue  # a replayed or late delete: the pipeline counts nothing for it
             try:
                 current = self.source.head(event.uri)

@@ -22,6 +22,7 @@ from indexer.events import Change, ObjectEvent
 from indexer.files import file_uri, find_images, source_item, uri_path
 from indexer.handler import handle, logger, metrics
 from indexer.pipeline import Progress
+from indexer.source import SourceItem
 from indexer.sync import Sync
 
 BACKOFF = (1, 2, 5, 10, 30)  # seconds to wait after consecutive failures of a loop
@@ -142,7 +143,7 @@ class FolderWatcher:
 
     def poll(self, progress: Progress | None = None) -> list[ObjectEvent]:
         seen = self._scan()
-        events = [ObjectEvent(Change.REMOVED, file_uri(p)) for p in self.indexed.keys() - seen.keys()]
+        events = [_removed(file_uri(p)) for p in self.indexed.keys() - seen.keys()]
         ready = {}
         for path, sig in seen.items():
             if self.indexed.get(path) == sig:
@@ -150,9 +151,7 @@ class FolderWatcher:
             if self.pending.get(path) == sig:  # unchanged since the last poll: settled
                 ready[path] = sig
             self.pending[path] = sig
-        for path in ready:
-            item = source_item(path)
-            events.append(ObjectEvent(Change.CREATED, item.uri, size=item.size, last_modified=item.last_modified))
+        events += [ObjectEvent(Change.CREATED, source_item(p)) for p in ready]
         if events:
             self.sync.apply(events, progress=progress)  # raises: nothing below runs, the next poll retries
         for path in self.indexed.keys() - seen.keys():
@@ -179,7 +178,11 @@ class FolderWatcher:
         events, cursor = [], None
         while True:
             page = self.sync.catalog.search(Query(source_prefix=prefix, limit=500, cursor=cursor))
-            events += [ObjectEvent(Change.REMOVED, r.uri) for r in page.records if not uri_path(r.uri).exists()]
+            events += [_removed(r.uri) for r in page.records if not uri_path(r.uri).exists()]
             cursor = page.next_cursor
             if not cursor:
                 return events
+
+
+def _removed(uri: str) -> ObjectEvent:
+    return ObjectEvent(Change.REMOVED, SourceItem(uri=uri))

@@ -14,7 +14,7 @@ from indexer.handler import handle
 from indexer.record import Status, normalise_sequencer
 from indexer.s3 import S3Source, s3_uri
 from indexer.settings import ImageLimits
-from indexer.source import SourceUnavailable
+from indexer.source import SourceItem, SourceUnavailable
 from indexer.sync import Sync
 
 EVENTS = Path(__file__).parent.parent / "data" / "events"
@@ -250,6 +250,6 @@ def test_direct_s3_notification_and_eventbridge(bucket, sync, catalog, photos):
 
 def test_a_direct_event_raises_when_s3_is_down(bucket, settings, labeller, catalog):
     down = S3Source(settings.model_copy(update={"s3_endpoint": "http://127.0.0.1:9", "aws_max_attempts": 1}))
-    event = ObjectEvent(Change.CREATED, s3_uri(bucket.name, "x.jpg"), bucket.name, "x.jpg")
+    event = ObjectEvent(Change.CREATED, SourceItem(s3_uri(bucket.name, "x.jpg"), bucket=bucket.name, key="x.jpg"))
     with pytest.raises(SourceUnavailable, match="unreachable"):
         Sync(settings, labeller, catalog, down).apply([event])

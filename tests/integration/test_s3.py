@@ -136,5 +136,6 @@ def test_a_removal_is_applied_when_s3_will_not_say_what_is_left(faulty, settings
 
     uri = s3_uri("b", "photo.jpg")
     catalog.upsert_many([Record(uri=uri, status=Status.LABELED, bucket="b", key="photo.jpg")])
-    summary = Sync(settings, labeller, catalog, faulty).apply([ObjectEvent(Change.REMOVED, uri, "b", "photo.jpg")])
+    removed = ObjectEvent(Change.REMOVED, SourceItem(uri, bucket="b", key="photo.jpg"))
+    summary = Sync(settings, labeller, catalog, faulty).apply([removed])
     assert summary.removed == 1 and catalog.get(uri) is None

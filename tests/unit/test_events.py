@@ -9,6 +9,7 @@ import pytest
 
 from indexer.events import Change, EventError, ObjectEvent, parse, parse_body
 from indexer.record import normalise_sequencer
+from indexer.source import SourceItem
 
 EVENTS = Path(__file__).parent.parent / "data" / "events"
 
@@ -19,21 +20,21 @@ def sample(name: str) -> dict:
 
 def test_s3_notification_decodes_every_records_key():
     first, second = parse(sample("s3_put.json"))
-    assert first == ObjectEvent(
-        Change.CREATED, "s3://mybucket/HappyFace.jpg", "mybucket", "HappyFace.jpg", size=1024,
+    assert first == ObjectEvent(Change.CREATED, SourceItem(
+        "s3://mybucket/HappyFace.jpg", bucket="mybucket", key="HappyFace.jpg", size=1024,
         etag="d41d8cd98f00b204e9800998ecf8427e", version_id="096fKKXTRTtl3on89fVO.nfljtsv6qko",
-        sequencer=normalise_sequencer("0055AED6DCD90281E5"), name="ObjectCreated:Put")
+        sequencer=normalise_sequencer("0055AED6DCD90281E5")), name="ObjectCreated:Put")
     # Powertools' S3Event.object_key decodes only the first record; the second must be decoded too
-    assert second.key == "holiday 2026/café + % sun.jpg"
+    assert second.item.key == "holiday 2026/café + % sun.jpg"
     assert second.uri == "s3://mybucket/holiday 2026/café + % sun.jpg"
-    assert second.change == Change.CREATED and second.version_id is None
+    assert second.change == Change.CREATED and second.item.version_id is None
     assert first.sequencer < second.sequencer
 
 
 def test_delete_marker_is_a_removal():
     [event] = parse(sample("s3_delete_marker.json"))
-    assert event.change == Change.REMOVED and event.key == "HappyFace.jpg"
-    assert event.etag is None and event.size is None
+    assert event.change == Change.REMOVED and event.item.key == "HappyFace.jpg"
+    assert event.item.etag is None and event.item.size is None
     assert event.sequencer == normalise_sequencer("0055AED6DCD90281F9")
 
 
@@ -47,7 +48,7 @@ def test_eventbridge_created_and_deleted():
     [deleted] = parse(sample("eventbridge_object_deleted.json"))
     assert created.change == Change.CREATED and deleted.change == Change.REMOVED
     assert created.uri == deleted.uri == "s3://amzn-s3-demo-bucket1/photos/red flower été.jpg"
-    assert created.size == 5 and created.version_id == "IYV3p45BT0ac8hjHg1houSdS1a.Mro8e"
+    assert created.item.size == 5 and created.item.version_id == "IYV3p45BT0ac8hjHg1houSdS1a.Mro8e"
     assert created.sequencer < deleted.sequencer
     assert created.name == "Object Created: PutObject"
     assert deleted.name == "Object Deleted: DeleteObject"
