@@ -78,7 +78,7 @@ class QueueWatcher:
     def process(self, messages: list[dict]) -> QueueStats:
         """One batch through the Lambda's own handler; delete what it applied."""
         started = time.monotonic()
-        result = handle(self.lambda_event(messages), self.sync)
+        result = handle(sqs_lambda_event(messages, self.queue_arn), self.sync)
         metrics.flush_metrics()  # EMF lines on stdout: CloudWatch Logs extracts them, as from Lambda
         failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
         done = [m for m in messages if m["MessageId"] not in failed]
@@ -94,15 +94,15 @@ class QueueWatcher:
             logger.warning("applied messages not deleted", extra={"failed": not_deleted})
         return QueueStats(received=len(messages), deleted=len(done) - len(not_deleted), failed=len(failed))
 
-    def lambda_event(self, messages: list[dict]) -> dict:
-        """ReceiveMessage output in the shape Lambda's SQS event source delivers."""
-        region = self.queue_arn.split(":")[3]
-        return {"Records": [{
-            "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-            "attributes": m.get("Attributes", {}), "messageAttributes": m.get("MessageAttributes", {}),
-            "md5OfBody": m.get("MD5OfBody", ""), "eventSource": "aws:sqs", "eventSourceARN": self.queue_arn,
-            "awsRegion": region,
-        } for m in messages]}
+
+def sqs_lambda_event(messages: list[dict], queue_arn: str) -> dict:
+    """ReceiveMessage output in the shape Lambda's SQS event source delivers."""
+    return {"Records": [{
+        "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+        "attributes": m.get("Attributes", {}), "messageAttributes": m.get("MessageAttributes", {}),
+        "md5OfBody": m.get("MD5OfBody", ""), "eventSource": "aws:sqs", "eventSourceARN": queue_arn,
+        "awsRegion": queue_arn.split(":")[3],
+    } for m in messages]}
 
 
 Signature = tuple[int, int]  # size, mtime in ns

@@ -147,12 +147,10 @@ class Bucket:
 
     def lambda_event(self, messages: list[dict]) -> dict:
         """Messages in the shape Lambda's SQS event source hands them to the function."""
+        from indexer.watch import sqs_lambda_event
+
         arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]
-        return {"Records": [{
-            "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-            "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
-            "eventSource": "aws:sqs", "eventSourceARN": arn["QueueArn"], "awsRegion": "us-east-1",
-        } for m in messages]}
+        return sqs_lambda_event(messages, arn["QueueArn"])
 
 
 def make_bucket(versioned: bool = False) -> Bucket:
