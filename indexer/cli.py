@@ -366,16 +366,12 @@ def cmd_dashboards_import(args: argparse.Namespace, settings: Settings) -> int:
 
     if not args.file.is_file():
         raise UsageError(f"no saved objects file {args.file}")
-    auth = None
-    if settings.opensearch.user:
-        password = settings.opensearch.password.get_secret_value() if settings.opensearch.password else ""
-        auth = (settings.opensearch.user, password)
-    verify = str(settings.opensearch.ca_bundle) if settings.opensearch.ca_bundle else settings.opensearch.verify_certs
     url = args.url.rstrip("/") + "/api/saved_objects/_import"
     try:
         with args.file.open("rb") as f:
-            resp = requests.post(url, params={"overwrite": "true"}, headers={"osd-xsrf": "true"}, auth=auth,
-                                 files={"file": (args.file.name, f, "application/ndjson")}, verify=verify, timeout=60)
+            resp = requests.post(url, params={"overwrite": "true"}, headers={"osd-xsrf": "true"},
+                                 auth=settings.opensearch.basic_auth(), verify=settings.opensearch.tls_verify(),
+                                 files={"file": (args.file.name, f, "application/ndjson")}, timeout=60)
     except requests.RequestException as exc:
         raise UsageError(f"cannot reach OpenSearch Dashboards at {args.url}: {exc}") from None
     body = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else {}

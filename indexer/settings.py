@@ -45,8 +45,17 @@ class OpenSearchSettings(BaseModel):
     verify_certs: bool = True
     aws_service: Literal["es", "aoss"] | None = None  # SigV4: Amazon OpenSearch Service / Serverless
     aws_region: str | None = None  # default: the AWS SDK's region
-    refresh: Literal["wait_for", "false", "true"] = "wait_for"  # after writes: searchable when they return
+    refresh: Literal["wait_for"] | bool = "wait_for"  # after writes: searchable when they return; false: bulk loads
     embedding_dim: int = 1280  # the knn_vector size: the default model's embedding
+
+    def basic_auth(self) -> tuple[str, str] | None:
+        if not self.user:
+            return None
+        return self.user, self.password.get_secret_value() if self.password else ""
+
+    def tls_verify(self) -> str | bool:
+        """What requests' `verify` takes: the CA bundle's path, or whether to check certificates."""
+        return str(self.ca_bundle) if self.ca_bundle else self.verify_certs
 
 
 class Settings(BaseSettings):

@@ -100,8 +100,8 @@ def connect(url: str, options: OpenSearchSettings) -> OpenSearch:
         if credentials is None or region is None:
             raise CatalogError("PIXDEX_OPENSEARCH__AWS_SERVICE is set but no AWS credentials or region were found")
         kwargs["http_auth"] = RequestsAWSV4SignerAuth(credentials, region, options.aws_service)
-    elif options.user:
-        kwargs["http_auth"] = (options.user, options.password.get_secret_value() if options.password else "")
+    elif options.basic_auth():
+        kwargs["http_auth"] = options.basic_auth()
     return OpenSearch(**kwargs)
 
 
@@ -134,8 +134,7 @@ class OpenSearchCatalog(Catalog):
 
     @classmethod
     def from_url(cls, url: str, options: OpenSearchSettings, alias: str) -> OpenSearchCatalog:
-        refresh = {"true": True, "false": False}.get(options.refresh, options.refresh)
-        return cls(connect(url, options), alias, options.embedding_dim, refresh)
+        return cls(connect(url, options), alias, options.embedding_dim, options.refresh)
 
     def close(self) -> None:
         self.client.close()
