@@ -334,14 +334,11 @@ def _queue_watcher(args: argparse.Namespace, settings: Settings):
 
 def _folder_watcher(args: argparse.Namespace, settings: Settings):
     from indexer.files import FileSource
-    from indexer.labeller import make_labeller
     from indexer.sync import Sync
     from indexer.watch import FolderWatcher
 
-    labeller = make_labeller(settings.model_settings())
-    labeller.load()
-    sync = Sync(settings, labeller, open_catalog(settings.catalog, settings), FileSource(settings.limits))
-    return FolderWatcher(args.folder, sync, interval=args.interval)
+    return FolderWatcher(args.folder, Sync.from_settings(settings, FileSource(settings.limits)),
+                         interval=args.interval)
 
 
 def _print_record(record: Record | None) -> None:

@@ -21,9 +21,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from indexer.catalog import open_catalog
 from indexer.events import ObjectEvent, parse, parse_body
-from indexer.labeller import make_labeller
 from indexer.s3 import S3Source
 from indexer.settings import Settings
 from indexer.sync import Sync
@@ -37,9 +35,7 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 def build(settings: Settings) -> Sync:
     """Model, S3 client and catalogue, loaded before the first event is timed."""
-    labeller = make_labeller(settings.model_settings())
-    labeller.load()
-    return Sync(settings, labeller, open_catalog(settings.catalog, settings), S3Source(settings))
+    return Sync.from_settings(settings, S3Source(settings))
 
 
 @functools.cache

@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from indexer.catalog import Catalog
+from indexer.catalog import Catalog, open_catalog
 from indexer.catalog.base import is_newer
 from indexer.events import Change, ObjectEvent
-from indexer.labeller import Labeller
+from indexer.labeller import Labeller, make_labeller
 from indexer.pipeline import Pipeline, Progress, Summary
 from indexer.record import record_id
 from indexer.settings import Settings
@@ -29,6 +29,13 @@ class Sync:
         self.catalog = catalog
         self.source = source
         self.pipeline = Pipeline(settings, labeller, catalog, source, remove_missing=True)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, source: Source) -> Sync:
+        """The model (loaded now, before the first event is timed) and the catalogue the settings name."""
+        labeller = make_labeller(settings.model_settings())
+        labeller.load()
+        return cls(settings, labeller, open_catalog(settings.catalog, settings), source)
 
     def apply(self, events: Sequence[ObjectEvent], progress: Progress | None = None) -> Summary:
         """Apply the events. Raises SourceUnavailable (or CatalogError) when the store or the
