@@ -62,7 +62,7 @@ class FileSource:
         try:
             return Fetched(item, path.read_bytes())
         except IsADirectoryError:
-            raise ImageError(f"{path} is a directory, not an image") from None
+            raise ImageError(f"{path} is a directory, not an image", "a directory") from None
         except FileNotFoundError:
             raise ObjectMissing(f"file vanished before it was read: {path}") from None
         except OSError as exc:

@@ -24,7 +24,12 @@ WHITE = (255, 255, 255)
 
 
 class ImageError(ValueError):
-    """The bytes are not an image pixdex will label; the message says why, for a person."""
+    """The bytes are not an image pixdex will label; the message says why, for a person, and
+    `reason` names the kind in a few words (reports count failures by it)."""
+
+    def __init__(self, message: str, reason: str = "not an image") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -60,9 +65,10 @@ def _mb(n: int) -> str:
 
 def check_size(size: int, limits: ImageLimits) -> None:
     if size == 0:
-        raise ImageError("empty file (0 bytes)")
+        raise ImageError("empty file (0 bytes)", "empty file")
     if size > limits.max_bytes:
-        raise ImageError(f"too large: {_mb(size)}, over the {_mb(limits.max_bytes)} limit (PIXDEX_LIMITS__MAX_BYTES)")
+        raise ImageError(f"too large: {_mb(size)}, over the {_mb(limits.max_bytes)} limit (PIXDEX_LIMITS__MAX_BYTES)",
+                         "too large")
 
 
 def decode(data: bytes, limits: ImageLimits, size: int = 224) -> DecodedImage:
@@ -80,21 +86,23 @@ def open_upright(data: bytes, limits: ImageLimits, size: int) -> tuple[Image.Ima
         img = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
         if _looks_like_heic(data) and not heif:
-            raise ImageError("HEIC image, but HEIC support is not installed: pip install 'pixdex[heic]'") from None
+            raise ImageError("HEIC image, but HEIC support is not installed: pip install 'pixdex[heic]'",
+                             "HEIC support not installed") from None
         raise ImageError("not an image: the bytes are in no format pixdex decodes (JPEG, PNG, WebP, GIF, BMP, "
                          "TIFF, HEIC)") from None
     except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:
-        raise ImageError(f"not a readable image: the header is damaged ({exc})") from None
+        raise ImageError(f"not a readable image: the header is damaged ({exc})", "damaged header") from None
     with img:
         fmt = img.format or "unknown"
         if fmt not in FORMATS:
-            raise ImageError(f"{fmt} images are not supported (supported: JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC)")
+            raise ImageError(f"{fmt} images are not supported (supported: JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC)",
+                             "unsupported format")
         w, h = img.size
         if w * h > limits.max_pixels:
             raise ImageError(f"image is {w}x{h} ({w * h / 1e6:.0f} MP), over the {limits.max_pixels / 1e6:.0f} MP "
-                             "limit (possible decompression bomb)")
+                             "limit (possible decompression bomb)", "decompression bomb")
         if min(w, h) < limits.min_side:
-            raise ImageError(f"image is {w}x{h} px, under the {limits.min_side} px minimum side")
+            raise ImageError(f"image is {w}x{h} px, under the {limits.min_side} px minimum side", "too small")
         if fmt in ("JPEG", "MPO"):
             # decode at 1/2, 1/4 or 1/8 scale, never below the model input on the shorter side
             scale = size / min(w, h)
@@ -103,7 +111,7 @@ def open_upright(data: bytes, limits: ImageLimits, size: int) -> tuple[Image.Ima
             img.load()
             oriented = ImageOps.exif_transpose(img)
         except (OSError, SyntaxError, ValueError) as exc:
-            raise ImageError(f"image data is truncated or corrupt ({exc})") from None
+            raise ImageError(f"image data is truncated or corrupt ({exc})", "truncated or corrupt") from None
         if oriented.size != img.size:
             w, h = h, w
         return to_rgb(oriented), fmt, (w, h)

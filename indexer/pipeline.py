@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -21,19 +21,72 @@ from indexer.catalog.base import is_newer
 from indexer.images import DecodedImage, ImageError, decode
 from indexer.labeller import Labeller
 from indexer.record import Record, Status, record_id
-from indexer.settings import Settings
-from indexer.source import ObjectMissing, ReadError, Source, SourceItem, SourceUnavailable
+from indexer.settings import ImageLimits, Settings
+from indexer.source import Fetched, ObjectMissing, ReadError, Source, SourceItem, SourceUnavailable
 
 
 @dataclass(frozen=True)
 class Decoded:
+    """An item after read + decode: its pixels, or why there are none (the hand-off to labelling)."""
+
     item: SourceItem  # as read: the store's version, etag and size when it has them
     image: DecodedImage | None
     etag: str | None
     error: str | None = None
+    reason: str | None = None  # the failure's kind in a few words, for reports
     retry: bool = False  # failed for a reason outside the bytes: try again next run
     missing: bool = False  # the object is gone
     deferred: bool = False  # the store failed: write nothing, the caller retries
+
+
+def read_item(source: Source, item: SourceItem) -> Fetched | Decoded:
+    """The item's bytes, or a Decoded saying why not; never raises for one bad item."""
+    try:
+        return source.read(item)
+    except SourceUnavailable as exc:
+        return Decoded(item, None, item.etag, str(exc), "store unavailable", deferred=True)
+    except ObjectMissing as exc:
+        return Decoded(item, None, item.etag, str(exc), exc.reason, retry=True, missing=True)
+    except ReadError as exc:
+        return Decoded(item, None, item.etag, str(exc), exc.reason, retry=True)
+    except ImageError as exc:  # refused before reading: empty, too large
+        return Decoded(item, None, item.etag, str(exc), exc.reason)
+
+
+def decode_fetched(fetched: Fetched, limits: ImageLimits, size: int) -> Decoded:
+    """Decode read bytes into a model input; a bad image is a value, never an exception."""
+    item, data = fetched.item, fetched.data
+    etag = item.etag or hashlib.md5(data, usedforsecurity=False).hexdigest()
+    try:
+        return Decoded(item, decode(data, limits, size), etag)
+    except ImageError as exc:
+        return Decoded(item, None, etag, str(exc), exc.reason)
+    except Exception as exc:  # a decoder bug must fail this item, not end the batch
+        return Decoded(item, None, etag, f"unexpected decoder error: {type(exc).__name__}: {exc}", "decoder bug")
+
+
+def label_records(labeller: Labeller, batch: Sequence[Decoded]) -> list[Record]:
+    """One model batch over the decoded images; a record per item (FAILED for those without pixels)."""
+    ok = [d for d in batch if d.image is not None]
+    predictions = labeller.predict(np.stack([d.image.pixels for d in ok])) if ok else []
+    labels = dict(zip((id(d) for d in ok), predictions, strict=True))
+    model_id = labeller.model_id
+    records = []
+    for d in batch:
+        # a decode failure carries the model id: unchanged bytes fail the same way, so they are
+        # skipped next run; a read failure carries none, so it is retried
+        base = dict(uri=d.item.uri, bucket=d.item.bucket, key=d.item.key, version_id=d.item.version_id,
+                    etag=d.etag, size=d.item.size, last_modified=d.item.last_modified,
+                    sequencer=d.item.sequencer, model_id=None if d.retry else model_id)
+        if d.image is None:
+            records.append(Record(status=Status.FAILED, error=d.error, **base))
+            continue
+        p = labels[id(d)]
+        records.append(Record(
+            status=Status.LABELED, width=d.image.width, height=d.image.height, format=d.image.format,
+            content_type=d.image.content_type, labels=p.labels(labeller.taxonomy), embedding=p.embedding, **base,
+        ))
+    return records
 
 
 @dataclass
@@ -150,25 +203,8 @@ class Pipeline:
         return result
 
     def _decode_one(self, item: SourceItem, size: int) -> Decoded:
-        """Read + decode one item; every failure becomes a value, never an exception."""
-        try:
-            fetched = self.source.read(item)
-        except SourceUnavailable as exc:
-            return Decoded(item, None, item.etag, str(exc), deferred=True)
-        except ObjectMissing as exc:
-            return Decoded(item, None, item.etag, str(exc), retry=True, missing=True)
-        except ReadError as exc:
-            return Decoded(item, None, item.etag, str(exc), retry=True)
-        except ImageError as exc:  # refused before reading: empty, too large
-            return Decoded(item, None, item.etag, str(exc))
-        item, data = fetched.item, fetched.data
-        etag = item.etag or hashlib.md5(data, usedforsecurity=False).hexdigest()
-        try:
-            return Decoded(item, decode(data, self.settings.limits, size), etag)
-        except ImageError as exc:
-            return Decoded(item, None, etag, str(exc))
-        except Exception as exc:  # a decoder bug must fail this item, not end the batch
-            return Decoded(item, None, etag, f"unexpected decoder error: {type(exc).__name__}: {exc}")
+        fetched = read_item(self.source, item)
+        return fetched if isinstance(fetched, Decoded) else decode_fetched(fetched, self.settings.limits, size)
 
     def _label_and_write(self, batch: list[Decoded], summary: Summary, progress: Progress) -> None:
         for d in batch:
@@ -182,28 +218,9 @@ class Pipeline:
         batch = [d for d in batch if not d.deferred and not (d.missing and self.remove_missing)]
         if not batch:
             return
-        ok = [d for d in batch if d.image is not None]
         t = time.perf_counter()
-        predictions = self.labeller.predict(np.stack([d.image.pixels for d in ok])) if ok else []
+        records = label_records(self.labeller, batch)
         summary.stage_seconds["label"] += time.perf_counter() - t
-        labels = dict(zip((id(d) for d in ok), predictions, strict=True))
-        model_id = self.labeller.model_id
-        records = []
-        for d in batch:
-            # a decode failure carries the model id: unchanged bytes fail the same way, so they are
-            # skipped next run; a read failure carries none, so it is retried
-            base = dict(uri=d.item.uri, bucket=d.item.bucket, key=d.item.key, version_id=d.item.version_id,
-                        etag=d.etag, size=d.item.size, last_modified=d.item.last_modified,
-                        sequencer=d.item.sequencer, model_id=None if d.retry else model_id)
-            if d.image is None:
-                records.append(Record(status=Status.FAILED, error=d.error, **base))
-                continue
-            p = labels[id(d)]
-            records.append(Record(
-                status=Status.LABELED, width=d.image.width, height=d.image.height, format=d.image.format,
-                content_type=d.image.content_type, labels=p.labels(self.labeller.taxonomy),
-                embedding=p.embedding, **base,
-            ))
         t = time.perf_counter()
         self.catalog.upsert_many(records)
         summary.stage_seconds["write"] += time.perf_counter() - t

@@ -111,14 +111,16 @@ def _errors(uri: str) -> Iterator[None]:
         if code in TRANSIENT or status >= 500:
             raise SourceUnavailable(f"S3 failed reading {uri}: {code} (HTTP {status})") from exc
         if code == "NoSuchBucket":
-            raise ReadError(f"cannot read {uri}: NoSuchBucket; check the bucket name") from None
+            raise ReadError(f"cannot read {uri}: NoSuchBucket; check the bucket name", "no such bucket") from None
         if code in MISSING or status == 404:
             raise ObjectMissing(f"{uri} no longer exists (deleted after it was listed or announced)") from None
         if code == "InvalidObjectState":
-            raise ReadError(f"cannot read {uri}: archived (Glacier storage class); restore it first") from None
+            raise ReadError(f"cannot read {uri}: archived (Glacier storage class); restore it first",
+                            "archived") from None
         if status == 403:
             raise ReadError(f"cannot read {uri}: {code or 'Forbidden'}: the role may lack s3:GetObject, or the "
-                            f"object is gone and the role lacks s3:ListBucket (S3 then answers 403, not 404)") from None
+                            f"object is gone and the role lacks s3:ListBucket (S3 then answers 403, not 404)",
+                            "access denied") from None
         raise ReadError(f"cannot read {uri}: {code}: {error.get('Message', '')}") from None
     except BotoCoreError as exc:  # no connection, timeouts, a body cut short
         raise SourceUnavailable(f"S3 unreachable reading {uri}: {exc}") from exc

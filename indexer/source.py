@@ -17,11 +17,19 @@ from typing import Protocol
 
 class ReadError(Exception):
     """The bytes could not be read (vanished, permission denied). The item gets a FAILED record
-    saying so and is retried on the next run, unlike an image that fails to decode."""
+    saying so and is retried on the next run, unlike an image that fails to decode. `reason` names
+    the kind in a few words (reports count failures by it)."""
+
+    def __init__(self, message: str, reason: str = "read error") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class ObjectMissing(ReadError):
     """The object no longer exists: event-driven callers remove it from the catalogue."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "deleted since listed")
 
 
 class SourceUnavailable(Exception):
