@@ -151,7 +151,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("ui", help="start the Streamlit app")
     p.add_argument("--port", type=int, default=8501)
     p.set_defaults(func=cmd_ui)
+    add_plugin_commands(sub, [common])
     return parser
+
+
+def add_plugin_commands(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
+    """Commands from installed packages (`pixdex backfill`), through the `pixdex.commands` entry
+    point group: each names a `register(subparsers, parents)`. indexer imports none of them."""
+    from importlib.metadata import entry_points
+
+    for ep in sorted(entry_points(group="pixdex.commands"), key=lambda ep: ep.name):
+        ep.load()(sub, parents)
 
 
 def add_json(p: argparse.ArgumentParser) -> None:

@@ -58,7 +58,7 @@ class S3Source:
         bucket, key = split_s3_uri(item.uri)
         if item.size is not None:
             check_size(item.size, self.limits)  # refused before a single byte is fetched
-        with _errors(item.uri):
+        with translate_errors(item.uri):
             resp = self.client.get_object(Bucket=bucket, Key=key)
             body = resp["Body"]
             try:
@@ -75,7 +75,7 @@ class S3Source:
         """Raises ReadError when S3 will not say (403: no s3:ListBucket, or no access)."""
         bucket, key = split_s3_uri(uri)
         try:
-            with _errors(uri):
+            with translate_errors(uri):
                 resp = self.client.head_object(Bucket=bucket, Key=key)
         except ObjectMissing:
             return None
@@ -83,7 +83,7 @@ class S3Source:
 
     def list(self, bucket: str, prefix: str = "") -> Iterator[SourceItem]:
         """Every object under the prefix (ListObjectsV2 pages, streamed)."""
-        with _errors(s3_uri(bucket, prefix)):
+        with translate_errors(s3_uri(bucket, prefix)):
             for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
                 for obj in page.get("Contents", []):
                     yield SourceItem(uri=s3_uri(bucket, obj["Key"]), bucket=bucket, key=obj["Key"],
@@ -100,8 +100,8 @@ def _described(item: SourceItem, bucket: str, key: str, resp: dict) -> SourceIte
 
 
 @contextmanager
-def _errors(uri: str) -> Iterator[None]:
-    """Botocore errors as the three kinds the pipeline acts on (see indexer.source)."""
+def translate_errors(uri: str) -> Iterator[None]:
+    """Botocore errors as the three kinds the pipeline acts on (see indexer.source), naming `uri`."""
     try:
         yield
     except ClientError as exc:

@@ -1,0 +1,180 @@
+"""`pixdex backfill SOURCE`: registered into the `pixdex` CLI through the `pixdex.commands` entry
+point (indexer never imports backfill), and `python -m backfill` in the container."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from backfill.shard import Shard
+from backfill.stages import Relabel
+
+OK, FAILED, USAGE = 0, 1, 2
+
+DESCRIPTION = """\
+Label every image under SOURCE and write it to the catalogue, as fast as the machine allows.
+SOURCE is s3://bucket/prefix (a bucket listing), the s3:// URI of an S3 Inventory manifest.json
+(CSV, or Parquet with pyarrow), a local folder, or a text file of URIs (s3://, file:// or absolute
+paths), one per line.
+
+Images already in the catalogue with the same bytes (etag) and the same model are skipped, so a
+run that was killed, at any moment, is resumed by running it again. SIGTERM (a spot reclaim) or
+Ctrl-C stops reading, writes what is labelled, and exits 0 with the summary. A final JSON summary
+goes to stdout (and to --report); progress goes to stderr: a live bar on a terminal, a log line
+every --log-interval seconds otherwise."""
+
+EPILOG = """\
+exit codes: 0 done (or stopped by SIGTERM), 1 more items failed than --max-failure-rate allows or
+the catalogue refused writes, 2 bad usage (SOURCE, options).
+AWS Batch array jobs: each child takes shard AWS_BATCH_JOB_ARRAY_INDEX+1 of PIXDEX_SHARDS unless
+--shard is given (see infra/batch/)."""
+
+
+def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("backfill", parents=parents, help="label a whole bucket, inventory, folder or URI list",
+                       description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("source", metavar="SOURCE",
+                   help="s3://bucket/prefix, s3://.../manifest.json, a folder, or a URI file")
+    what = p.add_argument_group("what to label")
+    what.add_argument("--shard", type=_shard, metavar="I/N",
+                      help="this worker's share: shard I of N, 1-based (default: from AWS Batch, else 1/1)")
+    what.add_argument("--limit", type=_positive, metavar="N", help="label at most N images, then stop")
+    relabel = what.add_mutually_exclusive_group()
+    relabel.add_argument("--relabel", action="store_true", help="label everything again (no skip check)")
+    relabel.add_argument("--relabel-model-older", action="store_true",
+                         help="only images already in the catalogue whose model_id is not the current model's")
+    what.add_argument("--extensions", default=",".join(sorted(_default_extensions())), metavar="LIST",
+                      help="comma-separated file extensions to take, or '*' for every key (default: image types)")
+    what.add_argument("--dry-run", action="store_true", help="list and skip-check only; print the counts")
+    speed = p.add_argument_group("speed")
+    speed.add_argument("--batch-size", type=_positive, metavar="N",
+                       help="images per model batch (default 16 on CPU, 128 on CUDA; PIXDEX_BATCH_SIZE)")
+    speed.add_argument("--fetch-workers", type=_positive, default=16, metavar="N", help="parallel reads (default 16)")
+    speed.add_argument("--decode-workers", dest="workers", type=_positive, metavar="N",
+                       help="parallel decoders (default: CPU cores, at most 4; PIXDEX_DECODE_WORKERS)")
+    speed.add_argument("--max-reads-per-second", type=float, metavar="R", help="cap on source reads per second")
+    speed.add_argument("--retries", type=int, default=4, metavar="N",
+                       help="retries per image when the store fails (5xx, throttling, timeouts; default 4)")
+    speed.add_argument("--device", help="auto, cpu, cuda or cuda:N (PIXDEX_DEVICE)")
+    out = p.add_argument_group("output")
+    out.add_argument("--report", metavar="PATH", help="also write the JSON summary here (a path or s3://bucket/key)")
+    out.add_argument("--max-failure-rate", type=float, default=0.05, metavar="X",
+                     help="exit 1 when more than this share of attempted images failed (default 0.05)")
+    out.add_argument("--log-interval", type=float, default=30.0, metavar="S",
+                     help="seconds between progress lines when stderr is not a terminal (default 30)")
+    out.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=cmd_backfill)
+
+
+def cmd_backfill(args: argparse.Namespace, settings) -> int:
+    from backfill.job import Options, run
+    from indexer.source import ReadError, SourceUnavailable
+
+    shard = args.shard or Shard.from_env()
+    if args.batch_size is None and "PIXDEX_BATCH_SIZE" not in os.environ and _cuda(settings.device):
+        settings = settings.model_copy(update={"batch_size": 128})
+    extensions = None if args.extensions.strip() == "*" else frozenset(
+        e.strip().lower() if e.strip().startswith(".") else f".{e.strip().lower()}"
+        for e in args.extensions.split(",") if e.strip())
+    options = Options(
+        shard=shard, dry_run=args.dry_run, limit=args.limit, fetch_workers=args.fetch_workers,
+        decode_workers=settings.decode_workers, max_reads_per_second=args.max_reads_per_second,
+        retries=args.retries, extensions=extensions, log_interval=args.log_interval,
+        relabel=Relabel.ALL if args.relabel else Relabel.MODEL_OLDER if args.relabel_model_older else Relabel.CHANGED,
+    )
+    stop = threading.Event()
+    stopped_by: list[str] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: now
+        stopped_by.append(signal.Signals(signum).name)
+        stop.set()
+        print(f"pixdex backfill: {stopped_by[-1]}: no new reads; writing what is labelled, then exiting",
+              file=sys.stderr, flush=True)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    print(f"pixdex backfill: {args.source} -> {settings.catalog} (shard {shard})", file=sys.stderr, flush=True)
+    try:
+        report = run(args.source, settings, options, stop, progress=not args.quiet)
+    except (ReadError, SourceUnavailable) as exc:
+        print(f"pixdex: error: {exc}", file=sys.stderr)
+        return FAILED
+    report.stopped_by = stopped_by[0] if stopped_by else None
+    return _finish(report, args)
+
+
+def _finish(report, args: argparse.Namespace) -> int:
+    report.dump(sys.stdout)
+    sys.stdout.flush()
+    if args.report:
+        _write_report(report, args.report)
+    verb = "would label" if report.dry_run else "labelled"
+    count = report.todo if report.dry_run else report.labelled
+    print(f"pixdex backfill: {verb} {count}; {report.line()}", file=sys.stderr)
+    if report.error:
+        print(f"pixdex backfill: stopped by an error: {report.error}; what was written stays, run again to "
+              f"finish", file=sys.stderr)
+        return FAILED
+    if report.failure_rate > args.max_failure_rate:
+        print(f"pixdex backfill: {report.failure_rate:.1%} of attempted images failed, over --max-failure-rate "
+              f"{args.max_failure_rate:.1%}: see 'failures' and 'examples' in the summary", file=sys.stderr)
+        return FAILED
+    return OK
+
+
+def _write_report(report, target: str) -> None:
+    import io
+    import json
+
+    text = json.dumps(report.as_dict(), indent=2, ensure_ascii=False) + "\n"
+    if target.startswith("s3://"):
+        from indexer.s3 import make_client, split_s3_uri
+        from indexer.settings import Settings
+
+        bucket, key = split_s3_uri(target)
+        try:
+            make_client(Settings()).upload_fileobj(io.BytesIO(text.encode()), bucket, key)
+        except Exception as exc:  # the summary is on stdout already: say so, do not lose the exit code
+            print(f"pixdex backfill: could not write the report to {target}: {exc}", file=sys.stderr)
+    else:
+        path = Path(target)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
+def _cuda(device: str) -> bool:
+    if device.startswith("cuda"):
+        return True
+    if device != "auto":
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _default_extensions() -> set[str]:
+    from indexer.images import EXTENSIONS
+
+    return set(EXTENSIONS)
+
+
+def _shard(text: str) -> Shard:
+    from backfill.shard import ShardError
+
+    try:
+        return Shard.parse(text)
+    except ShardError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value

@@ -1,0 +1,168 @@
+"""What to backfill: SOURCE as given on the command line, streamed as items, with skip reasons.
+
+SOURCE is `s3://bucket/prefix` (a ListObjectsV2 listing), the `s3://.../manifest.json` of an S3
+Inventory report, a local folder, or a text file of URIs (s3://, file:// or absolute paths), one
+per line. No listing is ever held whole in memory.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from backfill.inventory import Inventory
+from backfill.shard import Shard
+from indexer.files import FileSource, file_uri, source_item, uri_path
+from indexer.s3 import S3Source, split_s3_uri
+from indexer.settings import Settings
+from indexer.source import Fetched, SourceItem
+
+
+class SourceError(ValueError):
+    """SOURCE is not something the backfill can list; the message names it and says why."""
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An entry of the listing that is not an image to label, and why."""
+
+    uri: str
+    reason: str
+
+
+Listed = SourceItem | Skipped
+
+
+class Listing:
+    """A source's entries in order. `total` is known up front for folders and URI files only.
+    `sharded`: the listing already kept to its shard (inventory data files by position)."""
+
+    description: str
+    total: int | None = None
+    sharded: bool = False
+
+    def items(self) -> Iterator[Listed]:
+        raise NotImplementedError
+
+
+class BucketListing(Listing):
+    def __init__(self, s3: S3Source, bucket: str, prefix: str) -> None:
+        self.s3, self.bucket, self.prefix = s3, bucket, prefix
+        self.description = f"s3://{bucket}/{prefix} (bucket listing)"
+
+    def items(self) -> Iterator[Listed]:
+        for item in self.s3.list(self.bucket, self.prefix):
+            yield Skipped(item.uri, "folder marker") if item.uri.endswith("/") else item
+
+
+class InventoryListing(Listing):
+    """An inventory's data files split between shards by position when there are at least as many
+    files as shards (each child then downloads only its own files); else every child reads every
+    file and keeps its keys by hash."""
+
+    def __init__(self, client: Any, manifest_uri: str, shard: Shard) -> None:
+        self.inventory = Inventory(client, manifest_uri)
+        m = self.inventory.manifest
+        self.shard = shard
+        self.sharded = not shard.whole and len(m.files) >= shard.count
+        self.description = (f"{manifest_uri} (S3 Inventory of s3://{m.source_bucket}, {len(m.files)} "
+                            f"{m.file_format} file{'s' if len(m.files) != 1 else ''})")
+
+    def items(self) -> Iterator[Listed]:
+        files = range(len(self.inventory.manifest.files))
+        mine = (i for i in files if self.shard.owns_file(i)) if self.sharded else iter(files)
+        for row in self.inventory.rows(mine):
+            yield Skipped(row.item.uri, row.skip) if row.skip else row.item
+
+
+class FolderListing(Listing):
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.description = f"{folder} (folder)"
+        self.total = sum(len(files) for _, _, files in os.walk(folder))
+
+    def items(self) -> Iterator[Listed]:
+        for root, dirs, files in os.walk(self.folder):
+            dirs.sort()
+            hidden = [d for d in dirs if d.startswith(".")]
+            for d in hidden:  # counted, not walked
+                dirs.remove(d)
+                yield Skipped(file_uri(Path(root, d)) + "/", "hidden folder")
+            for name in sorted(files):
+                path = Path(root, name)
+                yield Skipped(file_uri(path), "hidden file") if name.startswith(".") else source_item(path)
+
+
+class UriFileListing(Listing):
+    """Lines: s3://bucket/key, file:///abs/path or /abs/path; blank lines and # comments are ignored."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.description = f"{path} (list of URIs)"
+        with path.open(encoding="utf-8") as f:
+            self.total = sum(1 for line in f if line.strip() and not line.lstrip().startswith("#"))
+
+    def items(self) -> Iterator[Listed]:
+        with self.path.open(encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                text = line.strip()
+                if not text or text.startswith("#"):
+                    continue
+                if text.startswith("s3://"):
+                    try:
+                        bucket, key = split_s3_uri(text)
+                    except ValueError:
+                        bucket = key = ""
+                    yield SourceItem(uri=text, bucket=bucket, key=key) if key else \
+                        Skipped(text, f"not an s3://bucket/key URI (line {number})")
+                elif text.startswith(("file://", "/")):
+                    yield source_item(uri_path(text) if text.startswith("file://") else Path(text))
+                else:
+                    yield Skipped(text, f"not an s3://, file:// URI or absolute path (line {number})")
+
+
+class Reader:
+    """Reads an item from wherever its URI points: S3 (one client, made on first use) or a file."""
+
+    def __init__(self, settings: Settings, s3: S3Source | None = None) -> None:
+        self.settings = settings
+        self.files = FileSource(settings.limits)
+        self._s3 = s3
+
+    @property
+    def s3(self) -> S3Source:
+        if self._s3 is None:
+            self._s3 = S3Source(self.settings)
+        return self._s3
+
+    def read(self, item: SourceItem) -> Fetched:
+        return self.s3.read(item) if item.uri.startswith("s3://") else self.files.read(item)
+
+    def head(self, uri: str) -> SourceItem | None:
+        return self.s3.head(uri) if uri.startswith("s3://") else self.files.head(uri)
+
+
+def open_listing(spec: str, reader: Reader, shard: Shard) -> Listing:
+    """SOURCE as typed -> its listing; raises SourceError naming SOURCE when it is none of the kinds."""
+    if spec.startswith("s3://"):
+        try:
+            bucket, key = split_s3_uri(spec if spec.count("/") > 2 else spec + "/")
+        except ValueError:
+            raise SourceError(f"SOURCE {spec!r}: expected s3://bucket/prefix or s3://.../manifest.json") from None
+        if key.endswith("manifest.json"):
+            return InventoryListing(reader.s3.client, spec, shard)
+        return BucketListing(reader.s3, bucket, key)
+    if "://" in spec and not spec.startswith("file://"):
+        raise SourceError(f"SOURCE {spec!r}: expected s3://bucket/prefix, s3://.../manifest.json, a folder or a "
+                          f"file of URIs")
+    path = Path(spec.removeprefix("file://")).expanduser()
+    if path.is_dir():
+        return FolderListing(path.resolve())
+    if path.is_file():
+        if path.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp", ".gif", ".tif", ".tiff", ".heic"}:
+            raise SourceError(f"SOURCE {spec!r} is an image: give its folder, or use `pixdex index`")
+        return UriFileListing(path)
+    raise SourceError(f"SOURCE {spec!r}: no such folder or file")
