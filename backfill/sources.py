@@ -54,8 +54,7 @@ class BucketListing(Listing):
         self.description = f"s3://{bucket}/{prefix} (bucket listing)"
 
     def items(self) -> Iterator[Listed]:
-        for item in self.s3.list(self.bucket, self.prefix):
-            yield Skipped(item.uri, "folder marker") if item.uri.endswith("/") else item
+        yield from self.s3.list(self.bucket, self.prefix)
 
 
 class InventoryListing(Listing):

@@ -74,6 +74,8 @@ class Lister:
         return self.limit is not None and self.report.todo >= self.limit
 
     def _filtered(self, item: SourceItem) -> str | None:
+        if item.uri.endswith("/"):
+            return "folder marker"  # a zero-byte key the S3 console makes for a folder
         if self.extensions is None:
             return None
         suffix = PurePosixPath(item.key or item.uri).suffix.lower()
