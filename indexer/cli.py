@@ -161,7 +161,11 @@ def add_plugin_commands(sub: argparse._SubParsersAction, parents: list[argparse.
     from importlib.metadata import entry_points
 
     for ep in sorted(entry_points(group="pixdex.commands"), key=lambda ep: ep.name):
-        ep.load()(sub, parents)
+        try:
+            register = ep.load()
+        except ImportError:  # declared but not shipped (the Lambda image carries indexer only)
+            continue
+        register(sub, parents)
 
 
 def add_json(p: argparse.ArgumentParser) -> None:
