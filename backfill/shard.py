@@ -60,7 +60,6 @@ class Shard:
         if size is None:
             raise ShardError(f"{ARRAY_INDEX}={index} but {ARRAY_SIZE} is not set: pass the array size to the "
                              f"job (the bundled job definition does), or give --shard I/N")
-        try:
-            return cls(int(index) + 1, int(size))
-        except ValueError:
-            raise ShardError(f"{ARRAY_INDEX}={index!r}, {ARRAY_SIZE}={size!r}: expected integers") from None
+        if not (index.isdigit() and size.isdigit()):
+            raise ShardError(f"{ARRAY_INDEX}={index!r}, {ARRAY_SIZE}={size!r}: expected integers")
+        return cls(int(index) + 1, int(size))
