@@ -33,7 +33,8 @@ class Report:
     retries: int = 0
     skipped: Counter = field(default_factory=Counter)  # reason -> count
     failures: Counter = field(default_factory=Counter)  # reason -> count (failed, removed, deferred)
-    examples: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    examples: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # reason -> first failures
+    skip_examples: dict[str, list[str]] = field(default_factory=dict)  # reason -> first URIs skipped
     stage_seconds: Counter = field(default_factory=Counter)  # busy time, summed over a stage's workers
     started: float = field(default_factory=time.monotonic)
     seconds: float = 0.0
@@ -46,9 +47,12 @@ class Report:
             for name, n in counts.items():
                 setattr(self, name, getattr(self, name) + n)
 
-    def skip(self, reason: str, n: int = 1) -> None:
+    def skip(self, reason: str, uri: str) -> None:
         with self._lock:
-            self.skipped[reason] += n
+            self.skipped[reason] += 1
+            kept = self.skip_examples.setdefault(reason, [])
+            if len(kept) < EXAMPLES:
+                kept.append(uri)
 
     def fail(self, uri: str, reason: str, error: str) -> None:
         with self._lock:
@@ -94,7 +98,8 @@ class Report:
                 "listed": self.listed, "other_shards": self.other_shards, "todo": self.todo,
                 "labelled": self.labelled, "failed": self.failed, "removed": self.removed,
                 "deferred": self.deferred, "left": self.left, "retries": self.retries,
-                "skipped": dict(self.skipped.most_common()), "failures": dict(self.failures.most_common()),
+                "skipped": dict(self.skipped.most_common()), "skip_examples": self.skip_examples,
+                "failures": dict(self.failures.most_common()),
                 "failure_rate": round(self.failure_rate, 4), "examples": self.examples,
                 "seconds": round(self.elapsed, 3), "images_per_second": round(self.images_per_second, 2),
                 "stage_seconds": {k: round(v, 3) for k, v in sorted(self.stage_seconds.items())},

@@ -116,11 +116,11 @@ class UriFileListing(Listing):
                     except ValueError:
                         bucket = key = ""
                     yield SourceItem(uri=text, bucket=bucket, key=key) if key else \
-                        Skipped(text, f"not an s3://bucket/key URI (line {number})")
+                        Skipped(f"line {number}: {text}", "not an s3://bucket/key URI")
                 elif text.startswith(("file://", "/")):
                     yield source_item(uri_path(text) if text.startswith("file://") else Path(text))
                 else:
-                    yield Skipped(text, f"not an s3://, file:// URI or absolute path (line {number})")
+                    yield Skipped(f"line {number}: {text}", "not an s3://, file:// URI or absolute path")
 
 
 class Reader:

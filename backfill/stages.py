@@ -59,7 +59,7 @@ class Lister:
             self.report.add(listed=1)
             reason = entry.reason if isinstance(entry, Skipped) else self._filtered(entry)
             if reason:
-                self.report.skip(reason)
+                self.report.skip(reason, entry.uri)
                 continue
             chunk.append(entry)
             if len(chunk) >= CHECK_CHUNK:
@@ -91,7 +91,7 @@ class Lister:
         for item, id_ in zip(chunk, ids, strict=True):
             reason = self._skip_reason(item, existing.get(id_))
             if reason:
-                self.report.skip(reason)
+                self.report.skip(reason, item.uri)
             elif self._reached_limit():
                 return
             else:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import logging
 import os
 import resource
 import statistics
@@ -48,6 +49,7 @@ ACCOUNT = "123456789012"  # moto's default account
 def start_moto() -> str:
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # a line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -98,18 +100,20 @@ def bench_naive(s3, bucket: str, keys: list[str], labeller) -> float:
         return len(keys) / (time.perf_counter() - start)
 
 
-def bench_listing(keys: int) -> tuple[float, dict, float]:
-    """Peak RSS of a dry run over `keys` keys (tiny objects put straight into moto's backend)."""
+def bench_listing(keys: int, dry_run: bool) -> tuple[float, dict, float]:
+    """Peak RSS of a run over `keys` keys: tiny objects named .jpg that are not JPEGs, put straight
+    into moto's backend. A full run reads every one, fails to decode it, and writes a FAILED record
+    (every stage but the model); a dry run lists and skip-checks."""
     from moto.s3.models import s3_backends
 
-    s3 = boto3.client("s3")
-    s3.create_bucket(Bucket="big")
+    bucket = f"big-{keys}-{'dry' if dry_run else 'full'}"
+    boto3.client("s3").create_bucket(Bucket=bucket)
     backend = s3_backends[ACCOUNT]["aws"]
     for i in range(keys):
-        backend.put_object("big", f"photos/{i // 1000:03d}/{i:07d}.jpg", b"\xff\xd8 not decoded in a dry run")
+        backend.put_object(bucket, f"photos/{i // 1000:03d}/{i:07d}.jpg", b"\xff\xd8 not a whole JPEG")
     with tempfile.TemporaryDirectory() as tmp:
-        summary, wall, rss = run_pixdex(["--catalog", f"sqlite:///{tmp}/big.db", "backfill", "s3://big/",
-                                         "--dry-run", "--quiet"])
+        summary, wall, rss = run_pixdex(["--catalog", f"sqlite:///{tmp}/big.db", "backfill", f"s3://{bucket}/",
+                                         "--quiet", "--max-failure-rate", "1", *(["--dry-run"] if dry_run else [])])
     return wall, summary, rss
 
 
@@ -165,11 +169,11 @@ def main() -> None:
               "ratio_model": round(backfill_ips / model_ips, 3), "ratio_naive": round(backfill_ips / naive_ips, 2),
               "rounds": {"model": [round(x, 2) for x in model_runs], "backfill": [round(x, 2) for x in backfill_runs]},
               "backfill_rss_mib": round(rss), "stage_seconds": summary["stage_seconds"]}
-    if args.keys:
-        wall, listing, rss = bench_listing(args.keys)
-        print(f"listing: {listing['listed']} keys, dry run (list + skip check) in {wall:.1f}s, peak RSS {rss:.0f} MiB"
-              "   goal: < 2048 MiB")
-        result.update(keys=listing["listed"], listing_seconds=round(wall, 1), listing_rss_mib=round(rss))
+    for keys, dry_run in [(k, d) for k in sorted({args.keys // 10, args.keys}) if k for d in (True, False)]:
+        wall, listing, rss = bench_listing(keys, dry_run)
+        kind = "dry run (list + skip check)" if dry_run else "full run (read, decode, write FAILED)"
+        print(f"listing: {listing['listed']} keys, {kind} in {wall:.1f}s, peak RSS {rss:.0f} MiB   goal: < 2048 MiB")
+        result[f"rss_mib_{keys}_{'dry' if dry_run else 'full'}"] = round(rss)
     print("RESULT " + json.dumps(result))
 
 

@@ -340,7 +340,8 @@ def test_a_uri_list_with_deleted_objects_and_bad_lines(photo_bucket, s3, tmp_pat
 
     assert summary["labelled"] == 3 and summary["removed"] == 1
     assert summary["failures"] == {"deleted since listed": 1}
-    assert summary["skipped"] == {"not an s3://, file:// URI or absolute path (line 6)": 1}
+    assert summary["skipped"] == {"not an s3://, file:// URI or absolute path": 1}
+    assert summary["skip_examples"] == {"not an s3://, file:// URI or absolute path": ["line 6: https://example.com/x.jpg"]}
     seen = snapshot(db)
     assert "espresso" in seen[(photos / "coffee.jpg").resolve().as_uri()][1]
     assert f"s3://{photo_bucket}/deleted since.jpg" not in seen  # no record for an object that is gone

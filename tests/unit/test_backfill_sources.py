@@ -41,8 +41,8 @@ def test_a_uri_file_takes_s3_file_uris_and_paths_and_names_bad_lines(tmp_path):
     assert got[0] == SourceItem(uri="s3://b/k 1.jpg", bucket="b", key="k 1.jpg")
     assert got[1].uri == got[2].uri == photo.resolve().as_uri()
     assert [(e.uri, e.reason) for e in got[3:]] == [
-        ("s3://b/", "not an s3://bucket/key URI (line 6)"),
-        ("ftp://x/y.jpg", "not an s3://, file:// URI or absolute path (line 7)")]
+        ("line 6: s3://b/", "not an s3://bucket/key URI"),
+        ("line 7: ftp://x/y.jpg", "not an s3://, file:// URI or absolute path")]
 
 
 @pytest.mark.parametrize(("spec", "message"), [
