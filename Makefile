@@ -30,10 +30,11 @@ test: venv  ## lint and run the whole suite
 lint: venv
 	$(VENV)/bin/ruff check .
 
-bench: venv  ## benchmarks (not in the suite): indexing (N images), Lambda cold/warm, catalogues (CATALOG_N records)
+bench: venv  ## benchmarks (not in the suite): indexing (N images), Lambda cold/warm, catalogues (CATALOG_N records), backfill (BACKFILL_N images, KEYS keys)
 	$(PY) tests/bench/bench_index.py --n $(or $(N),64)
 	$(PY) tests/bench/bench_lambda.py --n 30
 	$(PY) tests/bench/bench_catalog.py --n $(or $(CATALOG_N),20000) --n-sqlite 100000
+	$(PY) tests/bench/bench_backfill.py --n $(or $(BACKFILL_N),160) --keys $(or $(KEYS),100000)
 
 taxonomy: venv  ## regenerate indexer/data/imagenet_taxonomy.json (needs Debian's wordnet-base)
 	test -f /usr/share/wordnet/data.noun || (apt-get update -qq && apt-get install -y -qq wordnet-base)

@@ -80,6 +80,18 @@ def bench_backfill(source: str, device: str, batch_size: int) -> tuple[float, di
     return summary["images_per_second"], summary, rss
 
 
+def get_cpu_seconds(bucket: str, keys: list[str]) -> float:
+    """CPU seconds per GET, client and moto's server together (both in this process)."""
+    from indexer.s3 import S3Source
+    from indexer.settings import Settings
+
+    source = S3Source(Settings())
+    start = time.process_time()
+    for key in keys:
+        source.read(SourceItem(uri=f"s3://{bucket}/{key}"))
+    return (time.process_time() - start) / len(keys)
+
+
 def bench_naive(s3, bucket: str, keys: list[str], labeller) -> float:
     """GET, full decode, batch-of-one inference, one write: per image, one after the other."""
     from indexer.settings import ImageLimits
@@ -138,7 +150,8 @@ def main() -> None:
         s3.put_object(Bucket="photos", Key=f"camera/{f.name}", Body=f.read_bytes())
     print(f"bucket: {len(files)} x 4000x3000 JPEG, {sum(f.stat().st_size for f in files) / 1e6:.1f} MB on moto")
 
-    _, arrays = bench_decode([f.read_bytes() for f in files])
+    decode_ips, arrays = bench_decode([f.read_bytes() for f in files])
+    get_cpu = get_cpu_seconds("photos", [f"camera/{f.name}" for f in files])
     labeller = make_labeller(ModelSettings(device=args.device))
     labeller.load()
     labeller.predict(arrays[:batch])  # warm-up, untimed
@@ -161,11 +174,18 @@ def main() -> None:
     print(f"\nbackfill / model-only: {backfill_ips / model_ips:.2f}   goal: >= 0.80")
     print(f"backfill / naive:      {backfill_ips / naive_ips:.1f}x  goal: >= 8x")
     print(f"folder / model-only:   {folder_ips / model_ips:.2f}   (no S3 server sharing the cores)")
+    # every image costs the cores the model's share plus its decode and its GET (client and moto):
+    # the best any pipeline can do on these cores, as a fraction of model-only
+    cores = os.cpu_count() or 1
+    ceiling = 1 / (1 + (1 / decode_ips + get_cpu) * model_ips / cores)
+    print(f"ceiling on {cores} cores (model + decode {1000 / decode_ips:.1f} ms + GET {1000 * get_cpu:.1f} ms CPU per "
+          f"image, perfect overlap): {ceiling:.2f}; backfill reaches {backfill_ips / model_ips / ceiling:.0%} of it")
     print(f"backfill peak RSS: {rss:.0f} MiB; stage seconds (busy, summed over workers): "
           + ", ".join(f"{k} {v:.2f}" for k, v in summary["stage_seconds"].items()))
     result = {"n": len(files), "device": args.device, "batch": batch, "model_ips": round(model_ips, 2),
               "backfill_ips": round(backfill_ips, 2), "folder_ips": round(folder_ips, 2),
-              "naive_ips": round(naive_ips, 2),
+              "naive_ips": round(naive_ips, 2), "decode_ips": round(decode_ips, 2),
+              "get_cpu_ms": round(1000 * get_cpu, 2), "ceiling": round(ceiling, 3),
               "ratio_model": round(backfill_ips / model_ips, 3), "ratio_naive": round(backfill_ips / naive_ips, 2),
               "rounds": {"model": [round(x, 2) for x in model_runs], "backfill": [round(x, 2) for x in backfill_runs]},
               "backfill_rss_mib": round(rss), "stage_seconds": summary["stage_seconds"]}
