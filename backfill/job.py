@@ -50,7 +50,7 @@ def run(source: str, settings: Settings, options: Options, stop: threading.Event
                     model_id=labeller.model_id,
                     total=listing.total if options.shard.whole else None)
     if options.limit is not None:
-        report.total = min(report.total or options.limit, options.limit)
+        report.total, report.limited = options.limit, True
     with open_catalog(settings.catalog, settings) as catalog:
         lister = Lister(listing, options.shard, catalog, labeller.model_id, report, stop, options.relabel,
                         options.extensions, options.limit)

@@ -21,7 +21,8 @@ class Report:
     shard: str = "1/1"
     dry_run: bool = False
     model_id: str | None = None
-    total: int | None = None  # entries the source will list, when it knows up front
+    total: int | None = None  # what the progress bar counts to: entries listed, or --limit images
+    limited: bool = False  # --limit: progress counts images attempted, not entries listed
     listed: int = 0  # entries of this shard, skipped ones included
     other_shards: int = 0  # entries left to the other shards
     todo: int = 0  # passed the skip check: labelled, failed, removed, deferred or left
@@ -68,8 +69,9 @@ class Report:
     @property
     def done(self) -> int:
         """Entries finished one way or another: what a progress bar counts."""
-        finished = sum(self.skipped.values()) + self.labelled + self.failed + self.removed + self.deferred + self.left
-        return finished + (self.todo if self.dry_run else 0)
+        finished = self.labelled + self.failed + self.removed + self.deferred + self.left
+        attempted = self.todo if self.dry_run else finished
+        return attempted if self.limited else attempted + sum(self.skipped.values())
 
     @property
     def elapsed(self) -> float:

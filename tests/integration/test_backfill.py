@@ -408,3 +408,15 @@ def test_the_opensearch_catalogue_resumes_without_a_refresh(photo_bucket, osmem_
     with open_catalog(osmem_clone.url, settings) as catalog:
         cat = catalog.get(record_id(f"s3://{photo_bucket}/albums/cat.png"))
         assert cat.status == Status.LABELED and cat.confidence("cat") > 0.5
+
+
+def test_without_a_terminal_progress_is_a_log_line_every_interval(many_photos, tmp_path):
+    bucket, _ = many_photos
+    proc = subprocess.run([PIXDEX, "--catalog", f"sqlite:///{tmp_path / 'c.db'}", "backfill", f"s3://{bucket}/",
+                           "--limit", "12", "--max-reads-per-second", "8", "--log-interval", "0.3"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if "done: labelled" in line]
+    assert len(lines) >= 3, proc.stderr  # periodic lines for Batch logs, then the final one
+    assert lines[-1].startswith("pixdex backfill: labelled 12; 12 done: labelled 12")
+    assert "\r" not in proc.stderr  # no bar redrawn into a log file
