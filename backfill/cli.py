@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
     speed.add_argument("--decode-workers", dest="workers", type=_positive, metavar="N",
                        help="parallel decoders (default: CPU cores, at most 4; PIXDEX_DECODE_WORKERS)")
     speed.add_argument("--max-reads-per-second", type=float, metavar="R", help="cap on source reads per second")
-    speed.add_argument("--retries", type=int, default=4, metavar="N",
+    speed.add_argument("--retries", type=_non_negative, default=4, metavar="N",
                        help="retries per image when the store fails (5xx, throttling, timeouts; default 4)")
     speed.add_argument("--device", help="auto, cpu, cuda or cuda:N (PIXDEX_DEVICE)")
     out = p.add_argument_group("output")
@@ -171,6 +171,13 @@ def _shard(text: str) -> Shard:
         return Shard.parse(text)
     except ShardError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
 
 
 def _positive(text: str) -> int:

@@ -23,7 +23,7 @@ from typing import IO, Any
 from urllib.parse import unquote_plus
 
 from indexer.s3 import s3_uri, split_s3_uri, translate_errors
-from indexer.source import ObjectMissing, SourceItem
+from indexer.source import ObjectMissing, ReadError, SourceItem
 
 # Parquet column names -> the CSV fileSchema names
 PARQUET_COLUMNS = {"bucket": "Bucket", "key": "Key", "version_id": "VersionId", "is_latest": "IsLatest",
@@ -94,8 +94,10 @@ class Inventory:
         try:
             with translate_errors(s3_uri(bucket, checksum_key)):
                 expected = self.client.get_object(Bucket=bucket, Key=checksum_key)["Body"].read().decode().split()
-        except ObjectMissing:
-            expected = None  # optional: only S3 writes it
+        except ReadError as exc:  # optional: only S3 writes it. Without s3:ListBucket S3 says 403, not 404
+            if not isinstance(exc, ObjectMissing) and exc.reason != "access denied":
+                raise
+            expected = None
         if expected and hashlib.md5(raw, usedforsecurity=False).hexdigest() != expected[0].lower():
             raise InventoryError(f"{uri} does not match {s3_uri(bucket, checksum_key)}: the manifest is damaged or "
                                  f"was rewritten; take the whole report again")
@@ -146,6 +148,8 @@ class Inventory:
         try:
             parquet = pq.ParquetFile(io.BufferedReader(tmp))
             wanted = [c for c in parquet.schema_arrow.names if c in PARQUET_COLUMNS]
+            if "key" not in wanted:
+                raise InventoryError(f"{s3_uri(f.bucket, f.key)}: a Parquet inventory file without a key column")
             for batch in parquet.iter_batches(columns=wanted, batch_size=10_000):
                 for values in batch.to_pylist():
                     yield self._row({PARQUET_COLUMNS[k]: v for k, v in values.items()})

@@ -42,7 +42,7 @@ def run(source: str, settings: Settings, options: Options, stop: threading.Event
     # bulk load: no refresh per write (searchable after the index's refresh interval); the skip
     # check reads by id, which OpenSearch answers in real time, so a resumed run still skips
     settings = settings.model_copy(update={"opensearch": settings.opensearch.model_copy(update={"refresh": False})})
-    reader = Reader(settings)
+    reader = Reader(settings, threads=options.fetch_workers)
     listing = open_listing(source, reader, options.shard)
     labeller = make_labeller(settings.model_settings())
     labeller.load()
@@ -57,9 +57,12 @@ def run(source: str, settings: Settings, options: Options, stop: threading.Event
         bar = Progress(report, options.log_interval) if progress else None
         try:
             if options.dry_run:
-                for _ in lister:
-                    if bar:
-                        bar.tick()
+                try:
+                    for _ in lister:
+                        if bar:
+                            bar.tick()
+                except Exception as exc:  # the listing failed midway: the summary says how far it got
+                    report.error = f"{type(exc).__name__}: {exc}"
                 report.seconds = report.elapsed
                 return report
             runner = Runner(
@@ -67,7 +70,7 @@ def run(source: str, settings: Settings, options: Options, stop: threading.Event
                 Fetcher(reader, report, stop, options.retries, RateLimit(options.max_reads_per_second)),
                 Decoder(settings.limits, labeller.input_size),
                 Labelling(labeller, report),
-                Writer(catalog, report, options.write_batch),
+                Writer(catalog, report, lister.seen, options.write_batch),
                 report, options.fetch_workers, options.decode_workers, settings.batch_size,
             )
             try:

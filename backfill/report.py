@@ -83,9 +83,10 @@ class Report:
 
     @property
     def failure_rate(self) -> float:
-        """Failed, removed and deferred items over those attempted (skips do not count)."""
-        attempted = self.labelled + self.failed + self.removed + self.deferred
-        return (self.failed + self.removed + self.deferred) / attempted if attempted else 0.0
+        """Failed and deferred items over those attempted. Objects deleted since they were listed
+        are not failures (an inventory is up to a day old; lifecycle rules expire objects)."""
+        attempted = self.labelled + self.failed + self.deferred
+        return (self.failed + self.deferred) / attempted if attempted else 0.0
 
     def line(self) -> str:
         """One log line: for Batch logs (no TTY) and the end of a run."""

@@ -47,10 +47,11 @@ class Runner:
                     self._thread("write", self._write, to_write)]
         for t in threads:
             t.start()
-        while any(t.is_alive() for t in threads):
-            threads[-1].join(0.5)
-            if progress:
-                progress.tick()
+        for t in threads:
+            while t.is_alive():
+                t.join(0.5)
+                if progress:
+                    progress.tick()
         self.report.seconds = time.monotonic() - self.report.started
         if self.errors:
             raise self.errors[0]
@@ -128,6 +129,8 @@ class Runner:
 
     def _put(self, q: queue.Queue, item: Any) -> None:
         while True:
+            if self.abort.is_set():
+                raise Aborted
             try:
                 q.put(item, timeout=0.2)
                 return
@@ -139,6 +142,8 @@ class Runner:
         """The next item; None when `timeout` seconds passed with nothing."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
+            if self.abort.is_set():
+                raise Aborted
             try:
                 return q.get(timeout=0.2)
             except queue.Empty:

@@ -16,9 +16,9 @@ from typing import Any
 from backfill.inventory import Inventory
 from backfill.shard import Shard
 from indexer.files import FileSource, file_uri, source_item, uri_path
-from indexer.s3 import S3Source, split_s3_uri
+from indexer.s3 import S3Source, make_client, split_s3_uri, translate_errors
 from indexer.settings import Settings
-from indexer.source import Fetched, SourceItem
+from indexer.source import Fetched, ObjectMissing, ReadError, SourceItem
 
 
 class SourceError(ValueError):
@@ -126,15 +126,15 @@ class UriFileListing(Listing):
 class Reader:
     """Reads an item from wherever its URI points: S3 (one client, made on first use) or a file."""
 
-    def __init__(self, settings: Settings, s3: S3Source | None = None) -> None:
-        self.settings = settings
+    def __init__(self, settings: Settings, threads: int = 16) -> None:
+        self.settings, self.threads = settings, threads
         self.files = FileSource(settings.limits)
-        self._s3 = s3
+        self._s3: S3Source | None = None
 
     @property
     def s3(self) -> S3Source:
         if self._s3 is None:
-            self._s3 = S3Source(self.settings)
+            self._s3 = S3Source(self.settings, make_client(self.settings, threads=self.threads))
         return self._s3
 
     def read(self, item: SourceItem) -> Fetched:
@@ -152,7 +152,13 @@ def open_listing(spec: str, reader: Reader, shard: Shard) -> Listing:
         except ValueError:
             raise SourceError(f"SOURCE {spec!r}: expected s3://bucket/prefix or s3://.../manifest.json") from None
         if key.endswith("manifest.json"):
-            return InventoryListing(reader.s3.client, spec, shard)
+            try:
+                return InventoryListing(reader.s3.client, spec, shard)
+            except ObjectMissing:
+                raise SourceError(f"SOURCE {spec}: no such manifest") from None
+            except ReadError as exc:
+                raise SourceError(f"SOURCE {spec}: {exc}") from None
+        _probe(reader.s3.client, bucket, key, spec)
         return BucketListing(reader.s3, bucket, key)
     if "://" in spec and not spec.startswith("file://"):
         raise SourceError(f"SOURCE {spec!r}: expected s3://bucket/prefix, s3://.../manifest.json, a folder or a "
@@ -165,3 +171,18 @@ def open_listing(spec: str, reader: Reader, shard: Shard) -> Listing:
             raise SourceError(f"SOURCE {spec!r} is an image: give its folder, or use `pixdex index`")
         return UriFileListing(path)
     raise SourceError(f"SOURCE {spec!r}: no such folder or file")
+
+
+def _probe(client: Any, bucket: str, prefix: str, spec: str) -> None:
+    """One cheap request, so a wrong bucket or a missing permission is a bad SOURCE (exit 2) named
+    before the model loads, not an error an hour into the listing."""
+    try:
+        with translate_errors(spec):
+            client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
+    except ReadError as exc:
+        if exc.reason == "no such bucket":
+            raise SourceError(f"SOURCE {spec}: no bucket {bucket!r}") from None
+        if exc.reason == "access denied":
+            raise SourceError(f"SOURCE {spec}: access denied listing it; the role needs s3:ListBucket on "
+                              f"arn:aws:s3:::{bucket}") from None
+        raise SourceError(f"SOURCE {spec}: {exc}") from None

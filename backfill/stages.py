@@ -9,10 +9,11 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import PurePosixPath
+from typing import TypeVar
 
 from backfill.report import Report
 from backfill.shard import Shard
@@ -25,12 +26,43 @@ from indexer.settings import ImageLimits
 from indexer.source import Fetched, SourceItem
 
 CHECK_CHUNK = 256  # ids per catalogue lookup in the skip check
+T = TypeVar("T")
 
 
 class Relabel(StrEnum):
     CHANGED = "changed"  # the default: new, changed, or labelled by another model
     ALL = "all"  # --relabel: every image, skip check off
     MODEL_OLDER = "model-older"  # --relabel-model-older: only records another model labelled
+
+
+def retried(call: Callable[[], T], attempts: int = 4, backoff: float = 1.0) -> T:
+    """A catalogue read, retried with backoff: one 429 or timeout must not end an hours-long run."""
+    for attempt in range(attempts):
+        try:
+            return call()
+        except Exception:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(backoff * 2 ** attempt)
+    raise AssertionError("unreachable")
+
+
+class Seen:
+    """The event sequencer each in-flight id had at its skip check (None: none). The writer writes
+    an id only if that has not changed: a bucket event applied meanwhile (a delete, a new upload)
+    is newer than what the backfill read, and wins. Entries live from skip check to write."""
+
+    def __init__(self) -> None:
+        self._marks: dict[str, str | None] = {}
+        self._lock = threading.Lock()
+
+    def __setitem__(self, id_: str, mark: str | None) -> None:
+        with self._lock:
+            self._marks[id_] = mark
+
+    def pop(self, id_: str) -> str | None:
+        with self._lock:
+            return self._marks.pop(id_, None)
 
 
 class Lister:
@@ -43,6 +75,7 @@ class Lister:
         self.listing, self.shard, self.catalog, self.model_id = listing, shard, catalog, model_id
         self.report, self.stop, self.relabel = report, stop, relabel
         self.extensions, self.limit = extensions, limit
+        self.seen = Seen()
 
     def __iter__(self) -> Iterator[SourceItem]:
         chunk: list[SourceItem] = []
@@ -86,16 +119,19 @@ class Lister:
             return
         t = time.perf_counter()
         ids = [record_id(i.uri) for i in chunk]
-        existing = {} if self.relabel == Relabel.ALL else self.catalog.get_many(ids)
+        existing = {} if self.relabel == Relabel.ALL else retried(lambda: self.catalog.get_many(ids))
+        applied = retried(lambda: self.catalog.sequencers(ids))
         self.report.timed("skip_check", time.perf_counter() - t)
-        for item, id_ in zip(chunk, ids, strict=True):
+        for position, (item, id_) in enumerate(zip(chunk, ids, strict=True)):
+            if self._reached_limit():
+                self.report.add(listed=position - len(chunk))  # listed, never looked at: not counted
+                return
             reason = self._skip_reason(item, existing.get(id_))
             if reason:
                 self.report.skip(reason, item.uri)
-            elif self._reached_limit():
-                return
             else:
                 self.report.add(todo=1)
+                self.seen[id_] = applied.get(id_)
                 yield item
 
     def _skip_reason(self, item: SourceItem, existing: Record | None) -> str | None:
@@ -137,19 +173,17 @@ class Fetcher:
         self.retries, self.rate, self.backoff = retries, rate or RateLimit(None), backoff
 
     def __call__(self, item: SourceItem) -> Fetched | Decoded | None:
-        got: Fetched | Decoded | None = None
-        for attempt in range(self.retries + 1):
-            if self.stop.is_set():
-                if got is None:
-                    self.report.add(left=1)
-                return got
+        attempt = 0
+        while not self.stop.is_set():
             self.rate.wait()
             got = read_item(self.reader, item)
-            if not (isinstance(got, Decoded) and got.deferred) or attempt == self.retries:
+            if not (isinstance(got, Decoded) and got.deferred) or attempt >= self.retries:
                 return got
             self.report.add(retries=1)
             self.stop.wait(min(30.0, self.backoff * 2 ** attempt) * random.uniform(0.5, 1.0))  # noqa: S311
-        return got
+            attempt += 1
+        self.report.add(left=1)  # stopping: not read, or still failing; the next run takes it
+        return None
 
 
 class Decoder:
@@ -196,9 +230,9 @@ class Writer:
     every exit path. A failed write is retried; if the catalogue still refuses, the error ends the
     run (what was not written is redone by the next run, as the skip check finds it missing)."""
 
-    def __init__(self, catalog: Catalog, report: Report, size: int = 256, max_delay: float = 2.0,
+    def __init__(self, catalog: Catalog, report: Report, seen: Seen, size: int = 256, max_delay: float = 2.0,
                  retries: int = 3, backoff: float = 1.0) -> None:
-        self.catalog, self.report, self.size, self.max_delay = catalog, report, size, max_delay
+        self.catalog, self.report, self.seen, self.size, self.max_delay = catalog, report, seen, size, max_delay
         self.retries, self.backoff = retries, backoff
         self.records: list[Record] = []
         self.reasons: list[str | None] = []
@@ -220,6 +254,7 @@ class Writer:
         if not self.records and not self.removals:
             return
         t = time.perf_counter()
+        self._leave_what_events_changed()
         for attempt in range(self.retries + 1):
             try:
                 self.catalog.upsert_many(self.records)
@@ -239,3 +274,24 @@ class Writer:
                 self.report.add(labelled=1)
         self.report.add(removed=len(self.removals))
         self.records, self.reasons, self.removals = [], [], []
+
+    def _leave_what_events_changed(self) -> None:
+        """Drop the writes and removals of ids a bucket event touched since their skip check: the
+        event (a delete, a new upload) is newer than the bytes the backfill read. Without this a
+        key deleted during the run would come back as a record of an object that is gone."""
+        ids = [r.id for r in self.records] + self.removals
+        now = retried(lambda: self.catalog.sequencers(ids))
+        changed = {i for i in ids if now.get(i) != self.seen.pop(i)}
+        if not changed:
+            return
+        reason = "changed by a bucket event during the backfill"
+        for r in self.records:
+            if r.id in changed:
+                self.report.skip(reason, r.uri)
+        keep = [n for n, r in enumerate(self.records) if r.id not in changed]
+        self.records = [self.records[n] for n in keep]
+        self.reasons = [self.reasons[n] for n in keep]
+        for i in self.removals:
+            if i in changed:
+                self.report.skip(reason, i)
+        self.removals = [i for i in self.removals if i not in changed]

@@ -163,7 +163,9 @@ def add_plugin_commands(sub: argparse._SubParsersAction, parents: list[argparse.
     for ep in sorted(entry_points(group="pixdex.commands"), key=lambda ep: ep.name):
         try:
             register = ep.load()
-        except ImportError:  # declared but not shipped (the Lambda image carries indexer only)
+        except ModuleNotFoundError as exc:  # declared but not shipped (the Lambda image has indexer only)
+            if exc.name != ep.module.split(".")[0]:
+                raise  # a real import error inside the command's package
             continue
         register(sub, parents)
 

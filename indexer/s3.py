@@ -40,10 +40,11 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     return parsed.netloc, uri[len(f"s3://{parsed.netloc}/"):]
 
 
-def make_client(settings: Settings, service: str = "s3") -> Any:
-    """A boto3 client with adaptive retries; one per container (clients are thread-safe)."""
+def make_client(settings: Settings, service: str = "s3", threads: int = 0) -> Any:
+    """A boto3 client with adaptive retries, and a connection per thread that uses it (`threads`,
+    else twice the decode workers); one per container (clients are thread-safe)."""
     config = Config(retries={"mode": "adaptive", "max_attempts": settings.aws_max_attempts},
-                    max_pool_connections=max(10, 2 * settings.decode_workers),
+                    max_pool_connections=max(10, threads, 2 * settings.decode_workers),
                     connect_timeout=5, read_timeout=60)
     return boto3.session.Session().client(service, endpoint_url=settings.s3_endpoint, config=config)
 

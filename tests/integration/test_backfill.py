@@ -219,9 +219,11 @@ def test_a_damaged_manifest_is_refused_by_its_checksum(photo_bucket, s3, tmp_pat
 
 # -- shards ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kind", ["listing", "inventory"])
+@pytest.mark.parametrize("kind", ["listing", "inventory by file", "inventory by key"])
 def test_three_shards_run_separately_make_the_same_catalogue_as_one_run(photo_bucket, s3, tmp_path, kind):
-    source = f"s3://{photo_bucket}/" if kind == "listing" else write_inventory(s3, photo_bucket, files=4)
+    # 4 data files for 3 shards: dealt out by position; 2 files: every shard reads both, keeps its keys
+    files = {"inventory by file": 4, "inventory by key": 2}.get(kind)
+    source = write_inventory(s3, photo_bucket, files=files) if files else f"s3://{photo_bucket}/"
     whole, sharded = f"sqlite:///{tmp_path / 'one.db'}", f"sqlite:///{tmp_path / 'three.db'}"
     backfill(source, whole)
     parts = [backfill(source, sharded, shard=Shard(i, 3)) for i in (1, 2, 3)]
@@ -420,3 +422,67 @@ def test_without_a_terminal_progress_is_a_log_line_every_interval(many_photos, t
     assert len(lines) >= 3, proc.stderr  # periodic lines for Batch logs, then the final one
     assert lines[-1].startswith("pixdex backfill: labelled 12; 12 done: labelled 12")
     assert "\r" not in proc.stderr  # no bar redrawn into a log file
+
+
+def test_limit_labels_the_next_n_each_run(photo_bucket, tmp_path):
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    runs = [backfill(f"s3://{photo_bucket}/", db, limit=4) for _ in range(3)]
+    assert [r["todo"] for r in runs] == [4, 4, 1]  # 9 images in all
+    assert len(snapshot(db)) == len(GOOD) + len(BROKEN)
+    for r in runs:  # every entry examined is accounted for
+        assert r["listed"] == r["todo"] + sum(r["skipped"].values())
+
+
+def test_a_damaged_inventory_data_file_ends_the_run_with_its_name(photo_bucket, s3, tmp_path):
+    manifest = write_inventory(s3, photo_bucket, files=1)
+    bucket = manifest[5:].split("/", 1)[0]
+    [data] = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"] if o["Key"].endswith(".csv.gz")]
+    s3.put_object(Bucket=bucket, Key=data, Body=gzip.compress(b'"x","y"\n'))
+    proc = subprocess.run([PIXDEX, "--catalog", f"sqlite:///{tmp_path / 'c.db'}", "backfill", manifest, "--quiet"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    summary = json.loads(proc.stdout)
+    assert "the data file is damaged" in summary["error"] and data in summary["error"]
+    assert "stopped by an error" in proc.stderr
+
+
+@pytest.mark.parametrize(("source", "message"), [
+    ("s3://no-such-bucket-here/photos/", "no bucket 'no-such-bucket-here'"),
+    ("s3://{bucket}/inventory/manifest.json", "no such manifest"),
+])
+def test_a_wrong_bucket_or_manifest_is_a_bad_source(photo_bucket, tmp_path, source, message):
+    proc = subprocess.run([PIXDEX, "--catalog", f"sqlite:///{tmp_path / 'c.db'}", "backfill",
+                           source.format(bucket=photo_bucket)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and message in proc.stderr and proc.stdout == ""
+
+
+def test_a_catalogue_that_refuses_writes_ends_the_run_with_exit_1_and_a_summary(photo_bucket, osmem_clone, tmp_path):
+    env = {**os.environ, "PIXDEX_OPENSEARCH__EMBEDDING_DIM": "3"}  # the index wants 3-d vectors, the model gives 1280
+    proc = subprocess.run([PIXDEX, "--catalog", osmem_clone.url, "backfill", f"s3://{photo_bucket}/", "--quiet"],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 1, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert "embedding has 1280 dimensions" in summary["error"] and summary["labelled"] == 0
+    assert "what was written stays, run again to finish" in proc.stderr
+
+
+def test_a_key_deleted_by_an_event_during_the_backfill_is_not_brought_back(tmp_path, photos, labeller):
+    from backfill.report import Report
+    from backfill.stages import Labelled, Seen, Writer
+    from indexer.pipeline import decode_fetched, label_records
+    from indexer.settings import ImageLimits
+    from indexer.source import Fetched, SourceItem
+
+    with open_catalog(f"sqlite:///{tmp_path / 'c.db'}") as catalog:
+        item = SourceItem(uri="s3://photos/cat.png", bucket="photos", key="cat.png")
+        seen, report = Seen(), Report(source="test")
+        seen[record_id(item.uri)] = None  # the skip check: not in the catalogue, no event applied yet
+        decoded = decode_fetched(Fetched(item, (photos / "cat.png").read_bytes()), ImageLimits(), 224)
+        labelled = Labelled(label_records(labeller, [decoded]), [None], [])
+        catalog.delete([record_id(item.uri)], sequencer="0055AED6DCD90281E5")  # meanwhile: the key's delete event
+
+        writer = Writer(catalog, report, seen)
+        writer.add(labelled)
+        writer.flush()
+        assert catalog.get(item.uri) is None  # the record of a deleted object is not written
+        assert report.skipped == {"changed by a bucket event during the backfill": 1} and report.labelled == 0
