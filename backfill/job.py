@@ -53,7 +53,7 @@ def run(source: str, settings: Settings, options: Options, stop: threading.Event
         report.total, report.limited = options.limit, True
     with open_catalog(settings.catalog, settings) as catalog:
         lister = Lister(listing, options.shard, catalog, labeller.model_id, report, stop, options.relabel,
-                        options.extensions, options.limit)
+                        options.extensions, options.limit, options.dry_run)
         bar = Progress(report, options.log_interval) if progress else None
         try:
             if options.dry_run:

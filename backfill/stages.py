@@ -71,11 +71,11 @@ class Lister:
 
     def __init__(self, listing: Listing, shard: Shard, catalog: Catalog, model_id: str, report: Report,
                  stop: threading.Event, relabel: Relabel = Relabel.CHANGED,
-                 extensions: frozenset[str] | None = None, limit: int | None = None) -> None:
+                 extensions: frozenset[str] | None = None, limit: int | None = None, dry_run: bool = False) -> None:
         self.listing, self.shard, self.catalog, self.model_id = listing, shard, catalog, model_id
         self.report, self.stop, self.relabel = report, stop, relabel
         self.extensions, self.limit = extensions, limit
-        self.seen = Seen()
+        self.seen, self.dry_run = Seen(), dry_run  # a dry run writes nothing: nothing to remember
 
     def __iter__(self) -> Iterator[SourceItem]:
         chunk: list[SourceItem] = []
@@ -131,7 +131,8 @@ class Lister:
                 self.report.skip(reason, item.uri)
             else:
                 self.report.add(todo=1)
-                self.seen[id_] = applied.get(id_)
+                if not self.dry_run:
+                    self.seen[id_] = applied.get(id_)
                 yield item
 
     def _skip_reason(self, item: SourceItem, existing: Record | None) -> str | None:

@@ -21,7 +21,6 @@ import io
 import json
 import logging
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -60,17 +59,18 @@ def start_moto() -> str:
 
 
 def run_pixdex(args: list[str]) -> tuple[dict, float, float]:
-    """(its JSON summary, wall seconds, peak RSS in MiB) of one `pixdex` subprocess."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    start = time.perf_counter()
-    proc = subprocess.run([PIXDEX, *args], capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB; max over children so far
-    if proc.returncode not in (0, 1):
-        sys.exit(f"pixdex {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
-    if peak <= before:
-        peak = before  # an earlier child was larger: the figure is an upper bound
-    return json.loads(proc.stdout), wall, peak / 1024
+    """(its JSON summary, wall seconds, its own peak RSS in MiB) of one `pixdex` subprocess."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen([PIXDEX, *args], stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's rusage, not the max over all children
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode not in (0, 1):
+            sys.exit(f"pixdex {' '.join(args)} exited {proc.returncode}:\n{err.read()}")
+        return json.loads(out.read()), wall, usage.ru_maxrss / 1024  # KiB on Linux
 
 
 def bench_backfill(source: str, device: str, batch_size: int) -> tuple[float, dict, float]:
