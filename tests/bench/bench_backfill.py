@@ -59,18 +59,26 @@ def start_moto() -> str:
 
 
 def run_pixdex(args: list[str]) -> tuple[dict, float, float]:
-    """(its JSON summary, wall seconds, its own peak RSS in MiB) of one `pixdex` subprocess."""
+    """(its JSON summary, wall seconds, its own peak RSS in MiB) of one `pixdex` subprocess. The
+    peak is VmHWM from /proc, read until it exits: getrusage's maxrss of a child counts the pages
+    it shared with this (large) process between fork and exec."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
         proc = subprocess.Popen([PIXDEX, *args], stdout=out, stderr=err, text=True)
-        _, status, usage = os.wait4(proc.pid, 0)  # this child's rusage, not the max over all children
+        peak_kib = 0
+        while proc.poll() is None:
+            try:
+                status = Path(f"/proc/{proc.pid}/status").read_text()
+                peak_kib = max(peak_kib, int(status.split("VmHWM:")[1].split()[0]))
+            except (OSError, IndexError, ValueError):
+                pass  # exiting
+            time.sleep(0.05)
         wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         if proc.returncode not in (0, 1):
             sys.exit(f"pixdex {' '.join(args)} exited {proc.returncode}:\n{err.read()}")
-        return json.loads(out.read()), wall, usage.ru_maxrss / 1024  # KiB on Linux
+        return json.loads(out.read()), wall, peak_kib / 1024
 
 
 def bench_backfill(source: str, device: str, batch_size: int) -> tuple[float, dict, float]:
