@@ -67,9 +67,10 @@ def run(source: str, settings: Settings, options: Options, stop: threading.Event
                 return report
             runner = Runner(
                 lister,
-                Fetcher(reader, report, stop, options.retries, RateLimit(options.max_reads_per_second)),
+                Fetcher(reader, report, stop, options.retries, RateLimit(options.max_reads_per_second),
+                        seen=lister.seen),
                 Decoder(settings.limits, labeller.input_size),
-                Labelling(labeller, report),
+                Labelling(labeller, report, lister.seen),
                 Writer(catalog, report, lister.seen, options.write_batch),
                 report, options.fetch_workers, options.decode_workers, settings.batch_size,
             )

@@ -169,9 +169,9 @@ class Fetcher:
     backoff before the item is deferred. Once the run is stopping, items not yet read are left."""
 
     def __init__(self, reader: Reader, report: Report, stop: threading.Event, retries: int = 4,
-                 rate: RateLimit | None = None, backoff: float = 0.5) -> None:
+                 rate: RateLimit | None = None, backoff: float = 0.5, seen: Seen | None = None) -> None:
         self.reader, self.report, self.stop = reader, report, stop
-        self.retries, self.rate, self.backoff = retries, rate or RateLimit(None), backoff
+        self.retries, self.rate, self.backoff, self.seen = retries, rate or RateLimit(None), backoff, seen or Seen()
 
     def __call__(self, item: SourceItem) -> Fetched | Decoded | None:
         attempt = 0
@@ -183,6 +183,7 @@ class Fetcher:
             self.report.add(retries=1)
             self.stop.wait(min(30.0, self.backoff * 2 ** attempt) * random.uniform(0.5, 1.0))  # noqa: S311
             attempt += 1
+        self.seen.pop(record_id(item.uri))
         self.report.add(left=1)  # stopping: not read, or still failing; the next run takes it
         return None
 
@@ -210,13 +211,14 @@ class Labelled:
 class Labelling:
     """A batch of Decoded -> one model batch -> Labelled. Deferred items are counted, not written."""
 
-    def __init__(self, labeller: Labeller, report: Report) -> None:
-        self.labeller, self.report = labeller, report
+    def __init__(self, labeller: Labeller, report: Report, seen: Seen | None = None) -> None:
+        self.labeller, self.report, self.seen = labeller, report, seen or Seen()
 
     def __call__(self, batch: list[Decoded]) -> Labelled:
         removals = []
         for d in batch:
             if d.deferred:
+                self.seen.pop(record_id(d.item.uri))  # not written: nothing for the writer to check
                 self.report.add(deferred=1)
                 self.report.fail(d.item.uri, d.reason or "store unavailable", d.error or "")
             elif d.missing:
