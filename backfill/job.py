@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from backfill.report import Progress, Report
 from backfill.runner import Runner
 from backfill.shard import Shard
-from backfill.sources import Reader, open_listing
+from backfill.sources import open_listing
 from backfill.stages import Decoder, Fetcher, Labelling, Lister, RateLimit, Relabel, Writer
 from indexer.catalog import open_catalog
 from indexer.images import EXTENSIONS
 from indexer.labeller import make_labeller
 from indexer.settings import Settings
+from indexer.uris import UriSource
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def run(source: str, settings: Settings, options: Options, stop: threading.Event
     # bulk load: no refresh per write (searchable after the index's refresh interval); the skip
     # check reads by id, which OpenSearch answers in real time, so a resumed run still skips
     settings = settings.model_copy(update={"opensearch": settings.opensearch.model_copy(update={"refresh": False})})
-    reader = Reader(settings, threads=options.fetch_workers)
+    reader = UriSource(settings, threads=options.fetch_workers)
     listing = open_listing(source, reader, options.shard)
     labeller = make_labeller(settings.model_settings())
     labeller.load()

@@ -15,10 +15,10 @@ from typing import Any
 
 from backfill.inventory import Inventory
 from backfill.shard import Shard
-from indexer.files import FileSource, file_uri, source_item, uri_path
-from indexer.s3 import S3Source, make_client, split_s3_uri, translate_errors
-from indexer.settings import Settings
-from indexer.source import Fetched, ObjectMissing, ReadError, SourceItem
+from indexer.files import file_uri, source_item, uri_path
+from indexer.s3 import S3Source, split_s3_uri, translate_errors
+from indexer.source import ObjectMissing, ReadError, SourceItem
+from indexer.uris import UriSource
 
 
 class SourceError(ValueError):
@@ -123,28 +123,7 @@ class UriFileListing(Listing):
                     yield Skipped(f"line {number}: {text}", "not an s3://, file:// URI or absolute path")
 
 
-class Reader:
-    """Reads an item from wherever its URI points: S3 (one client, made on first use) or a file."""
-
-    def __init__(self, settings: Settings, threads: int = 16) -> None:
-        self.settings, self.threads = settings, threads
-        self.files = FileSource(settings.limits)
-        self._s3: S3Source | None = None
-
-    @property
-    def s3(self) -> S3Source:
-        if self._s3 is None:
-            self._s3 = S3Source(self.settings, make_client(self.settings, threads=self.threads))
-        return self._s3
-
-    def read(self, item: SourceItem) -> Fetched:
-        return self.s3.read(item) if item.uri.startswith("s3://") else self.files.read(item)
-
-    def head(self, uri: str) -> SourceItem | None:
-        return self.s3.head(uri) if uri.startswith("s3://") else self.files.head(uri)
-
-
-def open_listing(spec: str, reader: Reader, shard: Shard) -> Listing:
+def open_listing(spec: str, reader: UriSource, shard: Shard) -> Listing:
     """SOURCE as typed -> its listing; raises SourceError naming SOURCE when it is none of the kinds."""
     if spec.startswith("s3://"):
         try:

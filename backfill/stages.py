@@ -17,13 +17,14 @@ from typing import TypeVar
 
 from backfill.report import Report
 from backfill.shard import Shard
-from backfill.sources import Listing, Reader, Skipped
+from backfill.sources import Listing, Skipped
 from indexer.catalog import Catalog
 from indexer.labeller import Labeller
 from indexer.pipeline import Decoded, decode_fetched, label_records, read_item, unchanged
 from indexer.record import Record, Status, record_id
 from indexer.settings import ImageLimits
 from indexer.source import Fetched, SourceItem
+from indexer.uris import UriSource
 
 CHECK_CHUNK = 256  # ids per catalogue lookup in the skip check
 T = TypeVar("T")
@@ -168,7 +169,7 @@ class Fetcher:
     botocore's own retries, no connection) is retried `retries` times with jittered exponential
     backoff before the item is deferred. Once the run is stopping, items not yet read are left."""
 
-    def __init__(self, reader: Reader, report: Report, stop: threading.Event, retries: int = 4,
+    def __init__(self, reader: UriSource, report: Report, stop: threading.Event, retries: int = 4,
                  rate: RateLimit | None = None, backoff: float = 0.5, seen: Seen | None = None) -> None:
         self.reader, self.report, self.stop = reader, report, stop
         self.retries, self.rate, self.backoff, self.seen = retries, rate or RateLimit(None), backoff, seen or Seen()

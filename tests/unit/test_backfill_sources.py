@@ -8,9 +8,10 @@ import pytest
 
 from backfill.inventory import InventoryError, Manifest
 from backfill.shard import Shard
-from backfill.sources import FolderListing, Reader, Skipped, SourceError, UriFileListing, open_listing
+from backfill.sources import FolderListing, Skipped, SourceError, UriFileListing, open_listing
 from indexer.settings import Settings
 from indexer.source import SourceItem
+from indexer.uris import UriSource
 
 
 def entries(listing) -> list[tuple[str, str | None]]:
@@ -52,13 +53,13 @@ def test_a_uri_file_takes_s3_file_uris_and_paths_and_names_bad_lines(tmp_path):
 ])
 def test_a_bad_source_is_refused_naming_it(spec, message):
     with pytest.raises(SourceError, match=message) as err:
-        open_listing(spec, Reader(Settings()), Shard())
+        open_listing(spec, UriSource(Settings()), Shard())
     assert spec in str(err.value)
 
 
 def test_an_image_is_not_a_uri_file(photos):
     with pytest.raises(SourceError, match="is an image: give its folder"):
-        open_listing(str(photos / "cat.png"), Reader(Settings()), Shard())
+        open_listing(str(photos / "cat.png"), UriSource(Settings()), Shard())
 
 
 def manifest(**changes) -> bytes:
