@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from platformdirs import user_data_path
+from platformdirs import user_cache_path, user_data_path
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     s3_endpoint: str | None = None
     aws_max_attempts: int = 5  # botocore adaptive retries per request (throttling, 5xx, connection)
     opensearch: OpenSearchSettings = OpenSearchSettings()
+    # the app's thumbnails and previews, made once per image version (PIXDEX_THUMBNAILS)
+    thumbnails: Path = Field(default_factory=lambda: user_cache_path("pixdex") / "thumbnails")
 
     def model_settings(self) -> ModelSettings:
         return ModelSettings(

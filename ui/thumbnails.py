@@ -1,27 +1,61 @@
-"""Small JPEG thumbnails of catalogue images for the grid (never the full image)."""
+"""Thumbnails and previews of catalogue images, made once and kept on disk; never the full image.
+
+A file is named by the image's URI, etag and size asked for, so a new version of an image gets a
+new thumbnail. S3 images are read with the app's own credentials (the bucket stays private).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
+import tempfile
+from pathlib import Path
 
 from PIL import Image, ImageOps
 
-from indexer.files import uri_path
 from indexer.images import ImageError, open_upright
-from indexer.settings import ImageLimits
+from indexer.source import ReadError, Source, SourceItem, SourceUnavailable
 
-THUMB_SIDE = 256
+THUMB_SIDE = 256  # grid squares
+PREVIEW_SIDE = 1024  # the image page: the longer side
 
 
-def thumbnail(uri: str, limits: ImageLimits, side: int = THUMB_SIDE) -> bytes | None:
-    """JPEG bytes of an upright, centre-cropped square thumbnail, or None when it cannot be read.
+def render(data: bytes, limits, side: int, square: bool) -> bytes:
+    """JPEG bytes: upright, a centre-cropped square of `side`, or the whole picture fit in `side`.
     The same limits as indexing apply, so a decompression bomb is refused here too."""
-    if not uri.startswith("file://"):
-        return None  # S3 images arrive with the S3 issue (presigned URLs / cached thumbnails)
-    try:
-        img, _, _ = open_upright(uri_path(uri).read_bytes(), limits, side)
-    except (OSError, ImageError):
-        return None
+    img, _, _ = open_upright(data, limits, side if square else max(1, side // 2))
+    if square:
+        img = ImageOps.fit(img, (side, side), Image.Resampling.BILINEAR)
+    else:
+        img.thumbnail((side, side), Image.Resampling.BILINEAR)
     out = io.BytesIO()
-    ImageOps.fit(img, (side, side), Image.Resampling.BILINEAR).save(out, "JPEG", quality=85)
+    img.save(out, "JPEG", quality=85)
     return out.getvalue()
+
+
+class Thumbnails:
+    def __init__(self, folder: Path, source: Source, limits) -> None:
+        self.folder, self.source, self.limits = folder, source, limits
+
+    def get(self, uri: str, etag: str | None, side: int = THUMB_SIDE, square: bool = True) -> bytes | None:
+        """The cached JPEG, made on first use; None when the image cannot be read or decoded."""
+        name = hashlib.sha256(f"{uri}\0{etag}\0{side}\0{square}".encode()).hexdigest()
+        path = self.folder / name[:2] / f"{name}.jpg"
+        try:
+            return path.read_bytes()
+        except OSError:
+            pass
+        try:
+            data = render(self.source.read(SourceItem(uri=uri)).data, self.limits, side, square)
+        except (ImageError, ReadError, SourceUnavailable, OSError):
+            return None
+        try:  # write-then-rename: a reader never sees half a file
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as tmp:
+                tmp.write(data)
+            os.replace(tmp.name, path)
+        except OSError:
+            pass  # a read-only cache still shows the picture
+        return data
+

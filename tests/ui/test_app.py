@@ -1,12 +1,16 @@
-"""The first Streamlit page, driven by streamlit.testing.v1.AppTest over a real SQLite catalogue."""
+"""The app's pages, driven by streamlit.testing.v1.AppTest over a real SQLite catalogue of the
+test photos: what a person sees, what the URL holds, and the empty and error states."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from indexer.catalog import Query, open_catalog
 from indexer.files import FileSource, find_images, source_item
 from indexer.pipeline import Pipeline
 
@@ -14,51 +18,108 @@ APP = str(Path(__file__).resolve().parents[2] / "ui" / "app.py")
 
 
 @pytest.fixture
-def photo_catalog(settings, labeller, catalog, photos, monkeypatch):
+def photo_catalog(settings, labeller, catalog, photos, monkeypatch, tmp_path):
     Pipeline(settings, labeller, catalog, FileSource(settings.limits)).run(
         source_item(p) for p in find_images([photos]))
     monkeypatch.setenv("PIXDEX_CATALOG", settings.catalog)
+    monkeypatch.setenv("PIXDEX_THUMBNAILS", str(tmp_path / "thumbs"))
     return settings.catalog
 
 
-def run_app() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=30)
+def run_app(page: str | None = None, **params: str | list[str]) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update(params)
+    if page:
+        at.switch_page(page)
     at.run()
     assert not at.exception, at.exception
     return at
 
 
-def grid_captions(at: AppTest) -> list[str]:
-    return [c.value for c in at.caption if not c.value.startswith("Images ")]
+def image_links(at: AppTest) -> list[str]:
+    return [link.label for link in at.get("page_link") if link.proto.page == "image"]
 
 
-def test_newest_first_grid_with_top_labels(photo_catalog):
+def test_home_shows_the_newest_images_with_their_labels(photo_catalog):
     at = run_app()
     assert at.title[0].value == "pixdex"
     assert "Images 1–4 of 4" in [c.value for c in at.caption]
-    captions = grid_captions(at)
-    assert len(captions) == 4
-    assert any(c.startswith("espresso") for c in captions)
+    links = image_links(at)
+    assert len(links) == 4 and any(link.startswith("espresso") for link in links)
     assert len(at.get("image")) == 4  # a thumbnail for every image, none "(no preview)"
-    assert not [m for m in at.markdown if "no preview" in m.value]
 
 
-def test_label_search_with_autocomplete_options(photo_catalog):
+def test_a_label_search_from_the_url_and_its_facets(photo_catalog):
+    at = run_app(all="cat")
+    assert at.multiselect(key="all").value == ["cat"]
+    [link] = image_links(at)
+    assert link.startswith("cat 9")  # the label searched for comes first in the summary
+    facets = [b.label for b in at.button if b.key and b.key.startswith("facet-")]
+    assert "Egyptian cat · 1" in facets and not any(f.startswith("cat ·") for f in facets)
+
+
+def test_clicking_a_facet_refines_the_query(photo_catalog):
     at = run_app()
-    box = at.multiselect(key="labels")
-    assert {"cat", "coffee", "vehicle", "espresso"} <= set(box.options)
-    box.select("cat").run()
-    captions = grid_captions(at)
-    assert len(captions) == 1 and captions[0].startswith("cat 9")
+    next(b for b in at.button if b.key == "facet-cat").click().run()
+    assert at.multiselect(key="all").value == ["cat"]
+    assert len(image_links(at)) == 1
 
 
-def test_min_confidence_slider_narrows(photo_catalog):
-    at = run_app()
-    at.multiselect(key="labels").select("vehicle").run()
-    assert len(grid_captions(at)) == 1
-    at.slider(key="min_conf").set_value(0.9).run()
-    assert grid_captions(at) == []
+def test_any_none_and_min_confidence(photo_catalog):
+    at = run_app(any=["cat", "coffee"])
+    assert len(image_links(at)) == 2
+    at.multiselect(key="not").select("cat").run()
+    [link] = image_links(at)
+    assert "espresso" in link
+    at.slider(key="min").set_value(0.99).run()
+    assert image_links(at) == []
     assert "No image matches" in at.info[0].value
+
+
+def test_pages_walk_forward_and_back_with_the_cursor_in_the_url(photo_catalog, tmp_path):
+    with open_catalog(photo_catalog) as cat:  # 30 images: copies of the four photos
+        originals = cat.search(Query()).records
+        copies = []
+        for n in range(26):
+            r = originals[n % 4]
+            path = tmp_path / f"copy{n:02d}{Path(r.uri).suffix}"
+            path.write_bytes(Path(r.uri.removeprefix("file://")).read_bytes())
+            copies.append(replace(r, id="", uri=path.as_uri(), indexed_at=r.indexed_at + timedelta(seconds=n + 1)))
+        cat.upsert_many(copies)
+    at = run_app()
+    assert "Images 1–24 of 30" in [c.value for c in at.caption]
+    first_page = image_links(at)
+    next(b for b in at.button if b.label == "Next →").click().run()
+    assert "Images 25–30 of 30" in [c.value for c in at.caption]
+    assert "after" in at.query_params and len(image_links(at)) == 6
+    next(b for b in at.button if b.label == "← Previous").click().run()
+    assert image_links(at) == first_page and "after" not in at.query_params
+
+
+def test_the_image_page_shows_labels_concepts_and_details(photo_catalog):
+    with open_catalog(photo_catalog) as cat:
+        [cat_record] = cat.search(Query(all_of=("cat",))).records
+    at = run_app("image.py", id=cat_record.id)
+    assert at.title[0].value == "cat.png"
+    bars = [p.proto.text for p in at.get("progress")]
+    assert any(t.startswith("**Egyptian cat**") for t in bars)
+    assert any(t.startswith("**cat** 9") for t in bars)  # the concept, with its summed confidence
+    details = " ".join(m.value for m in at.markdown)
+    assert "451×300 px" in details and "efficientnet-lite0@" in details
+    similar = image_links(at)  # the similar-images grid below the picture
+    assert len(similar) == 3 and len(at.get("image")) == 4
+
+
+def test_the_image_page_without_or_with_an_unknown_id(photo_catalog):
+    assert "Pick an image" in run_app("image.py").info[0].value
+    assert "No image 'nope'" in run_app("image.py", id="nope").warning[0].value
+
+
+def test_the_labels_page_filters_and_links_to_search(photo_catalog):
+    at = run_app("labels.py", q="cat")
+    links = {link.label: link for link in at.get("page_link")}
+    assert "cat · 1" in links and "Egyptian cat · 1" in links and "espresso · 1" not in links
+    assert links["Egyptian cat · 1"].proto.query_string == "all=Egyptian+cat"
 
 
 def test_empty_catalogue_says_what_to_do(settings, monkeypatch):
