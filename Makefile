@@ -7,7 +7,7 @@ PORT ?= 8501
 DEMO_CATALOG ?= $(CURDIR)/var/demo.db
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: venv demo index ui test lint bench taxonomy clean
+.PHONY: venv demo index ui test lint bench taxonomy clean chromium
 
 venv: $(VENV)/.installed
 
@@ -23,9 +23,13 @@ demo: venv  ## index PHOTOS (default: the bundled test photos) and start the app
 	$(VENV)/bin/pixdex --catalog sqlite:///$(DEMO_CATALOG) search cat
 	$(VENV)/bin/pixdex --catalog sqlite:///$(DEMO_CATALOG) ui --port $(PORT)
 
-test: venv  ## lint and run the whole suite
+test: venv chromium  ## lint and run the whole suite
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q
+	PIXDEX_E2E_REQUIRED=1 $(PY) -m pytest -q
+
+chromium:  ## the browser the e2e tests drive (Debian's chromium; installed when missing)
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@command -v chromium >/dev/null || { echo "chromium is needed for tests/e2e: apt-get install chromium" >&2; exit 1; }
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -404,7 +404,7 @@ def cmd_ui(args: argparse.Namespace, settings: Settings) -> int:
     app = Path(__file__).resolve().parent.parent / "ui" / "app.py"
     env = {**os.environ, "PIXDEX_CATALOG": settings.catalog}
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
-           "--browser.gatherUsageStats", "false"]
+           "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"]
     if not os.environ.get("DISPLAY") and sys.platform.startswith("linux"):
         cmd += ["--server.headless", "true"]
     print(f"pixdex ui: http://localhost:{args.port}  (catalogue {settings.catalog})", file=sys.stderr)

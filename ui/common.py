@@ -58,5 +58,5 @@ def grid(records: list[Record], focus: tuple[str, ...] = (), columns: int = 4) -
                     st.image(data, width="stretch")
                 else:
                     st.markdown(":gray[*(no preview)*]")
-                summary = "FAILED" if r.status == Status.FAILED else r.label_summary(3, focus, sep=" · ")
+                summary = "FAILED" if r.status == Status.FAILED else r.label_summary(2, focus, sep=" · ")
                 st.page_link(IMAGE_PAGE, label=summary or r.uri.rsplit("/", 1)[-1], query_params={"id": r.id})
