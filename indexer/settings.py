@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     opensearch: OpenSearchSettings = OpenSearchSettings()
     # the app's thumbnails and previews, made once per image version (PIXDEX_THUMBNAILS)
     thumbnails: Path = Field(default_factory=lambda: user_cache_path("pixdex") / "thumbnails")
+    # where the app's uploads go: s3://bucket/prefix/ (the bucket's events index them), else this folder
+    upload_bucket: str | None = None
+    uploads: Path = Field(default_factory=lambda: user_data_path("pixdex") / "uploads")
 
     def model_settings(self) -> ModelSettings:
         return ModelSettings(

@@ -9,4 +9,5 @@ st.navigation([
     st.Page("search.py", title="Search", icon=":material/search:", default=True),
     st.Page("image.py", title="Image", icon=":material/image:", url_path="image"),
     st.Page("labels.py", title="Labels", icon=":material/label:", url_path="labels"),
+    st.Page("upload.py", title="Upload", icon=":material/upload:", url_path="upload"),
 ], position="top").run()

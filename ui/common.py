@@ -8,6 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from indexer.catalog import Catalog, CatalogError, open_catalog
+from indexer.labeller import Labeller, make_labeller
 from indexer.record import Record, Status
 from indexer.settings import Settings
 from indexer.uris import UriSource
@@ -35,6 +36,18 @@ def _thumbnails(folder: str, _settings: Settings) -> Thumbnails:
 def thumbnails() -> Thumbnails:
     s = settings()
     return _thumbnails(str(s.thumbnails), s)
+
+
+@st.cache_resource(show_spinner="Loading the model…")
+def _labeller(model: str, _settings: Settings) -> Labeller:
+    labeller = make_labeller(_settings.model_settings())
+    labeller.load()
+    return labeller
+
+
+def labeller() -> Labeller:
+    s = settings()
+    return _labeller(repr(s.model_settings()), s)
 
 
 def catalog() -> Catalog:

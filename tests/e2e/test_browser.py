@@ -39,7 +39,8 @@ def app(tmp_path_factory, photos):
     subprocess.run([PIXDEX, "--catalog", catalog, "index", str(photos), "--device", "cpu"], check=True,
                    capture_output=True, timeout=300)
     port = free_port()
-    env = {**os.environ, "PIXDEX_THUMBNAILS": str(tmp / "thumbs")}
+    env = {**os.environ, "PIXDEX_THUMBNAILS": str(tmp / "thumbs"), "PIXDEX_UPLOADS": str(tmp / "uploads"),
+           "PIXDEX_DEVICE": "cpu"}
     proc = subprocess.Popen([PIXDEX, "--catalog", catalog, "ui", "--port", str(port)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 60
@@ -99,3 +100,23 @@ def test_search_cat_open_the_image_and_see_its_labels(app, browser):
     shared.goto(f"{app}/?all=coffee")
     shared.get_by_text("Images 1–1 of 1").wait_for(timeout=60_000)
     shared.get_by_role("link", name="espresso").wait_for()
+
+
+def test_upload_a_photo_keep_it_and_find_it(app, browser, photos, tmp_path):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{app}/upload")
+    page.get_by_role("heading", name="Upload").wait_for(timeout=60_000)
+    page.get_by_text("Keep these images in the catalogue").click()
+    upload = tmp_path / "holiday rocket.jpg"
+    upload.write_bytes((photos / "rocket.jpg").read_bytes())
+    page.locator("input[type=file]").set_input_files(str(upload))
+    page.get_by_text("Kept:").wait_for(timeout=60_000)
+    body = page.inner_text("body")
+    assert "holiday rocket.jpg" in body and "missile" in body
+    page.screenshot(path=SHOTS / "upload-rocket.png", full_page=True)
+
+    page.get_by_role("link", name="Open in the catalogue").click()
+    page.get_by_text("missile").first.wait_for()
+    page.goto(f"{app}/?all=missile")
+    page.get_by_text("Images 1–2 of 2").wait_for(timeout=60_000)  # the bundled rocket and the upload

@@ -1,0 +1,108 @@
+"""Upload: drop images, see each one labelled in seconds. Kept only with consent: then, on an S3
+deployment (PIXDEX_UPLOAD_BUCKET), the image goes to the bucket and the bucket's event path
+indexes it; on the embedded default it is saved under PIXDEX_UPLOADS and indexed at once."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+
+import streamlit as st
+
+from indexer.files import FileSource, source_item
+from indexer.images import EXTENSIONS, ImageError, check_size
+from indexer.pipeline import Pipeline, decode_fetched, label_records
+from indexer.record import Record, Status
+from indexer.s3 import make_client, split_s3_uri
+from indexer.settings import Settings
+from indexer.source import Fetched, SourceItem
+from ui.common import IMAGE_PAGE, catalog, labeller, settings
+from ui.thumbnails import THUMB_SIDE, render
+
+
+def safe_name(name: str) -> str:
+    """A file name that cannot climb out of a folder or surprise a shell: letters, digits, . - _"""
+    stem = re.sub(r"[^\w.-]+", "-", Path(name).name).strip(".-") or "image"
+    return f"{uuid.uuid4().hex[:8]}-{stem[-80:]}"
+
+
+def label_only(name: str, data: bytes, s: Settings) -> Record:
+    """Labelled in memory: nothing is written anywhere."""
+    item = SourceItem(uri=f"upload:///{safe_name(name)}", size=len(data))
+    return label_records(labeller(), [decode_fetched(Fetched(item, data), s.limits, labeller().input_size)])[0]
+
+
+def keep(name: str, data: bytes, s: Settings) -> tuple[Record, str]:
+    """Stored and indexed; returns the record and where the image went."""
+    if s.upload_bucket:
+        bucket, prefix = split_s3_uri(s.upload_bucket if s.upload_bucket.count("/") > 2 else s.upload_bucket + "/")
+        key = f"{prefix.rstrip('/') + '/' if prefix else ''}uploads/{safe_name(name)}"
+        make_client(s).put_object(Bucket=bucket, Key=key, Body=data)
+        return label_only(name, data, s), f"s3://{bucket}/{key}: in the catalogue as soon as its event is processed"
+    s.uploads.mkdir(parents=True, exist_ok=True)
+    path = s.uploads / safe_name(name)
+    path.write_bytes(data)
+    Pipeline(s, labeller(), catalog(), FileSource(s.limits)).run([source_item(path)])
+    record = catalog().get(source_item(path).uri)
+    return record, str(path)
+
+
+def show(name: str, data: bytes, record: Record, where: str | None, s: Settings) -> None:
+    picture, text = st.columns([1, 3])
+    try:
+        picture.image(render(data, s.limits, THUMB_SIDE, square=True), width="stretch")
+    except ImageError:
+        picture.markdown(":gray[*(no preview)*]")
+    with text:
+        st.markdown(f"**{name}**")
+        if record.status == Status.FAILED:
+            st.error(f"Not an image pixdex can label: {record.error}")
+            return
+        parents = {p for lb in record.labels for p in lb.parents}
+        classes = [lb for lb in record.best_labels(len(record.labels)) if lb.name not in parents][:3]
+        concepts = sorted((lb for lb in record.labels if lb.name in parents), key=lambda lb: -lb.confidence)[:3]
+        for lb in classes + concepts:
+            st.progress(min(1.0, lb.confidence), text=f"**{lb.name}** {lb.confidence:.0%}")
+        if where:
+            st.success(f"Kept: {where}")
+            if not where.startswith("s3://"):
+                st.page_link(IMAGE_PAGE, label="Open in the catalogue", query_params={"id": record.id})
+        else:
+            st.caption("Not kept: neither the image nor its labels were stored.")
+
+
+def main() -> None:
+    s = settings()
+    st.title("Upload")
+    destination = s.upload_bucket or str(s.uploads)
+    files = st.file_uploader("Drop images here", type=sorted(e.lstrip(".") for e in EXTENSIONS),
+                             accept_multiple_files=True, key="files",
+                             help=f"Up to {s.limits.max_bytes // 1_000_000} MB each")
+    kept = st.checkbox("Keep these images in the catalogue", key="keep",
+                       help=f"Unchecked: the images are labelled and shown, then forgotten. Checked: stored in "
+                            f"{destination} and indexed.")
+    if not files:
+        st.caption(f"Images are labelled in seconds. With the box checked they are kept in {destination}.")
+        return
+    for f in files:
+        data = f.getvalue()
+        with st.spinner(f"Labelling {f.name}…"):
+            try:
+                check_size(len(data), s.limits)
+            except ImageError as exc:
+                st.error(f"{f.name}: {exc}")
+                continue
+            done = st.session_state.setdefault("done", {})
+            if f.file_id in done and done[f.file_id][2] == kept:
+                record, where, _ = done[f.file_id]  # a rerun: not labelled or stored twice
+            elif kept:
+                record, where = keep(f.name, data, s)
+                done[f.file_id] = (record, where, kept)
+            else:
+                record, where = label_only(f.name, data, s), None
+                done[f.file_id] = (record, where, kept)
+        show(f.name, data, record, where, s)
+
+
+main()
