@@ -39,6 +39,7 @@ bench: venv  ## benchmarks (not in the suite): indexing (N images), Lambda cold/
 	$(PY) tests/bench/bench_lambda.py --n 30
 	$(PY) tests/bench/bench_catalog.py --n $(or $(CATALOG_N),20000) --n-sqlite 100000
 	$(PY) tests/bench/bench_backfill.py --n $(or $(BACKFILL_N),160) --keys $(or $(KEYS),100000)
+	$(PY) tests/bench/bench_ui.py --n 100000
 
 taxonomy: venv  ## regenerate indexer/data/imagenet_taxonomy.json (needs Debian's wordnet-base)
 	test -f /usr/share/wordnet/data.noun || (apt-get update -qq && apt-get install -y -qq wordnet-base)

@@ -20,7 +20,7 @@ from backfill.shard import Shard
 from backfill.sources import Listing, Skipped
 from indexer.catalog import Catalog
 from indexer.labeller import Labeller
-from indexer.pipeline import Decoded, decode_fetched, label_records, read_item, unchanged
+from indexer.pipeline import Decoded, decode_fetched, keep_reviews, label_records, read_item, unchanged
 from indexer.record import Record, Status, record_id
 from indexer.settings import ImageLimits
 from indexer.source import Fetched, SourceItem
@@ -261,7 +261,7 @@ class Writer:
         self._leave_what_events_changed()
         for attempt in range(self.retries + 1):
             try:
-                self.catalog.upsert_many(self.records)
+                self.catalog.upsert_many(keep_reviews(self.catalog, self.records))
                 if self.removals:
                     self.catalog.delete(self.removals)
                 break

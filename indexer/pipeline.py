@@ -12,7 +12,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -21,6 +21,7 @@ from indexer.catalog.base import is_newer
 from indexer.images import DecodedImage, ImageError, decode
 from indexer.labeller import Labeller
 from indexer.record import Record, Status, record_id
+from indexer.record import Source as LabelSource
 from indexer.settings import ImageLimits, Settings
 from indexer.source import Fetched, ObjectMissing, ReadError, Source, SourceItem, SourceUnavailable
 
@@ -87,6 +88,20 @@ def label_records(labeller: Labeller, batch: Sequence[Decoded]) -> list[Record]:
             content_type=d.image.content_type, labels=p.labels(labeller.taxonomy), embedding=p.embedding, **base,
         ))
     return records
+
+
+def keep_reviews(catalog: Catalog, records: list[Record]) -> list[Record]:
+    """Records about to replace stored ones, with the stored human review kept: a person's labels
+    outrank the model's and survive relabelling (a new model, --force, a backfill --relabel)."""
+    stored = catalog.get_many([r.id for r in records])
+    out = []
+    for r in records:
+        old = stored.get(r.id)
+        if old is not None and old.reviewed_at is not None:
+            r = replace(r, labels=[lb for lb in old.labels if lb.source == LabelSource.HUMAN],
+                        reviewed_at=old.reviewed_at, reviewed_by=old.reviewed_by)
+        out.append(r)
+    return out
 
 
 @dataclass
@@ -222,7 +237,7 @@ class Pipeline:
         records = label_records(self.labeller, batch)
         summary.stage_seconds["label"] += time.perf_counter() - t
         t = time.perf_counter()
-        self.catalog.upsert_many(records)
+        self.catalog.upsert_many(keep_reviews(self.catalog, records))
         summary.stage_seconds["write"] += time.perf_counter() - t
         for r in records:
             if r.status == Status.FAILED:

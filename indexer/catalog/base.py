@@ -6,11 +6,11 @@ import base64
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from indexer.record import Record, Status
+from indexer.record import Label, Record, Source, Status, utcnow
 
 
 class CatalogError(RuntimeError):
@@ -43,6 +43,8 @@ class Query:
     sort: Sort = Sort.DATE
     limit: int = 50
     cursor: str | None = None
+    # the review queue: not reviewed yet, and FAILED, NOT_CLASSIFIED, or best label under this
+    review_below: float | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_confidence <= 1.0:
@@ -53,6 +55,9 @@ class Query:
     @property
     def matched_labels(self) -> tuple[str, ...]:
         return self.all_of + self.any_of
+
+
+COUNT_FIELDS = ("day", "model_id", "status", "error")  # what `Catalog.counts` groups by
 
 
 @dataclass
@@ -170,6 +175,24 @@ class Catalog(ABC):
     @abstractmethod
     def label_counts_per_day(self, query: Query, labels: Sequence[str] | None = None) -> list[DayCount]:
         """Matching images per indexing day and label (all labels, or only `labels`)."""
+
+    def counts(self, query: Query, field: str, size: int = 50) -> list[tuple[str, int]]:
+        """Matching images per value of `field` (COUNT_FIELDS): per indexing day (YYYY-MM-DD, UTC,
+        oldest first), per model_id, status or error (most first)."""
+        raise CatalogError(f"{type(self).__name__} cannot count by {field}")
+
+    def review(self, id_: str, labels: Sequence[Label], user: str) -> Record:
+        """A person's decision: `labels` become the image's labels, as human labels (an empty list:
+        no label applies). Human labels outrank the model's and survive relabelling
+        (indexer.pipeline.keep_reviews)."""
+        record = self.get(id_)
+        if record is None:
+            raise CatalogError(f"no image with id or URI {id_!r} in the catalogue")
+        human = [Label(lb.name, 1.0, Source.HUMAN, tuple(lb.parents)) for lb in labels]
+        # no sequencer: a review is no bucket event, and the key keeps the one last applied
+        reviewed = replace(record, labels=human, reviewed_at=utcnow(), reviewed_by=user, sequencer=None)
+        self.upsert_many([reviewed])
+        return reviewed
 
     def similar(self, id_: str, k: int = 10) -> list[tuple[Record, float]]:
         """The k images nearest by cosine among those labelled by the same model, best first, the

@@ -23,6 +23,7 @@ from opensearchpy import OpenSearch, RequestsHttpConnection, helpers
 from opensearchpy.exceptions import OpenSearchException
 
 from indexer.catalog.base import (
+    COUNT_FIELDS,
     Catalog,
     CatalogError,
     Cursor,
@@ -295,6 +296,22 @@ class OpenSearchCatalog(Catalog):
                for d in days for b in d["labels"]["matched"]["names"]["buckets"]]
         return sorted(out, key=lambda c: (c.day, c.label.casefold()))
 
+    def counts(self, query: Query, field: str, size: int = 50) -> list[tuple[str, int]]:
+        if field not in COUNT_FIELDS:
+            raise CatalogError(f"cannot count by {field!r}; one of {', '.join(COUNT_FIELDS)}")
+        if field == "day":
+            agg = {"date_histogram": {"field": "indexed_at", "calendar_interval": "day", "time_zone": "UTC",
+                                      "min_doc_count": 1}}
+        else:
+            agg = {"terms": {"field": "error.raw" if field == "error" else field, "size": size,
+                             "order": [{"_count": "desc"}, {"_key": "asc"}]}}
+        with self._errors(f"count by {field}"):
+            buckets = self.client.search(index=self.alias, body={"size": 0, "query": _query(query), "aggs": {
+                "by": agg}})["aggregations"]["by"]["buckets"]
+        if field == "day":
+            return [(b["key_as_string"][:10], b["doc_count"]) for b in buckets][-size:]
+        return [(b["key"], b["doc_count"]) for b in buckets]
+
     def _nearest(self, target: Record, k: int) -> list[tuple[Record, float]]:
         with self._errors("find similar images"):
             hits = self.client.search(index=self.alias, body=similar_body(target, k))["hits"]["hits"]
@@ -381,6 +398,10 @@ def _query(q: Query) -> dict:
         must.append({"range": {"top_confidence": {"gte": q.min_confidence}}})
     if q.status:
         must.append({"term": {"status": str(q.status)}})
+    if q.review_below is not None:
+        must.append({"bool": {"must_not": [{"exists": {"field": "reviewed_at"}}], "minimum_should_match": 1,
+                              "should": [{"bool": {"must_not": [{"term": {"status": str(Status.LABELED)}}]}},
+                                         {"range": {"top_confidence": {"lt": q.review_below}}}]}})
     if q.source_prefix:
         must.append({"prefix": {"uri": q.source_prefix}})
     if q.since or q.until:

@@ -299,3 +299,30 @@ def test_readers_see_consistent_data_while_a_writer_writes(backend, tmp_path):
         assert not errors
         assert totals == sorted(totals) and all(t % 50 == 0 for t in totals)
         assert reader.search(Query(all_of=("cat",))).total == 1000
+
+
+# -- the app's stats and review queue ---------------------------------------------------------------
+
+def test_counts_per_day_status_model_and_error(cat):
+    assert cat.counts(Query(), "day") == [("2026-11-01", 2), ("2026-11-02", 2), ("2026-11-03", 3)]
+    assert cat.counts(Query(), "day", size=1) == [("2026-11-03", 3)]  # the latest days
+    assert cat.counts(Query(), "status") == [("LABELED", 6), ("FAILED", 1)]
+    assert cat.counts(Query(all_of=("cat",)), "model_id") == [("m@1", 3)]
+    assert cat.counts(Query(status=Status.FAILED), "error") == [("broken", 1)]
+    with pytest.raises(CatalogError, match="cannot count by 'uri'"):
+        cat.counts(Query(), "uri")
+
+
+def test_the_review_queue_and_a_review(cat):
+    queue = search_all(cat, review_below=0.9)  # not reviewed: FAILED, or best label under 0.9
+    assert queue == ["broken", "car", "beagle", "persian"]
+    persian = cat.get("file:///photos/persian.jpg")
+    reviewed = cat.review(persian.id, [Label("Persian cat", 1.0, parents=("cat", "animal"))], "ana")
+    assert reviewed.reviewed_by == "ana" and reviewed.labels[0].source == "human"
+    assert search_all(cat, review_below=0.9) == ["broken", "car", "beagle"]  # out of the queue
+    stored = cat.get(persian.id)
+    assert [(lb.name, lb.confidence, str(lb.source)) for lb in stored.labels] == [("Persian cat", 1.0, "human")]
+    assert stored.reviewed_at is not None and stored.embedding is not None
+    assert "persian" in search_all(cat, all_of=("animal",), min_confidence=0.99)  # parents match, at 1.0
+    with pytest.raises(CatalogError, match="no image"):
+        cat.review("nope", [], "ana")
