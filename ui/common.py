@@ -50,6 +50,20 @@ def labeller() -> Labeller:
     return _labeller(repr(s.model_settings()), s)
 
 
+def user() -> str | None:
+    """Who is signed in (st.login, when auth is configured in secrets.toml), else "local": the
+    single-user mode of an app without sign-in. None: auth is configured, nobody signed in."""
+    try:
+        configured = "auth" in st.secrets
+    except Exception:  # no secrets.toml at all: Streamlit raises its own not-found error
+        configured = False
+    if not configured:
+        return "local"
+    if not st.user.get("is_logged_in", False):
+        return None
+    return st.user.get("email") or st.user.get("name") or "signed-in user"
+
+
 def catalog() -> Catalog:
     """The catalogue, or a message on screen and the page stopped when it cannot be opened."""
     s = settings()

@@ -7,33 +7,10 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
+from apptest import APP, run_app
 from streamlit.testing.v1 import AppTest
 
 from indexer.catalog import Query, open_catalog
-from indexer.files import FileSource, find_images, source_item
-from indexer.pipeline import Pipeline
-
-APP = str(Path(__file__).resolve().parents[2] / "ui" / "app.py")
-
-
-@pytest.fixture
-def photo_catalog(settings, labeller, catalog, photos, monkeypatch, tmp_path):
-    Pipeline(settings, labeller, catalog, FileSource(settings.limits)).run(
-        source_item(p) for p in find_images([photos]))
-    monkeypatch.setenv("PIXDEX_CATALOG", settings.catalog)
-    monkeypatch.setenv("PIXDEX_THUMBNAILS", str(tmp_path / "thumbs"))
-    return settings.catalog
-
-
-def run_app(page: str | None = None, **params: str | list[str]) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params.update(params)
-    if page:
-        at.switch_page(page)
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def image_links(at: AppTest) -> list[str]:

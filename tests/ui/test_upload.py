@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from test_app import run_app
+from apptest import run_app
 
 from indexer.catalog import Query, open_catalog
 
