@@ -58,6 +58,13 @@ def main() -> None:
                 "id": record.id}
         st.markdown("\n".join(f"- **{k}**: `{v}`" for k, v in rows.items() if v))
 
+        with st.popover("Delete from the catalogue", icon=":material/delete:"):
+            st.caption("Removes the record; the image itself stays where it is.")
+            if st.button("Delete", key="delete", type="primary"):
+                cat.delete([record.id])
+                st.session_state.deleted = record.uri
+                st.switch_page(SEARCH_PAGE)
+
     st.subheader("Similar images")
     try:
         with st.spinner("Finding similar images…"):

@@ -58,6 +58,8 @@ def query_from_widgets(options: list[str]) -> Query:
 def main() -> None:
     cat = catalog()
     st.title("pixdex")
+    if deleted := st.session_state.pop("deleted", None):
+        st.toast(f"Deleted {deleted} from the catalogue")
     options = label_options(settings().catalog)
     query = query_from_widgets(options)
 

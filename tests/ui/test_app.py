@@ -110,3 +110,14 @@ def test_bad_catalogue_setting_is_shown(monkeypatch):
     at = AppTest.from_file(APP, default_timeout=30)
     at.run()
     assert "Cannot open the catalogue" in at.error[0].value
+
+
+def test_delete_from_the_image_page(photo_catalog):
+    with open_catalog(photo_catalog) as cat:
+        [cat_record] = cat.search(Query(all_of=("cat",))).records
+    at = run_app("image.py", id=cat_record.id)
+    at.button(key="delete").click().run()
+    assert not at.exception, at.exception
+    with open_catalog(photo_catalog) as cat:
+        assert cat.get(cat_record.id) is None and cat.search(Query()).total == 3
+    assert "Images 1–3 of 3" in [c.value for c in at.caption]  # back on the search page
