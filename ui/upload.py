@@ -14,6 +14,7 @@ from indexer.files import FileSource, source_item
 from indexer.images import EXTENSIONS, ImageError, check_size
 from indexer.pipeline import Pipeline, decode_fetched, label_records
 from indexer.record import Record, Status
+from indexer.remote import UrlRefused, fetch_image
 from indexer.s3 import make_client, split_s3_uri
 from indexer.settings import Settings
 from indexer.source import Fetched, SourceItem
@@ -79,30 +80,46 @@ def main() -> None:
     files = st.file_uploader("Drop images here", type=sorted(e.lstrip(".") for e in EXTENSIONS),
                              accept_multiple_files=True, key="files",
                              help=f"Up to {s.limits.max_bytes // 1_000_000} MB each")
+    url = st.text_input("…or the URL of an image", key="url", placeholder="https://example.com/photo.jpg",
+                        help="Fetched by the app: public http(s) addresses only, within the size and time limits")
     kept = st.checkbox("Keep these images in the catalogue", key="keep",
                        help=f"Unchecked: the images are labelled and shown, then forgotten. Checked: stored in "
                             f"{destination} and indexed.")
-    if not files:
+    items = [(f.file_id, f.name, f.getvalue) for f in files or []]
+    if url.strip():
+        fetched = st.session_state.setdefault("fetched", {})  # a URL is fetched once per session
+        if url.strip() not in fetched:
+            try:
+                with st.spinner(f"Fetching {url.strip()}…"):
+                    fetched[url.strip()] = fetch_image(url.strip(), s.limits, s.url_timeout, frozenset(s.url_allow))
+            except UrlRefused as exc:
+                fetched[url.strip()] = exc
+        got = fetched[url.strip()]
+        if isinstance(got, UrlRefused):
+            st.error(f"Not fetched: {got}")
+        else:
+            items.append((f"url:{got.url}", got.name, lambda got=got: got.data))
+    if not items:
         st.caption(f"Images are labelled in seconds. With the box checked they are kept in {destination}.")
         return
-    for f in files:
-        data = f.getvalue()
-        with st.spinner(f"Labelling {f.name}…"):
+    for file_id, name, read in items:
+        data = read()
+        with st.spinner(f"Labelling {name}…"):
             try:
                 check_size(len(data), s.limits)
             except ImageError as exc:
-                st.error(f"{f.name}: {exc}")
+                st.error(f"{name}: {exc}")
                 continue
             done = st.session_state.setdefault("done", {})
-            if f.file_id in done and done[f.file_id][2] == kept:
-                record, where, _ = done[f.file_id]  # a rerun: not labelled or stored twice
+            if file_id in done and done[file_id][2] == kept:
+                record, where, _ = done[file_id]  # a rerun: not labelled or stored twice
             elif kept:
-                record, where = keep(f.name, data, s)
-                done[f.file_id] = (record, where, kept)
+                record, where = keep(name, data, s)
+                done[file_id] = (record, where, kept)
             else:
-                record, where = label_only(f.name, data, s), None
-                done[f.file_id] = (record, where, kept)
-        show(f.name, data, record, where, s)
+                record, where = label_only(name, data, s), None
+                done[file_id] = (record, where, kept)
+        show(name, data, record, where, s)
 
 
 main()

@@ -77,3 +77,37 @@ def test_on_an_s3_deployment_uploads_go_to_the_bucket(upload_env, aws, photos, m
     assert f"s3://uploads-bucket/{obj['Key']}" in at.success[0].value
     assert any(t.startswith("**cat** 9") for t in bars(at))
     assert records(url) == [] and not uploads.exists()  # the bucket's event path indexes it
+
+
+def test_a_url_is_refused_or_fetched_by_the_safety_rules(upload_env, photos, monkeypatch):
+    import http.server
+    import threading
+
+    body = (photos / "coffee.jpg").read_bytes()
+
+    class Photo(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Photo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/espresso.jpg"
+    try:
+        at = run_app("upload.py")
+        at.text_input(key="url").input(url).run()
+        assert "Not fetched" in at.error[0].value and "loopback" in at.error[0].value  # the app's own network
+
+        monkeypatch.setenv("PIXDEX_URL_ALLOW", f'["127.0.0.1:{server.server_address[1]}"]')  # a trusted server
+        at = run_app("upload.py")
+        at.text_input(key="url").input(url).run()
+        assert not at.error and any(t.startswith("**espresso**") for t in bars(at))
+        assert "**espresso.jpg**" in [m.value for m in at.markdown]
+    finally:
+        server.shutdown()

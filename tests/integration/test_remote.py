@@ -1,0 +1,110 @@
+"""Images by URL (indexer.remote) against real local HTTP servers: what is fetched, and every
+way a URL is refused (SSRF rules, redirects, type, size, time), each with its HTTP status."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+import time
+
+import pytest
+
+from indexer.remote import UrlRefused, fetch_image
+from indexer.settings import ImageLimits
+
+LIMITS = ImageLimits(max_bytes=200_000)
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    photo = b""
+
+    def do_GET(self):
+        route = {
+            "/cat.jpg": (200, "image/jpeg", self.photo, {}),
+            "/page.html": (200, "text/html; charset=utf-8", b"<html>hello</html>", {}),
+            "/huge.jpg": (200, "image/jpeg", b"\xff" * 300_000, {}),
+            "/missing.jpg": (404, "text/plain", b"no", {}),
+            "/to-metadata": (302, "text/plain", b"", {"Location": "http://169.254.169.254/latest/meta-data/"}),
+            "/to-cat": (301, "text/plain", b"", {"Location": "/cat.jpg"}),
+            "/loop": (302, "text/plain", b"", {"Location": "/loop"}),
+        }
+        if self.path == "/slow.jpg":
+            time.sleep(2)
+        status, kind, body, headers = route.get(self.path, (200, "image/jpeg", self.photo, {}))
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def server(photos):
+    Handler.photo = (photos / "coffee.jpg").read_bytes()
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+
+
+def fetch(url: str, allow: str | None = None, timeout: float = 5.0):
+    return fetch_image(url, LIMITS, timeout=timeout, allow=frozenset([allow] if allow else []))
+
+
+def test_an_image_is_fetched_and_a_redirect_followed(server, photos):
+    got = fetch(f"http://{server}/cat.jpg", allow=server)
+    assert got.data == (photos / "coffee.jpg").read_bytes() and got.content_type == "image/jpeg"
+    assert fetch(f"http://{server}/to-cat", allow=server).url.endswith("/cat.jpg")
+
+
+@pytest.mark.parametrize(("url", "status", "message"), [
+    ("ftp://example.com/cat.jpg", 400, "only http and https"),
+    ("file:///etc/passwd", 400, "only http and https"),
+    ("http://user:secret@example.com/cat.jpg", 400, "user name or password"),
+    ("http:///cat.jpg", 400, "no host"),
+    ("http://127.0.0.1/cat.jpg", 403, "127.0.0.1, a private, loopback"),
+    ("http://localhost:8080/cat.jpg", 403, "loopback"),
+    ("http://10.1.2.3/cat.jpg", 403, "private"),
+    ("http://192.168.0.10/cat.jpg", 403, "private"),
+    ("http://169.254.169.254/latest/meta-data/", 403, "link-local"),
+    ("http://100.64.0.1/cat.jpg", 403, "refused"),  # carrier-grade NAT
+    ("http://[::1]/cat.jpg", 403, "refused"),
+    ("http://[::ffff:127.0.0.1]/cat.jpg", 403, "refused"),
+    ("http://0.0.0.0/cat.jpg", 403, "refused"),
+    ("http://no-such-host.invalid/cat.jpg", 400, "cannot resolve"),
+])
+def test_refused_urls_name_the_problem(url, status, message):
+    with pytest.raises(UrlRefused, match=message) as err:
+        fetch(url)
+    assert err.value.status == status
+
+
+def test_the_local_test_server_itself_is_refused_without_the_exemption(server):
+    with pytest.raises(UrlRefused, match="refused") as err:
+        fetch(f"http://{server}/cat.jpg")
+    assert err.value.status == 403
+
+
+@pytest.mark.parametrize(("path", "status", "message"), [
+    ("/to-metadata", 403, "169.254.169.254"),  # a redirect is checked like the first URL
+    ("/page.html", 415, "text/html, not an image"),
+    ("/huge.jpg", 413, "over the 200,000 byte limit"),
+    ("/missing.jpg", 502, "answered HTTP 404"),
+    ("/loop", 400, "more than 3 redirects"),
+])
+def test_answers_that_are_refused(server, path, status, message):
+    with pytest.raises(UrlRefused, match=message) as err:
+        fetch(f"http://{server}{path}", allow=server)
+    assert err.value.status == status
+
+
+def test_a_slow_server_times_out(server):
+    started = time.monotonic()
+    with pytest.raises(UrlRefused, match="too long") as err:
+        fetch(f"http://{server}/slow.jpg", allow=server, timeout=0.5)
+    assert err.value.status == 504 and time.monotonic() - started < 1.8
