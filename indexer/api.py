@@ -1,0 +1,221 @@
+"""The image API: `indexer.api.lambda_handler` behind API Gateway (REST, Lambda proxy), routed by
+Powertools' APIGatewayRestResolver. The query parameters are the app's (see ui/search.py).
+
+    POST   /images        {"url": "https://..."} or the image itself as the body -> 202 {"id", ...}
+    GET    /images/{id}   the record; status NOT_CLASSIFIED until the bucket's event labels it
+    GET    /search        ?all=cat&any=..&not=..&min=0.5&source=..&since=..&until=..&sort=..&limit=..&cursor=..
+    GET    /labels        ?limit=50&min=0
+    DELETE /images/{id}   the record, and the object when the API stored it
+
+A submitted image goes to PIXDEX_UPLOAD_BUCKET under a generated key; the bucket's S3 -> SQS ->
+Lambda path labels it like any upload. Errors are JSON `{"message": ...}` with a 4xx/5xx status.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import io
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from PIL import Image, UnidentifiedImageError
+
+from indexer.catalog import Catalog, CatalogError, Query, Sort, open_catalog
+from indexer.images import CONTENT_TYPES, FORMATS, ImageError, check_size
+from indexer.record import Record, Status
+from indexer.remote import UrlRefused, fetch_image
+from indexer.s3 import make_client, s3_uri, split_s3_uri
+from indexer.settings import Settings
+
+logger = Logger(service="pixdex-api")
+app = APIGatewayRestResolver()
+EXTENSION = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tif",
+             "HEIF": "heic"}
+
+
+class ApiError(Exception):
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    catalog: Catalog
+    s3: Any
+
+
+@functools.cache
+def default_deps() -> Deps:
+    """Once per container, from PIXDEX_* variables."""
+    settings = Settings()
+    return Deps(settings, open_catalog(settings.catalog, settings), make_client(settings))
+
+
+def deps() -> Deps:
+    return app.context.get("deps") or default_deps()
+
+
+def error(status: int, message: str) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
+                    body=json.dumps({"message": message}))
+
+
+@app.exception_handler(ApiError)
+def _api_error(exc: ApiError) -> Response:
+    return error(exc.status, str(exc))
+
+
+@app.exception_handler(UrlRefused)
+def _refused(exc: UrlRefused) -> Response:
+    return error(exc.status, str(exc))
+
+
+@app.exception_handler(CatalogError)
+def _catalog(exc: CatalogError) -> Response:
+    logger.exception("catalogue error")
+    return error(503, f"the catalogue cannot answer: {exc}")
+
+
+# -- routes -----------------------------------------------------------------------------------------
+
+@app.post("/images")
+def submit() -> Response:
+    d = deps()
+    if not d.settings.upload_bucket:
+        raise ApiError("this deployment takes no images: PIXDEX_UPLOAD_BUCKET is not set", 503)
+    data, source = _submitted(d.settings)
+    check_size_or_413(data, d.settings)
+    fmt = _format(data)
+    bucket, prefix = split_s3_uri(d.settings.upload_bucket.rstrip("/") + "/")
+    key = f"{prefix}api/{uuid.uuid4().hex}.{EXTENSION[fmt]}"
+    uri = s3_uri(bucket, key)
+    # the placeholder goes in before the object exists, so the object's event always comes after it
+    placeholder = Record(uri=uri, status=Status.NOT_CLASSIFIED, bucket=bucket, key=key, size=len(data),
+                         content_type=CONTENT_TYPES[fmt], format=fmt)
+    d.catalog.upsert_many([placeholder])
+    try:
+        d.s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType=CONTENT_TYPES[fmt],
+                        Metadata={"pixdex-source": source[:1000]})
+    except Exception:
+        d.catalog.delete([placeholder.id])
+        raise
+    logger.info("image accepted", extra={"uri": uri, "source": source, "bytes": len(data)})
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON,
+                    body=json.dumps({"id": placeholder.id, "uri": uri, "status": str(Status.NOT_CLASSIFIED)}))
+
+
+@app.get("/images/<image_id>")
+def get_image(image_id: str) -> dict:
+    record = deps().catalog.get(image_id)
+    if record is None:
+        raise ApiError(f"no image {image_id!r}", 404)
+    return record.to_json()
+
+
+@app.delete("/images/<image_id>")
+def delete_image(image_id: str) -> dict:
+    d = deps()
+    record = d.catalog.get(image_id)
+    if record is None:
+        raise ApiError(f"no image {image_id!r}", 404)
+    if d.settings.upload_bucket and record.uri.startswith(d.settings.upload_bucket.rstrip("/") + "/"):
+        d.s3.delete_object(Bucket=record.bucket, Key=record.key)  # what the API stored, it removes
+    d.catalog.delete([record.id])
+    return {"deleted": record.id, "uri": record.uri}
+
+
+@app.get("/search")
+def search() -> dict:
+    q = app.current_event
+    try:
+        query = Query(all_of=_many(q, "all"), any_of=_many(q, "any"), none_of=_many(q, "not"),
+                      min_confidence=float(q.get_query_string_value("min", "0")),
+                      source_prefix=q.get_query_string_value("source") or None,
+                      since=_date(q.get_query_string_value("since")), until=_date(q.get_query_string_value("until")),
+                      sort=Sort(q.get_query_string_value("sort", "date")),
+                      limit=min(100, int(q.get_query_string_value("limit", "24"))),
+                      cursor=q.get_query_string_value("cursor"))
+    except ValueError as exc:
+        raise ApiError(f"bad query: {exc}", 400) from None
+    page = deps().catalog.search(query)
+    return {"total": page.total, "next_cursor": page.next_cursor, "records": [r.to_json() for r in page.records]}
+
+
+@app.get("/labels")
+def labels() -> list:
+    q = app.current_event
+    try:
+        limit, minimum = int(q.get_query_string_value("limit", "50")), float(q.get_query_string_value("min", "0"))
+        query = Query(min_confidence=minimum)
+    except ValueError as exc:
+        raise ApiError(f"bad query: {exc}", 400) from None
+    return [{"label": n, "count": c} for n, c in deps().catalog.facets(query, size=max(1, min(limit, 1000)))]
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+def _submitted(settings: Settings) -> tuple[bytes, str]:
+    """The image bytes from the body (base64 from API Gateway's binary support) or from {"url": ...}."""
+    event = app.current_event
+    kind = (event.headers or {}).get("content-type") or (event.headers or {}).get("Content-Type") or ""
+    if kind.startswith("application/json"):
+        try:
+            url = json.loads(event.decoded_body or "")["url"]
+        except (ValueError, KeyError, TypeError):
+            raise ApiError('send {"url": "https://..."} or the image itself as the body', 400) from None
+        if not isinstance(url, str):
+            raise ApiError('"url" must be a string', 400)
+        got = fetch_image(url, settings.limits, settings.url_timeout, frozenset(settings.url_allow))
+        return got.data, got.url
+    if not event.body:
+        raise ApiError('empty body: send {"url": "https://..."} or the image itself', 400)
+    data = base64.b64decode(event.body) if event.is_base64_encoded else event.body.encode("latin-1")
+    return data, "body"
+
+
+def check_size_or_413(data: bytes, settings: Settings) -> None:
+    try:
+        check_size(len(data), settings.limits)
+    except ImageError as exc:
+        raise ApiError(str(exc), 413 if data else 400) from None
+
+
+def _format(data: bytes) -> str:
+    """The image format from the header (nothing decoded); 415 for anything else."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            fmt = img.format or ""
+    except (UnidentifiedImageError, OSError, ValueError):
+        raise ApiError("not an image: send JPEG, PNG, WebP, GIF, BMP, TIFF or HEIC", 415) from None
+    if fmt not in FORMATS:
+        raise ApiError(f"{fmt} images are not supported", 415)
+    return fmt
+
+
+def _many(event, name: str) -> tuple[str, ...]:
+    return tuple(v for v in (event.get_multi_value_query_string_values(name) or []) if v)
+
+
+def _date(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def handle(event: dict, deps: Deps | None = None, context: LambdaContext | None = None) -> dict:
+    """The API without the Lambda decorations; tests and local servers pass their own Deps."""
+    if deps is not None:
+        app.append_context(deps=deps)
+    return app.resolve(event, context)
+
+
+@logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return handle(event, context=context)

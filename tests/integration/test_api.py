@@ -1,0 +1,102 @@
+"""The image API through Powertools' resolver, fed API Gateway (REST proxy) events, with moto's
+S3 over a socket and a real SQLite catalogue: submit, the event labels it, search, delete, and
+each refusal with its status."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from indexer.api import Deps, handle
+from indexer.catalog import open_catalog
+from indexer.handler import build
+from indexer.handler import handle as handle_events
+from indexer.s3 import make_client
+
+
+def event(method: str, path: str, body: bytes | str | None = None, params: dict | None = None,
+          content_type: str | None = None) -> dict:
+    multi = {k: v if isinstance(v, list) else [v] for k, v in (params or {}).items()}
+    binary = isinstance(body, bytes)
+    return {
+        "resource": path, "path": path, "httpMethod": method,
+        "headers": {"content-type": content_type} if content_type else {},
+        "multiValueHeaders": {"content-type": [content_type]} if content_type else {},
+        "queryStringParameters": {k: v[-1] for k, v in multi.items()} or None,
+        "multiValueQueryStringParameters": multi or None, "pathParameters": None, "stageVariables": None,
+        "requestContext": {"requestId": "test", "stage": "prod", "httpMethod": method, "path": path},
+        "body": base64.b64encode(body).decode() if binary else body, "isBase64Encoded": binary,
+    }
+
+
+def call(deps: Deps, *args, **kw) -> tuple[int, object]:
+    resp = handle(event(*args, **kw), deps)
+    return resp["statusCode"], json.loads(resp["body"]) if resp.get("body") else None
+
+
+@pytest.fixture
+def api(bucket, settings):
+    s = settings.model_copy(update={"upload_bucket": f"s3://{bucket.name}/incoming/"})
+    with open_catalog(s.catalog, s) as catalog:
+        yield Deps(s, catalog, make_client(s)), bucket
+
+
+def test_submit_then_the_event_labels_it_search_finds_it_delete_removes_it(api, photos, settings):
+    deps, bucket = api
+    status, body = call(deps, "POST", "/images", (photos / "cat.png").read_bytes(), content_type="image/png")
+    assert status == 202 and body["status"] == "NOT_CLASSIFIED"
+    assert body["uri"].startswith(f"s3://{bucket.name}/incoming/api/") and body["uri"].endswith(".png")
+    image_id = body["id"]
+    assert call(deps, "GET", f"/images/{image_id}")[1]["status"] == "NOT_CLASSIFIED"  # GetImageLabel, before
+
+    sync = build(settings)  # the bucket's event path: S3 -> SQS -> the indexer
+    handle_events(bucket.lambda_event(bucket.messages()), sync)
+    status, record = call(deps, "GET", f"/images/{image_id}")
+    assert status == 200 and record["status"] == "LABELED" and "cat" in record["label_names"]
+
+    status, found = call(deps, "GET", "/search", params={"all": "cat", "min": "0.5"})
+    assert status == 200 and [r["id"] for r in found["records"]] == [image_id] and found["total"] == 1
+    status, facets = call(deps, "GET", "/labels", params={"limit": "5"})
+    assert status == 200 and {"label": "cat", "count": 1} in facets
+
+    status, gone = call(deps, "DELETE", f"/images/{image_id}")
+    assert status == 200 and gone["deleted"] == image_id
+    assert call(deps, "GET", f"/images/{image_id}")[0] == 404
+    assert "Contents" not in bucket.s3.list_objects_v2(Bucket=bucket.name, Prefix="incoming/")
+
+
+@pytest.mark.parametrize(("body", "content_type", "status", "message"), [
+    (json.dumps({"url": "http://169.254.169.254/latest/meta-data/"}), "application/json", 403, "link-local"),
+    (json.dumps({"url": "http://localhost/cat.jpg"}), "application/json", 403, "loopback"),
+    (json.dumps({"url": "ftp://example.com/cat.jpg"}), "application/json", 400, "only http and https"),
+    (json.dumps({"link": "x"}), "application/json", 400, 'send {"url"'),
+    ("not json", "application/json", 400, 'send {"url"'),
+    (b"shopping list: milk\n" * 20, "image/jpeg", 415, "not an image"),
+    (None, "image/jpeg", 400, "empty body"),
+])
+def test_refusals(api, body, content_type, status, message):
+    deps, bucket = api
+    got, answer = call(deps, "POST", "/images", body, content_type=content_type)
+    assert (got, message in answer["message"]) == (status, True), answer
+    assert "Contents" not in bucket.s3.list_objects_v2(Bucket=bucket.name)  # nothing stored
+
+
+def test_too_large_and_bad_queries(api, photos):
+    deps, _ = api
+    small = deps.settings.model_copy(update={"limits": deps.settings.limits.model_copy(update={"max_bytes": 1000})})
+    status, answer = call(Deps(small, deps.catalog, deps.s3), "POST", "/images", (photos / "coffee.jpg").read_bytes(),
+                          content_type="image/jpeg")
+    assert status == 413 and "too large" in answer["message"]
+    assert call(deps, "GET", "/search", params={"min": "lots"})[0] == 400
+    assert call(deps, "GET", "/search", params={"sort": "random"})[0] == 400
+    assert call(deps, "GET", "/images/nope")[0] == 404
+    assert call(deps, "GET", "/nowhere")[0] == 404
+
+
+def test_without_an_upload_bucket_the_api_says_so(settings, photos):
+    with open_catalog(settings.catalog) as catalog:
+        status, answer = call(Deps(settings, catalog, None), "POST", "/images", (photos / "cat.png").read_bytes(),
+                              content_type="image/png")
+    assert status == 503 and "PIXDEX_UPLOAD_BUCKET" in answer["message"]
