@@ -148,6 +148,23 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--file", type=Path, default=DASHBOARDS, help="saved objects NDJSON (default: the bundled set)")
     d.set_defaults(func=cmd_dashboards_import)
 
+    p = command("api", help="serve the image API over HTTP on this machine (the local stack)",
+                description="Serve indexer.api (what API Gateway + Lambda serve in AWS) at http://HOST:PORT. "
+                            "Images submitted go to PIXDEX_UPLOAD_BUCKET; run `pixdex watch --queue` on the "
+                            "bucket's event queue to label them.")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.set_defaults(func=cmd_api)
+
+    p = command("selftest", help="one image through the whole system: submit, labelled, found, deleted",
+                description="Send the bundled espresso photo to the image API, wait for the bucket's event path "
+                            "to label it, find it by search, delete it and check it is gone. Exit 0 when every "
+                            "step passed, 1 naming the step that did not.")
+    p.add_argument("--api", required=True, metavar="URL", help="the API: http://127.0.0.1:8080 or the stage URL")
+    p.add_argument("--timeout", type=float, default=120.0, metavar="S", help="seconds to wait for the label")
+    p.add_argument("--token", help="Authorization header value (a Cognito ID token for a deployed API)")
+    p.set_defaults(func=cmd_selftest)
+
     p = command("ui", help="start the Streamlit app")
     p.add_argument("--port", type=int, default=8501)
     p.set_defaults(func=cmd_ui)
@@ -393,6 +410,42 @@ def cmd_dashboards_import(args: argparse.Namespace, settings: Settings) -> int:
         print(f"pixdex: error: Dashboards refused the import (HTTP {resp.status_code}): {errors}", file=sys.stderr)
         return ITEMS_FAILED
     print(f"imported {body.get('successCount', 0)} saved objects into {args.url}; open the 'pixdex overview' dashboard")
+    return OK
+
+
+def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
+    from indexer.api import Deps
+    from indexer.api_server import server
+    from indexer.s3 import make_client
+
+    if not settings.upload_bucket:
+        raise UsageError("set PIXDEX_UPLOAD_BUCKET=s3://bucket/prefix/: where the API stores submitted images")
+    deps = Deps(settings, open_catalog(settings.catalog, settings), make_client(settings))
+    httpd = server(args.port, deps, args.host)
+    print(f"pixdex api: http://{args.host}:{httpd.server_address[1]} (catalogue {settings.catalog}, "
+          f"uploads {settings.upload_bucket})", file=sys.stderr, flush=True)
+    import contextlib
+    import signal
+
+    def stop(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    with contextlib.suppress(KeyboardInterrupt):
+        httpd.serve_forever()
+    httpd.server_close()
+    return OK
+
+
+def cmd_selftest(args: argparse.Namespace, settings: Settings) -> int:
+    from indexer.selftest import SelftestFailed, run
+
+    try:
+        run(args.api, args.timeout, args.token, say=lambda line: print(line, flush=True))
+    except SelftestFailed as exc:
+        print(f"FAILED {exc}", flush=True)
+        return ITEMS_FAILED
+    print("selftest passed", flush=True)
     return OK
 
 
