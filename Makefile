@@ -7,7 +7,7 @@ PORT ?= 8501
 DEMO_CATALOG ?= $(CURDIR)/var/demo.db
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: venv demo index ui test lint bench taxonomy clean chromium
+.PHONY: venv demo index ui test lint bench taxonomy clean chromium stack
 
 venv: $(VENV)/.installed
 
@@ -22,6 +22,9 @@ demo: venv  ## index PHOTOS (default: the bundled test photos) and start the app
 	$(VENV)/bin/pixdex --catalog sqlite:///$(DEMO_CATALOG) index $(PHOTOS) || test $$? -eq 1
 	$(VENV)/bin/pixdex --catalog sqlite:///$(DEMO_CATALOG) search cat
 	$(VENV)/bin/pixdex --catalog sqlite:///$(DEMO_CATALOG) ui --port $(PORT)
+
+stack: venv  ## the event-driven path on this machine: S3+SQS (moto), OpenSearch (osmem), indexer, API
+	$(VENV)/bin/pixdex stack
 
 test: venv chromium  ## lint and run the whole suite
 	$(VENV)/bin/ruff check .

@@ -156,6 +156,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.set_defaults(func=cmd_api)
 
+    p = command("stack", help="the event-driven path on this machine: S3+SQS, OpenSearch, indexer, API",
+                description="Start moto's S3 and SQS (the bucket notifying the queue), osmem-server as OpenSearch, "
+                            "the queue watcher as the indexer Lambda and the image API, print their endpoints, and "
+                            "run until Ctrl-C or SIGTERM. Needs the dev extra (make stack installs it).")
+    p.add_argument("--bucket", default="pixdex-photos", help="the bucket to create (default pixdex-photos)")
+    p.add_argument("--s3-port", type=int, default=5000, help="moto's S3/SQS port (default 5000; 0: any free)")
+    p.add_argument("--api-port", type=int, default=8080, help="the API's port (default 8080; 0: any free)")
+    p.set_defaults(func=cmd_stack)
+
     p = command("selftest", help="one image through the whole system: submit, labelled, found, deleted",
                 description="Send the bundled espresso photo to the image API, wait for the bucket's event path "
                             "to label it, find it by search, delete it and check it is gone. Exit 0 when every "
@@ -434,6 +443,37 @@ def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         httpd.serve_forever()
     httpd.server_close()
+    return OK
+
+
+def cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
+    import signal
+    import threading
+
+    from indexer.stack import CREDENTIALS, Endpoints, StackError, start
+
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def ready(e: Endpoints) -> None:
+        creds = " ".join(f"{k}={v}" for k, v in CREDENTIALS.items())
+        print(f"""pixdex stack: running (Ctrl-C stops)
+  S3 + SQS (moto)      {e.s3}   bucket s3://{e.bucket}/ -> queue {e.queue_url}
+  OpenSearch (osmem)   {e.opensearch}
+  image API            {e.api}
+  indexer              watching the queue
+try:
+  export AWS_ENDPOINT_URL={e.s3} {creds}
+  aws s3 cp photo.jpg s3://{e.bucket}/          # labelled within seconds
+  PIXDEX_CATALOG={e.opensearch} pixdex search cat
+  pixdex selftest --api {e.api}""", flush=True)
+
+    try:
+        start(settings, args.bucket, args.s3_port, args.api_port, stop, ready)
+    except StackError as exc:
+        raise UsageError(str(exc)) from None
+    print("pixdex stack: stopped", flush=True)
     return OK
 
 

@@ -1,0 +1,79 @@
+"""`pixdex stack`: the event-driven path on one machine, for trying it and for the system test.
+
+S3 and SQS are moto's server, with the bucket notifying the queue as production wires it;
+OpenSearch is osmem-server (in memory); the indexer Lambda is the queue watcher; API Gateway + the
+API Lambda are `indexer.api_server`. Everything stops with the command. These stand-ins come
+with the `dev` extra (`make stack` installs it); with Docker, infra/local/compose.yaml runs the
+real OpenSearch and MinIO instead.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from indexer.settings import Settings
+
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+class StackError(RuntimeError):
+    pass
+
+
+@dataclass
+class Endpoints:
+    s3: str
+    bucket: str
+    queue_url: str
+    opensearch: str
+    api: str
+
+
+def start(settings: Settings, bucket: str, s3_port: int, api_port: int, stop: threading.Event,
+          ready: Callable[[Endpoints], None]) -> None:
+    """Start everything, call `ready`, serve until `stop` is set, then stop everything."""
+    try:
+        from moto.server import ThreadedMotoServer
+        from osmem_server import OsmemServer
+    except ImportError:
+        raise StackError("the local stack needs the dev extra: pip install 'pixdex[dev]' (make stack does)") from None
+    import logging
+
+    import boto3
+
+    from indexer.api import Deps
+    from indexer.api_server import server
+    from indexer.catalog import open_catalog
+    from indexer.handler import build
+    from indexer.s3 import make_client
+    from indexer.watch import QueueWatcher
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=s3_port, verbose=False)
+    moto.start()
+    host, port = moto.get_host_and_port()
+    s3_url = f"http://{host}:{port}"
+    os.environ.update(CREDENTIALS, AWS_ENDPOINT_URL=s3_url)  # this process and the clients it makes
+    s3, sqs = boto3.client("s3"), boto3.client("sqs")
+    s3.create_bucket(Bucket=bucket)
+    queue_url = sqs.create_queue(QueueName=f"{bucket}-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"QueueConfigurations": [
+        {"QueueArn": arn, "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]}]})
+    opensearch = OsmemServer.start()
+    try:
+        local = settings.model_copy(update={"catalog": opensearch.url, "upload_bucket": f"s3://{bucket}/",
+                                            "s3_endpoint": s3_url})
+        watcher = QueueWatcher(queue_url, build(local), make_client(local, "sqs"), wait_seconds=1)
+        threading.Thread(target=watcher.run, args=(stop,), name="stack-watcher", daemon=True).start()
+        httpd = server(api_port, Deps(local, open_catalog(local.catalog, local), make_client(local)))
+        threading.Thread(target=httpd.serve_forever, name="stack-api", daemon=True).start()
+        ready(Endpoints(s3_url, bucket, queue_url, opensearch.url, f"http://127.0.0.1:{httpd.server_address[1]}"))
+        stop.wait()
+        httpd.shutdown()
+    finally:
+        opensearch.process.terminate()
+        moto.stop()
