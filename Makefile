@@ -1,13 +1,15 @@
 # Two set-up commands (README): `make demo` and `make test`. Both build .venv themselves.
 PYTHON ?= python3
 VENV := .venv
+# checkov lives apart: its pins are not the app's
+TOOLS := .venv-tools
 PY := $(VENV)/bin/python
 PHOTOS ?= tests/data/photos
 PORT ?= 8501
 DEMO_CATALOG ?= $(CURDIR)/var/demo.db
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: venv demo index ui test lint bench taxonomy clean chromium stack
+.PHONY: venv demo index ui test lint bench taxonomy clean chromium stack deploy
 
 venv: $(VENV)/.installed
 
@@ -23,12 +25,21 @@ demo: venv  ## index PHOTOS (default: the bundled test photos) and start the app
 	$(VENV)/bin/pixdex --catalog sqlite:///$(DEMO_CATALOG) search cat
 	$(VENV)/bin/pixdex --catalog sqlite:///$(DEMO_CATALOG) ui --port $(PORT)
 
+deploy: venv  ## deploy infra/aws to the environment ENV (test, staging, prod) with the SAM CLI
+	@test -n "$(ENV)" || { echo "make deploy ENV=test|staging|prod" >&2; exit 2; }
+	cd infra/aws && sam deploy --config-file samconfig.toml --config-env $(ENV)
+	$(VENV)/bin/pixdex selftest --api "$$(aws cloudformation describe-stacks --stack-name pixdex-$(ENV) --query "Stacks[0].Outputs[?OutputKey=='ApiUrl'].OutputValue" --output text)" --token "$(TOKEN)"
+
+$(TOOLS)/bin/checkov:
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet checkov==3.3.30
+
 stack: venv  ## the event-driven path on this machine: S3+SQS (moto), OpenSearch (osmem), indexer, API
 	$(VENV)/bin/pixdex stack
 
-test: venv chromium  ## lint and run the whole suite
+test: venv chromium $(TOOLS)/bin/checkov  ## lint and run the whole suite
 	$(VENV)/bin/ruff check .
-	PIXDEX_E2E_REQUIRED=1 $(PY) -m pytest -q
+	PIXDEX_E2E_REQUIRED=1 PIXDEX_CHECKOV=$(TOOLS)/bin/checkov $(PY) -m pytest -q
 
 chromium:  ## the browser the e2e tests drive (Debian's chromium; installed when missing)
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
@@ -49,4 +60,4 @@ taxonomy: venv  ## regenerate indexer/data/imagenet_taxonomy.json (needs Debian'
 	$(PY) scripts/build_taxonomy.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(TOOLS) var .pytest_cache .ruff_cache *.egg-info
