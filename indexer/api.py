@@ -21,6 +21,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -95,16 +96,15 @@ def submit() -> Response:
     data, source = _submitted(d.settings)
     check_size_or_413(data, d.settings)
     fmt = _format(data)
-    bucket, prefix = split_s3_uri(d.settings.upload_bucket.rstrip("/") + "/")
-    key = f"{prefix}api/{uuid.uuid4().hex}.{EXTENSION[fmt]}"
-    uri = s3_uri(bucket, key)
+    uri = f"{_api_prefix(d.settings)}{uuid.uuid4().hex}.{EXTENSION[fmt]}"
+    bucket, key = split_s3_uri(uri)
     # the placeholder goes in before the object exists, so the object's event always comes after it
     placeholder = Record(uri=uri, status=Status.NOT_CLASSIFIED, bucket=bucket, key=key, size=len(data),
                          content_type=CONTENT_TYPES[fmt], format=fmt)
     d.catalog.upsert_many([placeholder])
     try:
         d.s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType=CONTENT_TYPES[fmt],
-                        Metadata={"pixdex-source": source[:1000]})
+                        Metadata={"pixdex-source": quote(source, safe=":/?&=%#")[:1000]})  # S3 metadata is ASCII
     except Exception:
         d.catalog.delete([placeholder.id])
         raise
@@ -127,10 +127,12 @@ def delete_image(image_id: str) -> dict:
     record = d.catalog.get(image_id)
     if record is None:
         raise ApiError(f"no image {image_id!r}", 404)
-    if d.settings.upload_bucket and record.uri.startswith(d.settings.upload_bucket.rstrip("/") + "/"):
+    stored_here = _api_prefix(d.settings)
+    removed_object = bool(stored_here and record.uri.startswith(stored_here))
+    if removed_object:
         d.s3.delete_object(Bucket=record.bucket, Key=record.key)  # what the API stored, it removes
     d.catalog.delete([record.id])
-    return {"deleted": record.id, "uri": record.uri}
+    return {"deleted": record.id, "uri": record.uri, "object_deleted": removed_object}
 
 
 @app.get("/search")
@@ -146,7 +148,12 @@ def search() -> dict:
                       cursor=q.get_query_string_value("cursor"))
     except ValueError as exc:
         raise ApiError(f"bad query: {exc}", 400) from None
-    page = deps().catalog.search(query)
+    try:
+        page = deps().catalog.search(query)
+    except CatalogError as exc:
+        if query.cursor and "cursor" in str(exc):
+            raise ApiError(str(exc), 400) from None
+        raise
     return {"total": page.total, "next_cursor": page.next_cursor, "records": [r.to_json() for r in page.records]}
 
 
@@ -166,7 +173,8 @@ def labels() -> list:
 def _submitted(settings: Settings) -> tuple[bytes, str]:
     """The image bytes from the body (base64 from API Gateway's binary support) or from {"url": ...}."""
     event = app.current_event
-    kind = (event.headers or {}).get("content-type") or (event.headers or {}).get("Content-Type") or ""
+    headers = {k.lower(): v for k, v in (event.headers or {}).items()}
+    kind = (headers.get("content-type") or "").lower()
     if kind.startswith("application/json"):
         try:
             url = json.loads(event.decoded_body or "")["url"]
@@ -178,8 +186,17 @@ def _submitted(settings: Settings) -> tuple[bytes, str]:
         return got.data, got.url
     if not event.body:
         raise ApiError('empty body: send {"url": "https://..."} or the image itself', 400)
-    data = base64.b64decode(event.body) if event.is_base64_encoded else event.body.encode("latin-1")
-    return data, "body"
+    if not event.is_base64_encoded:  # API Gateway base64-encodes the binary media types (image/*)
+        raise ApiError("send the image with an image/* Content-Type, or JSON {\"url\": ...}", 415)
+    return base64.b64decode(event.body), "body"
+
+
+def _api_prefix(settings: Settings) -> str | None:
+    """s3://bucket/prefix/api/: where the API stores images, and the only objects it deletes."""
+    if not settings.upload_bucket:
+        return None
+    bucket, prefix = split_s3_uri(settings.upload_bucket.rstrip("/") + "/")
+    return s3_uri(bucket, f"{prefix}api/")
 
 
 def check_size_or_413(data: bytes, settings: Settings) -> None:

@@ -92,12 +92,14 @@ def label_records(labeller: Labeller, batch: Sequence[Decoded]) -> list[Record]:
 
 def keep_reviews(catalog: Catalog, records: list[Record]) -> list[Record]:
     """Records about to replace stored ones, with the stored human review kept: a person's labels
-    outrank the model's and survive relabelling (a new model, --force, a backfill --relabel)."""
+    outrank the model's and survive relabelling (a new model, --force, a backfill --relabel) of
+    the same bytes (etag)."""
     stored = catalog.get_many([r.id for r in records])
     out = []
     for r in records:
         old = stored.get(r.id)
-        if old is not None and old.reviewed_at is not None:
+        # the review was of these bytes; new bytes under the key go back to the model and the queue
+        if old is not None and old.reviewed_at is not None and old.etag == r.etag:
             r = replace(r, labels=[lb for lb in old.labels if lb.source == LabelSource.HUMAN],
                         reviewed_at=old.reviewed_at, reviewed_by=old.reviewed_by)
         out.append(r)

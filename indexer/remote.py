@@ -45,8 +45,12 @@ class Downloaded:
 
 
 def public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is not None and not public(embedded):
+            return False
+        if ip.ipv4_mapped:
+            ip = ip.ipv4_mapped
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_link_local)
 
 
@@ -125,7 +129,8 @@ def _get(parts, ip: str, port: int, deadline: float) -> urllib3.BaseHTTPResponse
 def _body(resp: urllib3.BaseHTTPResponse, max_bytes: int, deadline: float, url: str) -> bytes:
     chunks, size = [], 0
     try:
-        for chunk in resp.stream(64 * 1024):
+        # read1: whatever has arrived, so a server dripping bytes meets the deadline too
+        while chunk := resp.read1(64 * 1024):
             size += len(chunk)
             if size > max_bytes:
                 raise UrlRefused(f"{url} is over the {max_bytes:,} byte limit", 413)

@@ -73,9 +73,11 @@ def main() -> None:
 
     parents = label_parents(labeller().model_id)
     selected = [r for r in page.records if st.session_state.get(f"pick-{r.id}")]
+    confirmable = [r for r in selected if r.status == Status.LABELED and r.labels]  # nothing to confirm otherwise
     bulk_confirm, bulk_reject, _ = st.columns([1, 1, 3])
-    if bulk_confirm.button(f"Confirm selected ({len(selected)})", disabled=not selected, key="bulk-confirm"):
-        for r in selected:
+    if bulk_confirm.button(f"Confirm selected ({len(confirmable)})", disabled=not confirmable, key="bulk-confirm",
+                           help="Only labelled images: failed and unclassified ones have no label to confirm"):
+        for r in confirmable:
             decide(r, confirmed(r), "confirmed")
         st.rerun()
     if bulk_reject.button(f"Reject selected ({len(selected)})", disabled=not selected, key="bulk-reject"):

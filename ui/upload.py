@@ -111,8 +111,8 @@ def main() -> None:
                 st.error(f"{name}: {exc}")
                 continue
             done = st.session_state.setdefault("done", {})
-            if file_id in done and done[file_id][2] == kept:
-                record, where, _ = done[file_id]  # a rerun: not labelled or stored twice
+            if file_id in done and (done[file_id][2] == kept or done[file_id][2]):
+                record, where, _ = done[file_id]  # a rerun: not labelled or stored twice; kept stays kept
             elif kept:
                 record, where = keep(name, data, s)
                 done[file_id] = (record, where, kept)

@@ -100,3 +100,21 @@ def test_without_an_upload_bucket_the_api_says_so(settings, photos):
         status, answer = call(Deps(settings, catalog, None), "POST", "/images", (photos / "cat.png").read_bytes(),
                               content_type="image/png")
     assert status == 503 and "PIXDEX_UPLOAD_BUCKET" in answer["message"]
+
+
+def test_delete_leaves_objects_the_api_did_not_store(api, photos, settings):
+    deps, bucket = api
+    bucket.put("incoming/albums/cat.png", (photos / "cat.png").read_bytes())  # a user's own upload
+    handle_events(bucket.lambda_event(bucket.messages()), build(settings))
+    with open_catalog(settings.catalog) as catalog:
+        record = catalog.get(f"s3://{bucket.name}/incoming/albums/cat.png")
+    status, body = call(deps, "DELETE", f"/images/{record.id}")
+    assert status == 200 and body["object_deleted"] is False
+    assert call(deps, "GET", f"/images/{record.id}")[0] == 404
+    assert bucket.s3.head_object(Bucket=bucket.name, Key="incoming/albums/cat.png")["ContentLength"] > 0
+
+
+def test_a_bad_cursor_is_a_bad_request(api):
+    deps, _ = api
+    status, body = call(deps, "GET", "/search", params={"cursor": "not-a-cursor"})
+    assert status == 400 and "cursor" in body["message"]

@@ -30,6 +30,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
         }
         if self.path == "/slow.jpg":
             time.sleep(2)
+        if self.path == "/drip.jpg":  # a byte at a time, each well inside a read timeout
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            for _ in range(100):
+                try:
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                except OSError:
+                    return
+                time.sleep(0.1)
+            return
         status, kind, body, headers = route.get(self.path, (200, "image/jpeg", self.photo, {}))
         self.send_response(status)
         self.send_header("Content-Type", kind)
@@ -76,6 +89,7 @@ def test_an_image_is_fetched_and_a_redirect_followed(server, photos):
     ("http://[::1]/cat.jpg", 403, "refused"),
     ("http://[::ffff:127.0.0.1]/cat.jpg", 403, "refused"),
     ("http://0.0.0.0/cat.jpg", 403, "refused"),
+    ("http://[2002:a9fe:a9fe::1]/cat.jpg", 403, "refused"),  # 6to4 around 169.254.169.254
     ("http://no-such-host.invalid/cat.jpg", 400, "cannot resolve"),
 ])
 def test_refused_urls_name_the_problem(url, status, message):
@@ -108,3 +122,10 @@ def test_a_slow_server_times_out(server):
     with pytest.raises(UrlRefused, match="too long") as err:
         fetch(f"http://{server}/slow.jpg", allow=server, timeout=0.5)
     assert err.value.status == 504 and time.monotonic() - started < 1.8
+
+
+def test_a_server_dripping_bytes_meets_the_deadline(server):
+    started = time.monotonic()
+    with pytest.raises(UrlRefused, match="too long") as err:
+        fetch(f"http://{server}/drip.jpg", allow=server, timeout=1.0)
+    assert err.value.status == 504 and time.monotonic() - started < 2.5

@@ -103,3 +103,19 @@ def test_with_sign_in_configured_the_app_asks_for_it(photo_catalog, auth_secrets
     at.run()
     assert not at.exception, at.exception
     assert "Signed in as ana@example.com" in [c.value for c in at.sidebar.caption]
+
+
+def test_new_bytes_under_a_reviewed_key_go_back_to_the_model(settings, labeller, photos, tmp_path):
+    from indexer.record import Label
+
+    path = tmp_path / "photo.jpg"
+    path.write_bytes((photos / "rocket.jpg").read_bytes())
+    with open_catalog(settings.catalog) as cat:
+        pipeline = Pipeline(settings, labeller, cat, FileSource(settings.limits))
+        pipeline.run([source_item(path)])
+        cat.review(cat.get(source_item(path).uri).id, [Label("space shuttle", 1.0)], "ana")
+        path.write_bytes((photos / "coffee.jpg").read_bytes())  # someone replaced the picture
+        pipeline.run([source_item(path)])
+        again = cat.get(source_item(path).uri)
+    assert again.reviewed_at is None and "espresso" in again.label_names
+    assert all(lb.source == Source.MODEL for lb in again.labels)

@@ -114,3 +114,20 @@ def test_every_environment_is_configured():
         assert f"Env={env}" in overrides and given <= declared, env
         required = {n for n, p in DOC["Parameters"].items() if "Default" not in p}
         assert required <= given, (env, required - given)
+
+
+def test_deployable_details():
+    # every traced function's role may write to X-Ray (Lambda refuses Tracing: Active otherwise)
+    assert DOC["Globals"]["Function"]["Tracing"] == "Active"
+    for name, res in RES.items():
+        if res["Type"] == "AWS::Serverless::Function":
+            role = RES[res["Properties"]["Role"]["GetAtt"].split(".")[0]]
+            policies = json.dumps(role["Properties"]["ManagedPolicyArns"])
+            assert "AWSXRayDaemonWriteAccess" in policies, name
+    # data nodes: an even count across the two zones
+    count = RES["Domain"]["Properties"]["ClusterConfig"]["InstanceCount"]["If"]
+    assert all(n % 2 == 0 for n in count[1:])
+    # the SQS source stops at its maximum instead of being throttled into the dead-letter queue
+    uploads = RES["IndexerFunction"]["Properties"]["Events"]["Uploads"]["Properties"]
+    assert uploads["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "IndexerConcurrency"}
+    assert "DomainLogsPolicy" in str(RES["Domain"]["DependsOn"])
