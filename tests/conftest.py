@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import socket
 import struct
+import subprocess
 import time
 import uuid
 import zlib
@@ -176,3 +178,24 @@ def bucket(aws: str) -> Bucket:
 @pytest.fixture
 def versioned_bucket(aws: str) -> Bucket:
     return make_bucket(versioned=True)
+
+
+# -- servers started as processes (the app, the API) ------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, what: str, seconds: float = 60) -> None:
+    """Until `proc` listens on `port`; fails with its output if it exits first."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, f"{what} did not start"
+            time.sleep(0.2)

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import random
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from synthetic import records  # the same records for both backends
+from synthetic import opensearch_target, pct, query_labels, records  # the same records for both backends
 
 from indexer.catalog import Catalog, Query, open_catalog
 from indexer.catalog.opensearch import OpenSearchCatalog
@@ -53,10 +51,6 @@ def latencies(catalog: Catalog, labels: list[str], rounds: int) -> list[float]:
     return sorted(out)
 
 
-def pct(values: list[float], p: float) -> float:
-    return values[min(len(values) - 1, round(p * (len(values) - 1)))] * 1000
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=20_000, help="records in both backends (default 20000)")
@@ -67,19 +61,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=60, help="timed searches (default 60)")
     parser.add_argument("--n-embedding", type=int, default=2000, help="records with 1280-d embeddings (default 2000)")
     args = parser.parse_args()
-    from osmem_server import OsmemServer
-
-    label_counts = Counter(lb.name for r in records(min(args.n, 5000)) for lb in r.labels)
-    common = [name for name, _ in label_counts.most_common(10)]
-    rare = random.Random(1).sample([name for name, c in label_counts.items() if c < 5], 10)
+    common, rare = query_labels(args.n)
     labels = [x for pair in zip(common, rare, strict=False) for x in pair]
     rows = {}
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
-        if args.opensearch:
-            url, os_name = args.opensearch, "OpenSearch"
-        else:
-            server = stack.enter_context(OsmemServer.start())
-            url, os_name = stack.enter_context(server.clone()).url, "OpenSearch API (osmem)"
+        url, os_name = opensearch_target(args.opensearch, stack)
         settings = Settings(index="bench-images", opensearch={"refresh": "false"})
         backends = {"SQLite": open_catalog(f"sqlite:///{tmp}/bench.db"), os_name: open_catalog(url, settings)}
         for name, catalog in backends.items():

@@ -28,17 +28,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import random
 import statistics
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from synthetic import records  # the same records for both backends
+from synthetic import opensearch_target, pct, query_labels, records  # the same records for both backends
 
 from indexer.catalog import Catalog, Query, Sort, open_catalog
 from indexer.catalog.opensearch import OpenSearchCatalog
@@ -121,14 +119,6 @@ def after_writes(catalog: Catalog, common: list[str], times: int) -> list[float]
     return out
 
 
-def pct(values: list[float], p: float) -> float:
-    """The p-quantile in ms (nearest rank); nan for no values."""
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    return values[min(len(values) - 1, round(p * (len(values) - 1)))] * 1000
-
-
 def verdict(ms: float) -> str:
     return "meets" if ms < GOAL_MS else "MISSES"
 
@@ -147,21 +137,13 @@ def main() -> None:
     parser.add_argument("--opens", type=int, default=5, help="fresh catalogue objects timed (default 5)")
     args = parser.parse_args()
 
-    label_counts = Counter(lb.name for r in records(min(args.n, 5000)) for lb in r.labels)
-    common = [name for name, _ in label_counts.most_common(10)]
-    rare = random.Random(1).sample([name for name, c in label_counts.items() if c < 5], 10)
+    common, rare = query_labels(args.n)
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         backends: list[tuple[str, int, Callable[[], Catalog]]] = [
             ("SQLite", args.n, lambda: open_catalog(f"sqlite:///{tmp}/ui.db"))]
         if args.n_opensearch:
-            if args.opensearch:
-                url, os_name = args.opensearch, "OpenSearch"
-            else:
-                from osmem_server import OsmemServer
-
-                server = stack.enter_context(OsmemServer.start())
-                url, os_name = stack.enter_context(server.clone()).url, "OpenSearch API (osmem)"
+            url, os_name = opensearch_target(args.opensearch, stack)
             settings = Settings(index="bench-ui", opensearch={"refresh": "false"})
             backends.append((os_name, args.n_opensearch, lambda: open_catalog(url, settings)))
         for name, n, opener in backends:

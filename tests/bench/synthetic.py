@@ -1,9 +1,12 @@
 """Synthetic catalogue records for benchmarks: real ImageNet class names and their parent concepts,
-a long-tailed class distribution, softmax-like confidences, 60 days of indexing, 2% failures."""
+a long-tailed class distribution, softmax-like confidences, 60 days of indexing, 2% failures; and
+what the catalogue benchmarks share: the labels they query, percentiles, the OpenSearch target."""
 
 from __future__ import annotations
 
+import contextlib
 import random
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -45,3 +48,28 @@ def records(n: int, seed: int = 7, embedding_dim: int | None = None) -> Iterator
         yield Record(uri=uri, status=Status.LABELED, labels=labels, indexed_at=indexed_at, size=3_000_000,
                      width=4000, height=3000, format="JPEG", content_type="image/jpeg", embedding=emb,
                      bucket="bench-photos", key=uri.split("/", 3)[3], model_id="efficientnet-lite0@bench")
+
+
+def query_labels(n: int) -> tuple[list[str], list[str]]:
+    """10 common labels and 10 rare ones (seen under 5 times) among the first min(n, 5000) records."""
+    counts = Counter(lb.name for r in records(min(n, 5000)) for lb in r.labels)
+    common = [name for name, _ in counts.most_common(10)]
+    return common, random.Random(1).sample([name for name, c in counts.items() if c < 5], 10)
+
+
+def pct(values: list[float], p: float) -> float:
+    """The p-quantile of seconds, in ms (nearest rank); nan for no values."""
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, round(p * (len(values) - 1)))] * 1000
+
+
+def opensearch_target(url: str | None, stack: contextlib.ExitStack) -> tuple[str, str]:
+    """(url, name): the cluster given, else a fresh osmem-server clone that `stack` stops."""
+    if url:
+        return url, "OpenSearch"
+    from osmem_server import OsmemServer
+
+    server = stack.enter_context(OsmemServer.start())
+    return stack.enter_context(server.clone()).url, "OpenSearch API (osmem)"

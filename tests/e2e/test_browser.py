@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "var" / "e2e-screenshots"
@@ -24,12 +24,6 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-b
 
 if not CHROMIUM and not os.environ.get("PIXDEX_E2E_REQUIRED"):
     pytest.skip("no chromium on this machine (make test installs it)", allow_module_level=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -43,15 +37,7 @@ def app(tmp_path_factory, photos):
            "PIXDEX_DEVICE": "cpu"}
     proc = subprocess.Popen([PIXDEX, "--catalog", catalog, "ui", "--port", str(port)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            assert proc.poll() is None, proc.communicate()[0]
-            assert time.monotonic() < deadline, "pixdex ui did not start"
-            time.sleep(0.2)
+    wait_for_port(port, proc, "pixdex ui")
     yield f"http://127.0.0.1:{port}"
     proc.terminate()
     proc.wait(10)

@@ -4,35 +4,20 @@ each refusal with its status."""
 
 from __future__ import annotations
 
-import base64
 import json
 
 import pytest
 
 from indexer.api import Deps, handle
+from indexer.api_server import proxy_event
 from indexer.catalog import open_catalog
 from indexer.handler import build
 from indexer.handler import handle as handle_events
 from indexer.s3 import make_client
 
 
-def event(method: str, path: str, body: bytes | str | None = None, params: dict | None = None,
-          content_type: str | None = None) -> dict:
-    multi = {k: v if isinstance(v, list) else [v] for k, v in (params or {}).items()}
-    binary = isinstance(body, bytes)
-    return {
-        "resource": path, "path": path, "httpMethod": method,
-        "headers": {"content-type": content_type} if content_type else {},
-        "multiValueHeaders": {"content-type": [content_type]} if content_type else {},
-        "queryStringParameters": {k: v[-1] for k, v in multi.items()} or None,
-        "multiValueQueryStringParameters": multi or None, "pathParameters": None, "stageVariables": None,
-        "requestContext": {"requestId": "test", "stage": "prod", "httpMethod": method, "path": path},
-        "body": base64.b64encode(body).decode() if binary else body, "isBase64Encoded": binary,
-    }
-
-
 def call(deps: Deps, *args, **kw) -> tuple[int, object]:
-    resp = handle(event(*args, **kw), deps)
+    resp = handle(proxy_event(*args, **kw), deps)
     return resp["statusCode"], json.loads(resp["body"]) if resp.get("body") else None
 
 

@@ -6,32 +6,14 @@ process or server over real sockets. Submit -> event -> label -> search finds it
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.conftest import free_port, wait_for_port
+
 PIXDEX = str(Path(sys.executable).parent / "pixdex")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the API did not start"
-            time.sleep(0.2)
 
 
 @contextmanager
@@ -46,7 +28,7 @@ def stack(bucket, catalog_url: str, watcher: bool = True):
         procs.append(subprocess.Popen([PIXDEX, "watch", "--queue", bucket.queue_url, "--wait", "1"], env=env,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
     try:
-        wait_for_port(port, procs[0])
+        wait_for_port(port, procs[0], "the API")
         yield f"http://127.0.0.1:{port}", env
     finally:
         for proc in procs:

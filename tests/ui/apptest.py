@@ -17,3 +17,8 @@ def run_app(page: str | None = None, **params: str | list[str]) -> AppTest:
     at.run()
     assert not at.exception, at.exception
     return at
+
+
+def image_links(at: AppTest) -> list[str]:
+    """The labels of the links to image pages: one per grid thumbnail or queued image."""
+    return [link.label for link in at.get("page_link") if link.proto.page == "image"]

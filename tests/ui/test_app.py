@@ -7,14 +7,10 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
-from apptest import APP, run_app
+from apptest import APP, image_links, run_app
 from streamlit.testing.v1 import AppTest
 
 from indexer.catalog import Query, open_catalog
-
-
-def image_links(at: AppTest) -> list[str]:
-    return [link.label for link in at.get("page_link") if link.proto.page == "image"]
 
 
 def test_home_shows_the_newest_images_with_their_labels(photo_catalog):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from apptest import run_app
+from apptest import image_links, run_app
 
 from indexer.catalog import open_catalog
 from indexer.files import FileSource, find_images, source_item
@@ -21,9 +21,6 @@ def os_catalog(osmem_clone, labeller, photos, monkeypatch, tmp_path):
     monkeypatch.setenv("PIXDEX_THUMBNAILS", str(tmp_path / "thumbs"))
     return osmem_clone.url
 
-
-def image_links(at) -> list[str]:
-    return [link.label for link in at.get("page_link") if link.proto.page == "image"]
 
 
 def test_search_facets_and_pages_on_opensearch(os_catalog):

@@ -4,7 +4,7 @@ model and survive relabelling, bulk actions, and the sign-in gate."""
 from __future__ import annotations
 
 import pytest
-from apptest import run_app
+from apptest import image_links, run_app
 
 from indexer.catalog import Query, open_catalog
 from indexer.files import FileSource, find_images, source_item
@@ -17,20 +17,17 @@ def record(url: str, name: str):
         return next(r for r in cat.search(Query(limit=100)).records if r.uri.endswith(name))
 
 
-def queue(at) -> list[str]:
-    return [link.label for link in at.get("page_link") if link.proto.page == "image"]
-
 
 def test_the_queue_holds_what_the_model_was_unsure_of(photo_catalog):
     # rocket: missile 32% as its best class, but weapon/vehicle concepts around 40-50%: under 0.6
     at = run_app("review.py", below="0.6")
-    assert "rocket.jpg" in queue(at) and "coffee.jpg" not in queue(at)  # espresso 94%
+    assert "rocket.jpg" in image_links(at) and "coffee.jpg" not in image_links(at)  # espresso 94%
     assert "waiting" in at.get("progress")[0].proto.text
 
 
 def test_confirm_correct_and_reject_become_human_labels(photo_catalog):
     at = run_app("review.py", below="1.0")
-    assert set(queue(at)) == {"cat.png", "coffee.jpg", "rocket.jpg", "cameraman.jpg"}
+    assert set(image_links(at)) == {"cat.png", "coffee.jpg", "rocket.jpg", "cameraman.jpg"}
     cam = record(photo_catalog, "cameraman.jpg")
     next(b for b in at.button if b.key == f"confirm-{cam.id}").click().run()
     rocket = record(photo_catalog, "rocket.jpg")
@@ -45,7 +42,7 @@ def test_confirm_correct_and_reject_become_human_labels(photo_catalog):
     assert all(lb.source == Source.HUMAN and lb.confidence == 1.0 for lb in cam.labels)
     assert [lb.name for lb in rocket.labels] == ["space shuttle"] and rocket.labels[0].source == Source.HUMAN
     assert coffee.labels == [] and coffee.reviewed_at is not None
-    assert queue(at) == ["cat.png"]  # reviewed images leave the queue
+    assert image_links(at) == ["cat.png"]  # reviewed images leave the queue
     with open_catalog(photo_catalog) as cat:  # the correction is searchable, parents included
         assert [r.uri for r in cat.search(Query(all_of=("space shuttle",))).records] == [rocket.uri]
         assert cat.search(Query(all_of=("espresso",))).total == 0
@@ -72,7 +69,7 @@ def test_bulk_confirm_a_selection(photo_catalog):
     at.run()
     next(b for b in at.button if b.key == "bulk-confirm").click().run()
     assert not at.exception, at.exception
-    assert set(queue(at)) == {"coffee.jpg", "rocket.jpg"}
+    assert set(image_links(at)) == {"coffee.jpg", "rocket.jpg"}
     assert record(photo_catalog, "cat.png").labels[0].source == Source.HUMAN
 
 
@@ -95,7 +92,7 @@ def test_with_sign_in_configured_the_app_asks_for_it(photo_catalog, auth_secrets
     at = AppTest.from_file(APP, default_timeout=60)
     at.secrets.update(auth_secrets)
     at.run()
-    assert [b.label for b in at.button] == ["Sign in"] and not queue(at)
+    assert [b.label for b in at.button] == ["Sign in"] and not image_links(at)
     at = AppTest.from_file(APP, default_timeout=60)
     at.secrets.update(auth_secrets)
     at.user.update(is_logged_in=True, email="ana@example.com")
