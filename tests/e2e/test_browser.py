@@ -98,6 +98,7 @@ def test_upload_a_photo_keep_it_and_find_it(app, browser, photos, tmp_path):
     upload.write_bytes((photos / "rocket.jpg").read_bytes())
     page.locator("input[type=file]").set_input_files(str(upload))
     page.get_by_text("Kept:").wait_for(timeout=60_000)
+    page.get_by_text("missile").first.wait_for()  # the labels' rows can land a render after "Kept:"
     body = page.inner_text("body")
     assert "holiday rocket.jpg" in body and "missile" in body
     page.screenshot(path=SHOTS / "upload-rocket.png", full_page=True)
