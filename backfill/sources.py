@@ -127,7 +127,7 @@ def open_listing(spec: str, reader: UriSource, shard: Shard) -> Listing:
     """SOURCE as typed -> its listing; raises SourceError naming SOURCE when it is none of the kinds."""
     if spec.startswith("s3://"):
         try:
-            bucket, key = split_s3_uri(spec if spec.count("/") > 2 else spec + "/")
+            bucket, key = split_s3_uri(spec)
         except ValueError:
             raise SourceError(f"SOURCE {spec!r}: expected s3://bucket/prefix or s3://.../manifest.json") from None
         if key.endswith("manifest.json"):

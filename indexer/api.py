@@ -32,7 +32,7 @@ from indexer.catalog import Catalog, CatalogError, Query, Sort, open_catalog
 from indexer.images import CONTENT_TYPES, FORMATS, ImageError, check_size
 from indexer.record import Record, Status
 from indexer.remote import UrlRefused, fetch_image
-from indexer.s3 import make_client, s3_uri, split_s3_uri
+from indexer.s3 import make_client, split_s3_uri
 from indexer.settings import Settings
 
 logger = Logger(service="pixdex-api")
@@ -96,7 +96,7 @@ def submit() -> Response:
     data, source = _submitted(d.settings)
     check_size_or_413(data, d.settings)
     fmt = _format(data)
-    uri = f"{_api_prefix(d.settings)}{uuid.uuid4().hex}.{EXTENSION[fmt]}"
+    uri = d.settings.upload_uri("api", f"{uuid.uuid4().hex}.{EXTENSION[fmt]}")
     bucket, key = split_s3_uri(uri)
     # the placeholder goes in before the object exists, so the object's event always comes after it
     placeholder = Record(uri=uri, status=Status.NOT_CLASSIFIED, bucket=bucket, key=key, size=len(data),
@@ -127,10 +127,10 @@ def delete_image(image_id: str) -> dict:
     record = d.catalog.get(image_id)
     if record is None:
         raise ApiError(f"no image {image_id!r}", 404)
-    stored_here = _api_prefix(d.settings)
-    removed_object = bool(stored_here and record.uri.startswith(stored_here))
+    # what the API stored (under api/), it removes; other images' objects are not its to delete
+    removed_object = bool(d.settings.upload_bucket and record.uri.startswith(d.settings.upload_uri("api")))
     if removed_object:
-        d.s3.delete_object(Bucket=record.bucket, Key=record.key)  # what the API stored, it removes
+        d.s3.delete_object(Bucket=record.bucket, Key=record.key)
     d.catalog.delete([record.id])
     return {"deleted": record.id, "uri": record.uri, "object_deleted": removed_object}
 
@@ -189,14 +189,6 @@ def _submitted(settings: Settings) -> tuple[bytes, str]:
     if not event.is_base64_encoded:  # API Gateway base64-encodes the binary media types (image/*)
         raise ApiError("send the image with an image/* Content-Type, or JSON {\"url\": ...}", 415)
     return base64.b64decode(event.body), "body"
-
-
-def _api_prefix(settings: Settings) -> str | None:
-    """s3://bucket/prefix/api/: where the API stores images, and the only objects it deletes."""
-    if not settings.upload_bucket:
-        return None
-    bucket, prefix = split_s3_uri(settings.upload_bucket.rstrip("/") + "/")
-    return s3_uri(bucket, f"{prefix}api/")
 
 
 def check_size_or_413(data: bytes, settings: Settings) -> None:

@@ -85,6 +85,11 @@ class Settings(BaseSettings):
     url_timeout: float = 10.0
     url_allow: list[str] = []
 
+    def upload_uri(self, folder: str, name: str = "") -> str:
+        """`s3://bucket/prefix/<folder>/<name>` under PIXDEX_UPLOAD_BUCKET: the API keeps its images in
+        `api/`, the app in `uploads/`."""
+        return f"{(self.upload_bucket or '').rstrip('/')}/{folder}/{name}"
+
     def model_settings(self) -> ModelSettings:
         return ModelSettings(
             name=self.model, labels=self.model_labels, input_size=self.model_input_size, device=self.device,

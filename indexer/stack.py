@@ -13,6 +13,7 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from indexer.settings import Settings
 
@@ -30,6 +31,17 @@ class Endpoints:
     queue_url: str
     opensearch: str
     api: str
+
+
+def event_bucket(s3: Any, sqs: Any, name: str) -> str:
+    """A bucket whose creates and deletes notify a new queue `<name>-events`, as production wires
+    them (infra/aws); returns the queue URL."""
+    s3.create_bucket(Bucket=name)
+    queue_url = sqs.create_queue(QueueName=f"{name}-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    s3.put_bucket_notification_configuration(Bucket=name, NotificationConfiguration={"QueueConfigurations": [
+        {"QueueArn": arn, "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]}]})
+    return queue_url
 
 
 def start(settings: Settings, bucket: str, s3_port: int, api_port: int, stop: threading.Event,
@@ -57,12 +69,7 @@ def start(settings: Settings, bucket: str, s3_port: int, api_port: int, stop: th
     host, port = moto.get_host_and_port()
     s3_url = f"http://{host}:{port}"
     os.environ.update(CREDENTIALS, AWS_ENDPOINT_URL=s3_url)  # this process and the clients it makes
-    s3, sqs = boto3.client("s3"), boto3.client("sqs")
-    s3.create_bucket(Bucket=bucket)
-    queue_url = sqs.create_queue(QueueName=f"{bucket}-events")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"QueueConfigurations": [
-        {"QueueArn": arn, "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]}]})
+    queue_url = event_bucket(boto3.client("s3"), boto3.client("sqs"), bucket)
     opensearch = OsmemServer.start()
     try:
         local = settings.model_copy(update={"catalog": opensearch.url, "upload_bucket": f"s3://{bucket}/",

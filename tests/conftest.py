@@ -158,15 +158,13 @@ class Bucket:
 def make_bucket(versioned: bool = False) -> Bucket:
     import boto3
 
+    from indexer.stack import event_bucket
+
     name = f"photos-{uuid.uuid4().hex[:12]}"
     s3, sqs = boto3.client("s3"), boto3.client("sqs")
-    s3.create_bucket(Bucket=name)
+    queue_url = event_bucket(s3, sqs, name)
     if versioned:
         s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-    queue_url = sqs.create_queue(QueueName=f"{name}-events")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    s3.put_bucket_notification_configuration(Bucket=name, NotificationConfiguration={"QueueConfigurations": [
-        {"QueueArn": arn, "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]}]})
     return Bucket(name, queue_url, s3, sqs)
 
 

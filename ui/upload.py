@@ -37,10 +37,10 @@ def label_only(name: str, data: bytes, s: Settings) -> Record:
 def keep(name: str, data: bytes, s: Settings) -> tuple[Record, str]:
     """Stored and indexed; returns the record and where the image went."""
     if s.upload_bucket:
-        bucket, prefix = split_s3_uri(s.upload_bucket if s.upload_bucket.count("/") > 2 else s.upload_bucket + "/")
-        key = f"{prefix.rstrip('/') + '/' if prefix else ''}uploads/{safe_name(name)}"
+        uri = s.upload_uri("uploads", safe_name(name))
+        bucket, key = split_s3_uri(uri)
         make_client(s).put_object(Bucket=bucket, Key=key, Body=data)
-        return label_only(name, data, s), f"s3://{bucket}/{key}: in the catalogue as soon as its event is processed"
+        return label_only(name, data, s), f"{uri}: in the catalogue as soon as its event is processed"
     s.uploads.mkdir(parents=True, exist_ok=True)
     path = s.uploads / safe_name(name)
     path.write_bytes(data)
