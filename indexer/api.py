@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import io
 import json
 import uuid
 from dataclasses import dataclass
@@ -26,10 +25,9 @@ from urllib.parse import quote
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from PIL import Image, UnidentifiedImageError
 
 from indexer.catalog import Catalog, CatalogError, Query, Sort, open_catalog
-from indexer.images import CONTENT_TYPES, FORMATS, ImageError, check_size
+from indexer.images import CONTENT_TYPES, ImageError, check_size, image_format
 from indexer.record import Record, Status
 from indexer.remote import UrlRefused, fetch_image
 from indexer.s3 import make_client, split_s3_uri
@@ -95,7 +93,10 @@ def submit() -> Response:
         raise ApiError("this deployment takes no images: PIXDEX_UPLOAD_BUCKET is not set", 503)
     data, source = _submitted(d.settings)
     check_size_or_413(data, d.settings)
-    fmt = _format(data)
+    try:
+        fmt = image_format(data)  # the header only: labelling is the event path's work
+    except ImageError as exc:
+        raise ApiError(str(exc), 415) from None
     uri = d.settings.upload_uri("api", f"{uuid.uuid4().hex}.{EXTENSION[fmt]}")
     bucket, key = split_s3_uri(uri)
     # the placeholder goes in before the object exists, so the object's event always comes after it
@@ -196,18 +197,6 @@ def check_size_or_413(data: bytes, settings: Settings) -> None:
         check_size(len(data), settings.limits)
     except ImageError as exc:
         raise ApiError(str(exc), 413 if data else 400) from None
-
-
-def _format(data: bytes) -> str:
-    """The image format from the header (nothing decoded); 415 for anything else."""
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            fmt = img.format or ""
-    except (UnidentifiedImageError, OSError, ValueError):
-        raise ApiError("not an image: send JPEG, PNG, WebP, GIF, BMP, TIFF or HEIC", 415) from None
-    if fmt not in FORMATS:
-        raise ApiError(f"{fmt} images are not supported", 415)
-    return fmt
 
 
 def _many(event, name: str) -> tuple[str, ...]:

@@ -77,10 +77,8 @@ def decode(data: bytes, limits: ImageLimits, size: int = 224) -> DecodedImage:
     return DecodedImage(fit(rgb, size), w, h, fmt, CONTENT_TYPES[fmt])
 
 
-def open_upright(data: bytes, limits: ImageLimits, size: int) -> tuple[Image.Image, str, tuple[int, int]]:
-    """Checked against `limits`, decoded (JPEG at the smallest DCT scale whose shorter side is
-    still >= `size`), EXIF-oriented and RGB. Returns it, the format, and the full oriented size."""
-    check_size(len(data), limits)
+def _identify(data: bytes) -> Image.Image:
+    """The image, opened from its header only (nothing decoded yet), in a format pixdex takes."""
     heif = _configure_pillow()
     try:
         img = Image.open(io.BytesIO(data))
@@ -92,11 +90,25 @@ def open_upright(data: bytes, limits: ImageLimits, size: int) -> tuple[Image.Ima
                          "TIFF, HEIC)") from None
     except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:
         raise ImageError(f"not a readable image: the header is damaged ({exc})", "damaged header") from None
-    with img:
-        fmt = img.format or "unknown"
-        if fmt not in FORMATS:
-            raise ImageError(f"{fmt} images are not supported (supported: JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC)",
-                             "unsupported format")
+    if (img.format or "unknown") not in FORMATS:
+        img.close()
+        raise ImageError(f"{img.format or 'unknown'} images are not supported (supported: JPEG, PNG, WebP, GIF, "
+                         "BMP, TIFF, HEIC)", "unsupported format")
+    return img
+
+
+def image_format(data: bytes) -> str:
+    """The format named by the header (JPEG, PNG, ...), without decoding; ImageError otherwise."""
+    with _identify(data) as img:
+        return img.format
+
+
+def open_upright(data: bytes, limits: ImageLimits, size: int) -> tuple[Image.Image, str, tuple[int, int]]:
+    """Checked against `limits`, decoded (JPEG at the smallest DCT scale whose shorter side is
+    still >= `size`), EXIF-oriented and RGB. Returns it, the format, and the full oriented size."""
+    check_size(len(data), limits)
+    with _identify(data) as img:
+        fmt = img.format
         w, h = img.size
         if w * h > limits.max_pixels:
             raise ImageError(f"image is {w}x{h} ({w * h / 1e6:.0f} MP), over the {limits.max_pixels / 1e6:.0f} MP "
