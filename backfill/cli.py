@@ -109,14 +109,15 @@ def cmd_backfill(args: argparse.Namespace, settings) -> int:
         print(f"pixdex: error: {exc}", file=sys.stderr)
         return FAILED
     report.stopped_by = stopped_by[0] if stopped_by else None
-    return _finish(report, args)
+    return _finish(report, args, settings)
 
 
-def _finish(report, args: argparse.Namespace) -> int:
-    report.dump(sys.stdout)
+def _finish(report, args: argparse.Namespace, settings) -> int:
+    text = report.to_json()
+    sys.stdout.write(text)
     sys.stdout.flush()
     if args.report:
-        _write_report(report, args.report)
+        _write_report(text, args.report, settings)
     verb = "would label" if report.dry_run else "labelled"
     count = report.todo if report.dry_run else report.labelled
     print(f"pixdex backfill: {verb} {count}; {report.line()}", file=sys.stderr)
@@ -131,18 +132,14 @@ def _finish(report, args: argparse.Namespace) -> int:
     return OK
 
 
-def _write_report(report, target: str) -> None:
-    import io
-    import json
-
-    text = json.dumps(report.as_dict(), indent=2, ensure_ascii=False) + "\n"
+def _write_report(text: str, target: str, settings) -> None:
     if target.startswith("s3://"):
         from indexer.s3 import make_client, split_s3_uri
-        from indexer.settings import Settings
 
         bucket, key = split_s3_uri(target)
         try:
-            make_client(Settings()).upload_fileobj(io.BytesIO(text.encode()), bucket, key)
+            make_client(settings).put_object(Bucket=bucket, Key=key, Body=text.encode(),
+                                             ContentType="application/json")
         except Exception as exc:  # the summary is on stdout already: say so, do not lose the exit code
             print(f"pixdex backfill: could not write the report to {target}: {exc}", file=sys.stderr)
     else:

@@ -109,9 +109,8 @@ class Report:
                 "stopped_by": self.stopped_by, "error": self.error,
             }
 
-    def dump(self, out: TextIO) -> None:
-        json.dump(self.as_dict(), out, indent=2, ensure_ascii=False)
-        out.write("\n")
+    def to_json(self) -> str:
+        return json.dumps(self.as_dict(), indent=2, ensure_ascii=False) + "\n"
 
 
 class Progress:

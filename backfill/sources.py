@@ -81,18 +81,24 @@ class FolderListing(Listing):
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.description = f"{folder} (folder)"
-        self.total = sum(1 for _ in self.items())  # a walk of names only: cheap next to labelling
+        self.total = sum(1 for _ in self._walk())  # names only, no stat: cheap next to labelling
 
     def items(self) -> Iterator[Listed]:
+        for path, skip in self._walk():
+            if skip:
+                yield Skipped(file_uri(path) + ("/" if skip == "hidden folder" else ""), skip)
+            else:
+                yield source_item(path)
+
+    def _walk(self) -> Iterator[tuple[Path, str | None]]:
+        """Every entry in order, with why it is skipped (hidden ones are counted, not walked)."""
         for root, dirs, files in os.walk(self.folder):
             dirs.sort()
-            hidden = [d for d in dirs if d.startswith(".")]
-            for d in hidden:  # counted, not walked
+            for d in [d for d in dirs if d.startswith(".")]:
                 dirs.remove(d)
-                yield Skipped(file_uri(Path(root, d)) + "/", "hidden folder")
+                yield Path(root, d), "hidden folder"
             for name in sorted(files):
-                path = Path(root, name)
-                yield Skipped(file_uri(path), "hidden file") if name.startswith(".") else source_item(path)
+                yield Path(root, name), "hidden file" if name.startswith(".") else None
 
 
 class UriFileListing(Listing):

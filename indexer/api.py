@@ -92,7 +92,7 @@ def submit() -> Response:
     if not d.settings.upload_bucket:
         raise ApiError("this deployment takes no images: PIXDEX_UPLOAD_BUCKET is not set", 503)
     data, source = _submitted(d.settings)
-    check_size_or_413(data, d.settings)
+    _check_size(data, d.settings)
     try:
         fmt = image_format(data)  # the header only: labelling is the event path's work
     except ImageError as exc:
@@ -192,7 +192,7 @@ def _submitted(settings: Settings) -> tuple[bytes, str]:
     return base64.b64decode(event.body), "body"
 
 
-def check_size_or_413(data: bytes, settings: Settings) -> None:
+def _check_size(data: bytes, settings: Settings) -> None:
     try:
         check_size(len(data), settings.limits)
     except ImageError as exc:

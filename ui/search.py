@@ -3,6 +3,7 @@ widget is bound to a query parameter), so a search can be shared and reloaded.""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 
 import streamlit as st
@@ -64,8 +65,7 @@ def main() -> None:
     query = query_from_widgets(options)
 
     # pages: the current page's cursor is in the URL (`after`); earlier ones are kept for "Previous"
-    key = repr((query.all_of, query.any_of, query.none_of, query.min_confidence, query.source_prefix,
-                query.since, query.until, query.sort))
+    key = repr(query)  # everything the widgets chose (the cursor comes from the URL below)
     if st.session_state.get("query") != key:
         if "query" in st.session_state:  # the query changed: back to its first page
             st.query_params.pop("after", None)
@@ -75,7 +75,7 @@ def main() -> None:
     number = int(st.query_params.get("page", "1")) if after and st.query_params.get("page", "").isdigit() else 1
     try:
         with st.spinner("Searching…"):
-            page = cat.search(Query(**{**query.__dict__, "cursor": after}))
+            page = cat.search(replace(query, cursor=after))
             facets = cat.facets(query, size=FACETS + len(query.all_of))
     except CatalogError as exc:
         st.error(f"The search failed: {exc}")

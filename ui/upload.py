@@ -31,7 +31,8 @@ def safe_name(name: str) -> str:
 def label_only(name: str, data: bytes, s: Settings) -> Record:
     """Labelled in memory: nothing is written anywhere."""
     item = SourceItem(uri=f"upload:///{safe_name(name)}", size=len(data))
-    return label_records(labeller(), [decode_fetched(Fetched(item, data), s.limits, labeller().input_size)])[0]
+    model = labeller()
+    return label_records(model, [decode_fetched(Fetched(item, data), s.limits, model.input_size)])[0]
 
 
 def keep(name: str, data: bytes, s: Settings) -> tuple[Record, str]:
