@@ -11,27 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = ROOT / "infra" / "aws" / "template.yaml"
+from tests.cfn import DOC, FUNCTIONS, RES, ROOT, TEMPLATE
+
 CFN_LINT = str(Path(sys.executable).parent / "cfn-lint")
-
-
-class CfnLoader(yaml.SafeLoader):
-    """YAML with CloudFormation's short tags (!Ref, !Sub, ...) kept as {tag: value}."""
-
-
-def _tag(loader, suffix, node):
-    value = (loader.construct_scalar(node) if isinstance(node, yaml.ScalarNode)
-             else loader.construct_sequence(node, deep=True) if isinstance(node, yaml.SequenceNode)
-             else loader.construct_mapping(node, deep=True))
-    return {suffix: value}
-
-
-CfnLoader.add_multi_constructor("!", _tag)
-DOC = yaml.load(TEMPLATE.read_text(), Loader=CfnLoader)
-RES = DOC["Resources"]
 
 
 def test_cfn_lint_is_clean():
@@ -98,9 +81,10 @@ def test_the_backfill_job_retries_spot_reclaims_and_takes_its_shards_from_the_ar
                                                       {"OnReason": "*", "Action": "EXIT"}]
     assert {"Type": "GPU", "Value": "1"} in job["ContainerProperties"]["ResourceRequirements"]
     assert RES["BatchComputeEnvironment"]["Properties"]["ComputeResources"]["Type"] == "SPOT"
-    code = RES["SubmitBackfillFunction"]["Properties"]["InlineCode"]
-    compile(code, "submit", "exec")
-    assert "PIXDEX_SHARDS" in code and "arrayProperties" in code and "manifest.checksum" in code
+    # the inventory-landed function's code (run against Batch in tests/integration/test_submit_backfill)
+    submit = RES["SubmitBackfillFunction"]["Properties"]
+    assert (FUNCTIONS / submit["CodeUri"].removeprefix("functions/") / "app.py").is_file()
+    assert submit["Handler"] == "app.handler"
 
 
 def test_every_environment_is_configured():
