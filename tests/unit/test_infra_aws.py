@@ -115,3 +115,39 @@ def test_deployable_details():
     uploads = RES["IndexerFunction"]["Properties"]["Events"]["Uploads"]["Properties"]
     assert uploads["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "IndexerConcurrency"}
     assert "DomainLogsPolicy" in str(RES["Domain"]["DependsOn"])
+
+
+def _statements(role: str) -> list[dict]:
+    return [st for pol in RES[role]["Properties"]["Policies"] for st in pol["PolicyDocument"]["Statement"]]
+
+
+def test_the_roles_reach_this_stacks_domain_only():
+    for role in ("IndexerRole", "ApiRole", "BackfillJobRole"):
+        [es] = [st for st in _statements(role) if "es:" in json.dumps(st["Action"])]
+        arn, names = es["Resource"]["Sub"]
+        assert arn.endswith(":domain/${Name}/*"), role
+        assert names["Name"]["If"][1:] == [{"Sub": "pixdex-${Env}"}, {"Ref": "OpenSearchDomainName"}], role
+    assert RES["Domain"]["Properties"]["DomainName"] == {"Sub": "pixdex-${Env}"}
+    [grant] = RES["Domain"]["Properties"]["AccessPolicies"]["Statement"]
+    assert grant["Resource"]["Sub"].endswith(":domain/pixdex-${Env}/*")
+    # the master role only reaches the security API
+    [admin] = _statements("DomainAdminRole")
+    assert admin["Resource"]["Sub"].endswith(":domain/pixdex-${Env}/_plugins/_security/*")
+
+
+def test_the_queue_takes_events_from_this_stacks_bucket_only():
+    [grant] = RES["EventsQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    bucket = RES["ImagesBucket"]["Properties"]["BucketName"]["Sub"]
+    assert grant["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Sub": f"arn:${{AWS::Partition}}:s3:::{bucket}"}
+
+
+def test_a_web_acl_guards_the_api_without_refusing_image_bodies():
+    acl = RES["ApiWebAcl"]["Properties"]
+    rules = {r["Name"]: r["Statement"] for r in acl["Rules"]}
+    assert rules["per-address-rate"]["RateBasedStatement"]["Limit"] == {"Ref": "ApiRequestsPerIpPer5Min"}
+    common = rules["common"]["ManagedRuleGroupStatement"]
+    # the common rule set blocks bodies over 8 KB; POST /images takes images up to the Lambda limit
+    assert {"Name": "SizeRestrictions_BODY", "ActionToUse": {"Count": {}}} in common["RuleActionOverrides"]
+    association = RES["ApiWebAclAssociation"]["Properties"]
+    assert association["ResourceArn"]["Sub"].endswith("/restapis/${Api}/stages/${Api.Stage}")
+    assert RES["ApiWebAclLogs"]["Properties"]["LogGroupName"]["Sub"].startswith("aws-waf-logs-")
