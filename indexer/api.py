@@ -2,6 +2,8 @@
 Powertools' APIGatewayRestResolver. The query parameters are the app's (see ui/search.py).
 
     POST   /images        {"url": "https://..."} or the image itself as the body -> 202 {"id", ...}
+    POST   /uploads       {"content_type": "image/jpeg", "size": N} -> 201 {"id", ..., "upload": {"url", "fields"}}:
+                          a pre-signed S3 POST for images over API Gateway's and Lambda's request limits
     GET    /images/{id}   the record; status NOT_CLASSIFIED until the bucket's event labels it
     GET    /search        ?all=cat&any=..&not=..&min=0.5&source=..&since=..&until=..&sort=..&limit=..&cursor=..
     GET    /labels        ?limit=50&min=0
@@ -37,6 +39,8 @@ logger = Logger(service="pixdex-api")
 app = APIGatewayRestResolver()
 EXTENSION = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tif",
              "HEIF": "heic"}
+FORMAT_OF = {kind: fmt for fmt, kind in CONTENT_TYPES.items() if fmt != "MPO"}  # image/jpeg -> JPEG, ...
+UPLOAD_EXPIRES = 900  # seconds a pre-signed upload stays valid
 
 
 class ApiError(Exception):
@@ -88,21 +92,15 @@ def _catalog(exc: CatalogError) -> Response:
 
 @app.post("/images")
 def submit() -> Response:
-    d = deps()
-    if not d.settings.upload_bucket:
-        raise ApiError("this deployment takes no images: PIXDEX_UPLOAD_BUCKET is not set", 503)
+    d = _taking_images()
     data, source = _submitted(d.settings)
-    _check_size(data, d.settings)
+    _check_size(len(data), d.settings)
     try:
         fmt = image_format(data)  # the header only: labelling is the event path's work
     except ImageError as exc:
         raise ApiError(str(exc), 415) from None
-    uri = d.settings.upload_uri("api", f"{uuid.uuid4().hex}.{EXTENSION[fmt]}")
-    bucket, key = split_s3_uri(uri)
-    # the placeholder goes in before the object exists, so the object's event always comes after it
-    placeholder = Record(uri=uri, status=Status.NOT_CLASSIFIED, bucket=bucket, key=key, size=len(data),
-                         content_type=CONTENT_TYPES[fmt], format=fmt)
-    d.catalog.upsert_many([placeholder])
+    placeholder = _placeholder(d, fmt, len(data))
+    bucket, key, uri = placeholder.bucket, placeholder.key, placeholder.uri
     try:
         d.s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType=CONTENT_TYPES[fmt],
                         Metadata={"pixdex-source": quote(source, safe=":/?&=%#")[:1000]})  # S3 metadata is ASCII
@@ -112,6 +110,32 @@ def submit() -> Response:
     logger.info("image accepted", extra={"uri": uri, "source": source, "bytes": len(data)})
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON,
                     body=json.dumps({"id": placeholder.id, "uri": uri, "status": str(Status.NOT_CLASSIFIED)}))
+
+
+@app.post("/uploads")
+def presign_upload() -> Response:
+    """An image too large for a request body (Lambda takes 6 MB, so about 4.4 MB of image) goes
+    straight to the bucket: the answer is a pre-signed S3 POST (the form's URL and fields, then
+    the file as the last field), bound to this key, this Content-Type and the size limit."""
+    d = _taking_images()
+    body = _json_body('send {"content_type": "image/jpeg", "size": BYTES}')
+    kind = body.get("content_type")
+    if kind not in FORMAT_OF:
+        raise ApiError(f"content_type {kind!r}: expected one of {', '.join(sorted(FORMAT_OF))}", 415)
+    size = body.get("size")
+    if size is not None:
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            raise ApiError(f'"size" must be the image\'s size in bytes, not {size!r}', 400)
+        _check_size(size, d.settings)
+    placeholder = _placeholder(d, FORMAT_OF[kind], size)
+    post = d.s3.generate_presigned_post(
+        Bucket=placeholder.bucket, Key=placeholder.key, Fields={"Content-Type": kind},
+        Conditions=[{"Content-Type": kind}, ["content-length-range", 1, d.settings.limits.max_bytes]],
+        ExpiresIn=UPLOAD_EXPIRES)
+    logger.info("upload signed", extra={"uri": placeholder.uri, "bytes": size})
+    return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=json.dumps({
+        "id": placeholder.id, "uri": placeholder.uri, "status": str(Status.NOT_CLASSIFIED),
+        "upload": {"url": post["url"], "fields": post["fields"], "expires_in": UPLOAD_EXPIRES}}))
 
 
 @app.get("/images/<image_id>")
@@ -171,16 +195,43 @@ def labels() -> list:
 
 # -- helpers --------------------------------------------------------------------------------------
 
+def _taking_images() -> Deps:
+    d = deps()
+    if not d.settings.upload_bucket:
+        raise ApiError("this deployment takes no images: PIXDEX_UPLOAD_BUCKET is not set", 503)
+    return d
+
+
+def _placeholder(d: Deps, fmt: str, size: int | None) -> Record:
+    """A NOT_CLASSIFIED record under a new key in the API's area. It goes in before the object
+    exists, so the object's event always comes after it and never finds a stale placeholder."""
+    uri = d.settings.upload_uri("api", f"{uuid.uuid4().hex}.{EXTENSION[fmt]}")
+    bucket, key = split_s3_uri(uri)
+    record = Record(uri=uri, status=Status.NOT_CLASSIFIED, bucket=bucket, key=key, size=size,
+                    content_type=CONTENT_TYPES[fmt], format=fmt)
+    d.catalog.upsert_many([record])
+    return record
+
+
+def _json_body(hint: str) -> dict:
+    try:
+        body = json.loads(app.current_event.decoded_body or "")
+    except ValueError:
+        raise ApiError(f"the body is not JSON: {hint}", 400) from None
+    if not isinstance(body, dict):
+        raise ApiError(f"the body must be a JSON object: {hint}", 400)
+    return body
+
 def _submitted(settings: Settings) -> tuple[bytes, str]:
     """The image bytes from the body (base64 from API Gateway's binary support) or from {"url": ...}."""
     event = app.current_event
     headers = {k.lower(): v for k, v in (event.headers or {}).items()}
     kind = (headers.get("content-type") or "").lower()
     if kind.startswith("application/json"):
-        try:
-            url = json.loads(event.decoded_body or "")["url"]
-        except (ValueError, KeyError, TypeError):
-            raise ApiError('send {"url": "https://..."} or the image itself as the body', 400) from None
+        hint = 'send {"url": "https://..."} or the image itself as the body'
+        url = _json_body(hint).get("url")
+        if url is None:
+            raise ApiError(f"no \"url\": {hint}", 400)
         if not isinstance(url, str):
             raise ApiError('"url" must be a string', 400)
         got = fetch_image(url, settings.limits, settings.url_timeout, frozenset(settings.url_allow))
@@ -192,11 +243,11 @@ def _submitted(settings: Settings) -> tuple[bytes, str]:
     return base64.b64decode(event.body), "body"
 
 
-def _check_size(data: bytes, settings: Settings) -> None:
+def _check_size(size: int, settings: Settings) -> None:
     try:
-        check_size(len(data), settings.limits)
+        check_size(size, settings.limits)
     except ImageError as exc:
-        raise ApiError(str(exc), 413 if data else 400) from None
+        raise ApiError(str(exc), 413 if size else 400) from None
 
 
 def _many(event, name: str) -> tuple[str, ...]:

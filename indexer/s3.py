@@ -42,10 +42,12 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
 
 def make_client(settings: Settings, service: str = "s3", threads: int = 0) -> Any:
     """A boto3 client with adaptive retries, and a connection per thread that uses it (`threads`,
-    else twice the decode workers); one per container (clients are thread-safe)."""
+    else twice the decode workers); one per container (clients are thread-safe). S3 signs with
+    SigV4 throughout: botocore would sign pre-signed POSTs with SigV2, which S3 refuses for
+    KMS-encrypted buckets and in newer regions."""
     config = Config(retries={"mode": "adaptive", "max_attempts": settings.aws_max_attempts},
                     max_pool_connections=max(10, threads, 2 * settings.decode_workers),
-                    connect_timeout=5, read_timeout=60)
+                    connect_timeout=5, read_timeout=60, signature_version="s3v4" if service == "s3" else None)
     return boto3.session.Session().client(service, endpoint_url=settings.s3_endpoint, config=config)
 
 

@@ -4,6 +4,7 @@ each refusal with its status."""
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -103,3 +104,54 @@ def test_a_bad_cursor_is_a_bad_request(api):
     deps, _ = api
     status, body = call(deps, "GET", "/search", params={"cursor": "not-a-cursor"})
     assert status == 400 and "cursor" in body["message"]
+
+
+def _send_form(upload: dict, data: bytes, name: str = "photo") -> int:
+    """What a client does with POST /uploads' answer: the form's fields, then the file."""
+    import requests
+
+    return requests.post(upload["url"], data=upload["fields"], files={"file": (name, data)}, timeout=30).status_code
+
+
+def test_a_large_image_goes_straight_to_the_bucket_through_a_signed_upload(api, photos, settings):
+    deps, bucket = api
+    data = (photos / "coffee.jpg").read_bytes()
+    status, body = call(deps, "POST", "/uploads", json.dumps({"content_type": "image/jpeg", "size": len(data)}),
+                        content_type="application/json")
+    assert status == 201 and body["status"] == "NOT_CLASSIFIED"
+    assert body["uri"].startswith(f"s3://{bucket.name}/incoming/api/") and body["uri"].endswith(".jpg")
+    fields = body["upload"]["fields"]
+    assert fields["Content-Type"] == "image/jpeg" and body["upload"]["expires_in"] > 0
+    # what S3 enforces (moto does not): this key, this type, at most the size limit, signed
+    policy = json.loads(base64.b64decode(fields["policy"]))
+    assert {"key": fields["key"]} in policy["conditions"] and {"Content-Type": "image/jpeg"} in policy["conditions"]
+    assert ["content-length-range", 1, deps.settings.limits.max_bytes] in policy["conditions"]
+    assert fields["x-amz-signature"] and fields["x-amz-algorithm"] == "AWS4-HMAC-SHA256"
+    assert call(deps, "GET", f"/images/{body['id']}")[1]["status"] == "NOT_CLASSIFIED"
+
+    assert _send_form(body["upload"], data) in (200, 204)  # to S3 itself, not through the API
+    key = body["uri"].split("/", 3)[3]
+    head = bucket.s3.head_object(Bucket=bucket.name, Key=key)
+    assert (head["ContentLength"], head["ContentType"]) == (len(data), "image/jpeg")
+
+    handle_events(bucket.lambda_event(bucket.messages()), build(settings))  # the bucket's event path
+    status, record = call(deps, "GET", f"/images/{body['id']}")
+    assert status == 200 and record["status"] == "LABELED" and "espresso" in record["label_names"]
+    status, gone = call(deps, "DELETE", f"/images/{body['id']}")  # an API upload: the object goes too
+    assert status == 200 and gone["object_deleted"] is True
+    assert "Contents" not in bucket.s3.list_objects_v2(Bucket=bucket.name, Prefix="incoming/")
+
+
+@pytest.mark.parametrize(("body", "status", "message"), [
+    ({"content_type": "text/plain"}, 415, "expected one of image/bmp"),
+    ({}, 415, "content_type None"),
+    ({"content_type": "image/png", "size": 10**10}, 413, "too large"),
+    ({"content_type": "image/png", "size": "big"}, 400, '"size" must be'),
+    ({"content_type": "image/png", "size": 0}, 400, '"size" must be'),
+    (["image/png"], 400, "must be a JSON object"),
+])
+def test_signed_upload_refusals(api, body, status, message):
+    deps, _ = api
+    got, answer = call(deps, "POST", "/uploads", json.dumps(body), content_type="application/json")
+    assert (got, message in answer["message"]) == (status, True), answer
+    assert call(deps, "GET", "/search")[1]["total"] == 0  # no placeholder left behind

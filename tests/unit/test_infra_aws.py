@@ -69,7 +69,7 @@ def test_the_indexer_role_reads_images_only():
 def test_the_api_routes_are_the_resolvers_and_use_cognito():
     events = RES["ApiFunction"]["Properties"]["Events"].values()
     routes = {(e["Properties"]["Method"].upper(), e["Properties"]["Path"]) for e in events}
-    assert routes == {("POST", "/images"), ("GET", "/images/{id}"), ("DELETE", "/images/{id}"),
+    assert routes == {("POST", "/images"), ("POST", "/uploads"), ("GET", "/images/{id}"), ("DELETE", "/images/{id}"),
                       ("GET", "/search"), ("GET", "/labels")}  # indexer/api.py's routes (tests/integration/test_api)
     assert RES["Api"]["Properties"]["Auth"]["DefaultAuthorizer"] == "Cognito"
     assert RES["Api"]["Properties"]["BinaryMediaTypes"] == ["image~1*"]  # image bodies arrive base64-encoded
