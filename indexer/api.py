@@ -222,6 +222,7 @@ def _json_body(hint: str) -> dict:
         raise ApiError(f"the body must be a JSON object: {hint}", 400)
     return body
 
+
 def _submitted(settings: Settings) -> tuple[bytes, str]:
     """The image bytes from the body (base64 from API Gateway's binary support) or from {"url": ...}."""
     event = app.current_event

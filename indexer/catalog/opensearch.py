@@ -146,7 +146,9 @@ class OpenSearchCatalog(Catalog):
         self.client.indices.put_index_template(name=self.alias, body={
             "index_patterns": [f"{self.alias}-v*"], "template": index_body(self.embedding_dim),
             "_meta": {"pixdex_mapping_version": MAPPING_VERSION}})
-        if not self.client.indices.exists_alias(name=self.alias):
+        # both lookups name the alias as the index: a role limited to pixdex's own indices may make
+        # them (an alias lookup across all indices is checked against every index)
+        if not self.client.indices.exists(index=self.alias):
             self.client.indices.create(index=self._new_index_name(), body={"aliases": {self.alias: {}}})
         if not self.client.indices.exists(index=self.tombstones):
             self.client.indices.create(index=self.tombstones, body=TOMBSTONES_BODY)
@@ -158,7 +160,7 @@ class OpenSearchCatalog(Catalog):
         """Copy every record into a new index with the current mapping, then move the alias to it in
         one atomic step; readers never see a missing or half-filled index. Returns (old, new)."""
         with self._errors("reindex"):
-            [old] = self.client.indices.get_alias(name=self.alias)
+            [old] = self.client.indices.get_alias(index=self.alias)
             new = self._new_index_name()
             self.client.indices.create(index=new)
             self.client.reindex(body={"source": {"index": old}, "dest": {"index": new}},

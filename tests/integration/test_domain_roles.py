@@ -67,9 +67,8 @@ def cloudformation(aws):
         evt = {"RequestType": request_type, "ResponseURL": url, "RequestId": str(uuid.uuid4()),
                "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/pixdex-test/1",
                "LogicalResourceId": "DomainRoles", "ResourceType": "Custom::DomainRoles",
-               "ResourceProperties": {"ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:x",
-                                      "Endpoint": endpoint, "RoleName": props["RoleName"],
-                                      "IndexPattern": props["IndexPattern"], "BackendRoles": ROLES}}
+               "ResourceProperties": {**props, "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:x",
+                                      "Endpoint": endpoint, "BackendRoles": ROLES}}  # the template's, resolved
         if request_type != "Create":
             evt["PhysicalResourceId"] = "pixdex-domain-roles-DomainRoles"
 
@@ -95,6 +94,8 @@ def test_create_maps_the_three_roles_to_an_index_limited_role(security_api, clou
     # pixdex's indices and nothing else; no security or cluster-settings permission
     [grant] = role["body"]["index_permissions"]
     assert grant["index_patterns"] == [f"{Settings().index}*"]  # the alias, its indices and its tombstones
+    assert grant["allowed_actions"] == ["indices_all"]
+    assert role["body"]["cluster_permissions"] == RES["DomainRoles"]["Properties"]["ClusterActions"]
     assert not any("security" in a or "settings" in a or a in ("cluster_all", "*")
                    for a in role["body"]["cluster_permissions"])
     for request in seen:  # signed for OpenSearch Service with the function's credentials
@@ -110,7 +111,8 @@ def test_a_refused_call_fails_the_resource_with_its_reason(security_api, cloudfo
     load_function("domain_roles").handler(event)
     reply = answer()
     assert reply["Status"] == "FAILED"
-    assert "PUT /_plugins/_security/api/roles/pixdex: 403" in reply["Reason"] and "No permission" in reply["Reason"]
+    assert f"PUT {endpoint}/_plugins/_security/api/roles/pixdex: 403" in reply["Reason"]
+    assert "No permission" in reply["Reason"]
     assert reply["PhysicalResourceId"] == "pixdex-domain-roles-DomainRoles"  # an update keeps its id
     assert len(seen) == 1  # nothing mapped to a role that was not written
 
@@ -118,10 +120,11 @@ def test_a_refused_call_fails_the_resource_with_its_reason(security_api, cloudfo
 def test_an_unreachable_domain_fails_the_resource(cloudformation):
     from tests.conftest import free_port
 
-    event, answer = cloudformation("Create", f"http://127.0.0.1:{free_port()}")
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    event, answer = cloudformation("Create", endpoint)
     load_function("domain_roles").handler(event)
     reply = answer()
-    assert reply["Status"] == "FAILED" and "Connection refused" in reply["Reason"]
+    assert reply["Status"] == "FAILED" and "Connection refused" in reply["Reason"] and endpoint in reply["Reason"]
 
 
 def test_delete_leaves_the_retained_domain_alone(security_api, cloudformation):

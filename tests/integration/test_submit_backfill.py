@@ -1,11 +1,13 @@
-"""The inventory-landed Lambda (infra/aws/functions/submit_backfill) against moto's Batch API over
-a socket (its Docker-free backend): a manifest.checksum event submits one array job whose children,
-with the template's job definition, run `backfill <manifest.json>` on their own shard; a repeated
-event submits nothing more; other keys and malformed events submit nothing."""
+"""The inventory-landed Lambda (infra/aws/functions/submit_backfill) against moto's S3 and Batch
+APIs over a socket (Batch's Docker-free backend): a manifest.checksum event submits one array job
+whose children, with the template's job definition, run `backfill <manifest.json>` on their own
+shard; a repeated or concurrent event submits nothing more; a failed submit is retried; other keys
+and malformed events submit nothing."""
 
 from __future__ import annotations
 
 import json
+import threading
 import urllib.request
 import uuid
 
@@ -19,7 +21,7 @@ from tests.cfn import RES, load_function
 KEY = "photos/pixdex-daily/2026-11-20T01-00Z/manifest.checksum"
 
 
-def _event(key: str, bucket: str = "pixdex-test-inventory") -> dict:
+def _event(key: str, bucket: str) -> dict:
     """What EventBridge delivers for an S3 "Object Created" (the template's rule matches these)."""
     return {"version": "0", "id": "5b0e3c4c", "detail-type": "Object Created", "source": "aws.s3",
             "account": "123456789012", "region": "us-east-1", "resources": [f"arn:aws:s3:::{bucket}"],
@@ -52,7 +54,9 @@ def batch(aws, monkeypatch):
     monkeypatch.setenv("JOB_QUEUE", queue)
     monkeypatch.setenv("JOB_DEFINITION", definition)
     monkeypatch.setenv("SHARDS", "4")
-    return client, queue
+    inventory = f"inventory-{tag}"
+    boto3.client("s3").create_bucket(Bucket=inventory)
+    return client, queue, inventory
 
 
 def _children_commands(client, job_id: str) -> tuple[dict, list[list[str]], list[Shard]]:
@@ -69,10 +73,10 @@ def _children_commands(client, job_id: str) -> tuple[dict, list[list[str]], list
 
 
 def test_a_landed_inventory_starts_one_array_job_over_its_manifest(batch):
-    client, _ = batch
+    client, _, inventory = batch
     submit = load_function("submit_backfill")
-    out = submit.handler(_event(KEY))
-    manifest = "s3://pixdex-test-inventory/photos/pixdex-daily/2026-11-20T01-00Z/manifest.json"
+    out = submit.handler(_event(KEY, inventory))
+    manifest = f"s3://{inventory}/photos/pixdex-daily/2026-11-20T01-00Z/manifest.json"
     assert out["source"] == manifest and out["shards"] == 4
 
     job, commands, shards = _children_commands(client, out["submitted"])
@@ -84,38 +88,87 @@ def test_a_landed_inventory_starts_one_array_job_over_its_manifest(batch):
 
 
 def test_the_same_inventory_twice_submits_one_job(batch):
-    client, queue = batch
+    client, queue, inventory = batch
     submit = load_function("submit_backfill")
-    first = submit.handler(_event(KEY))
-    again = submit.handler(_event(KEY))  # EventBridge delivers at least once
+    first = submit.handler(_event(KEY, inventory))
+    again = submit.handler(_event(KEY, inventory))  # EventBridge delivers at least once
     assert again["submitted"] is None and again["existing"] == first["submitted"]
-    other = submit.handler(_event(KEY.replace("2026-11-20", "2026-11-21")))  # the next day's inventory
+    other = submit.handler(_event(KEY.replace("2026-11-20", "2026-11-21"), inventory))  # the next day's inventory
     assert other["submitted"] not in (None, first["submitted"])
+    assert _parents(client, queue) == {first["submitted"], other["submitted"]}
+
+
+def _parents(client, queue: str) -> set[str]:
     jobs = client.list_jobs(jobQueue=queue, filters=[{"name": "JOB_NAME", "values": ["pixdex-backfill-*"]}])
-    parents = {j["jobId"].split(":")[0] for j in jobs["jobSummaryList"]}  # moto also lists children (id:N)
-    assert sorted(parents) == sorted([first["submitted"], other["submitted"]])
+    return {j["jobId"].split(":")[0] for j in jobs["jobSummaryList"]}  # moto also lists children (id:N)
+
+
+def test_concurrent_deliveries_submit_one_job(batch):
+    client, queue, inventory = batch
+    submit = load_function("submit_backfill")
+    start, results = threading.Barrier(4), []
+
+    def deliver():
+        start.wait()
+        results.append(submit.handler(_event(KEY, inventory)))
+    threads = [threading.Thread(target=deliver) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    submitted = [r["submitted"] for r in results if r["submitted"]]
+    assert len(results) == 4 and len(submitted) == 1
+    assert _parents(client, queue) == set(submitted)
+    claim = json.loads(boto3.client("s3").get_object(
+        Bucket=inventory, Key=KEY.replace("manifest.checksum", "pixdex-backfill.json"))["Body"].read())
+    assert claim["jobId"] == submitted[0]
+
+
+def test_a_failed_submit_is_submitted_by_the_retry(batch, monkeypatch):
+    client, queue, inventory = batch
+    submit = load_function("submit_backfill")
+    monkeypatch.setenv("JOB_QUEUE", "no-such-queue")
+    with pytest.raises(client.exceptions.ClientException, match="no-such-queue"):
+        submit.handler(_event(KEY, inventory))  # Lambda fails; EventBridge retries the event
+    monkeypatch.setenv("JOB_QUEUE", queue)
+    retried = submit.handler(_event(KEY, inventory))
+    assert retried["submitted"] and _parents(client, queue) == {retried["submitted"]}
+
+
+def test_a_claim_left_by_a_dead_invocation_is_taken_over_once_stale(batch, monkeypatch):
+    client, queue, inventory = batch
+    submit = load_function("submit_backfill")
+    claim = KEY.replace("manifest.checksum", "pixdex-backfill.json")
+    boto3.client("s3").put_object(Bucket=inventory, Key=claim, Body=b'{"state": "submitting"}')  # then it died
+    assert submit.handler(_event(KEY, inventory))["submitted"] is None  # fresh: maybe still submitting
+    monkeypatch.setenv("CLAIM_STALE_SECONDS", "0")
+    taken = submit.handler(_event(KEY, inventory))
+    assert taken["submitted"] and _parents(client, queue) == {taken["submitted"]}
+    assert submit.handler(_event(KEY, inventory))["existing"] == taken["submitted"]  # a finished claim stays
 
 
 def test_one_shard_submits_a_plain_job(batch, monkeypatch):
-    client, _ = batch
+    client, _, inventory = batch
     monkeypatch.setenv("SHARDS", "1")  # Batch arrays need 2 children or more
-    out = load_function("submit_backfill").handler(_event(KEY))
+    out = load_function("submit_backfill").handler(_event(KEY, inventory))
     [job] = client.describe_jobs(jobs=[out["submitted"]])["jobs"]
     assert not job.get("arrayProperties", {}).get("size")
     env = {e["name"]: e["value"] for e in job["container"]["environment"]}
     assert (Shard.from_env(env).index, Shard.from_env(env).count) == (1, 1)
 
 
-def test_other_objects_and_bad_events_submit_nothing(batch):
-    client, queue = batch
+def test_other_objects_and_bad_events_submit_nothing(batch, monkeypatch):
+    client, queue, inventory = batch
     submit = load_function("submit_backfill")
     for key in ("photos/pixdex-daily/2026-11-20T01-00Z/manifest.json", "photos/data/abc.csv.gz",
                 "photos/not-a-manifest.checksum"):
-        assert submit.handler(_event(key))["submitted"] is None, key
+        assert submit.handler(_event(key, inventory))["submitted"] is None, key
     with pytest.raises(ValueError, match="missing 'bucket'"):
         submit.handler({"detail-type": "Object Created", "detail": {"object": {"key": KEY}}})
-    assert client.list_jobs(jobQueue=queue, filters=[{"name": "JOB_NAME", "values": ["pixdex-backfill-*"]}]
-                            )["jobSummaryList"] == []
+    assert _parents(client, queue) == set()
+    monkeypatch.setenv("SHARDS", "many")
+    with pytest.raises(ValueError, match="SHARDS='many'"):
+        submit.handler(_event(KEY, inventory))
 
 
 def test_job_names_are_what_batch_accepts():

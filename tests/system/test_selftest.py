@@ -1,7 +1,8 @@
 """The whole system on one machine, as a user meets it: `pixdex selftest` against the local stack
 (moto's S3 and SQS, the bucket notifying the queue; osmem-server as OpenSearch; `pixdex watch
 --queue` as the indexer Lambda; `pixdex api` as API Gateway + the API Lambda), each a real
-process or server over real sockets. Submit -> event -> label -> search finds it -> delete -> gone."""
+process or server over real sockets. Submit -> event -> label -> search finds it -> delete -> gone,
+then a signed upload sent to the bucket itself -> label -> delete."""
 
 from __future__ import annotations
 
@@ -46,9 +47,13 @@ def test_selftest_passes_through_the_local_stack(bucket, osmem_clone):
         proc = selftest(url, env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
-    assert [line.split()[0] for line in lines[:4]] == ["ok"] * 4
+    assert [line.split()[0] for line in lines[:7]] == ["ok"] * 7
     assert "LABELED" in lines[1] and "espresso" in lines[1] and "404 afterwards" in lines[3]
+    # then a signed upload, sent to the bucket itself, goes the same way
+    assert "a signed upload to the bucket" in lines[4] and f"s3://{bucket.name}/api/" in lines[4]
+    assert "LABELED" in lines[5] and "espresso" in lines[5] and "404 afterwards" in lines[6]
     assert lines[-1] == "selftest passed"
+    assert "Contents" not in bucket.s3.list_objects_v2(Bucket=bucket.name)  # both objects deleted
 
 
 def test_selftest_names_the_step_that_fails(bucket, tmp_path):

@@ -130,7 +130,8 @@ def test_the_roles_reach_this_stacks_domain_only():
     assert RES["Domain"]["Properties"]["DomainName"] == {"Sub": "pixdex-${Env}"}
     [grant] = RES["Domain"]["Properties"]["AccessPolicies"]["Statement"]
     assert grant["Resource"]["Sub"].endswith(":domain/pixdex-${Env}/*")
-    # the master role only reaches the security API
+    # the master role only reaches the security API (its own policy; the domain's names it not)
+    assert {"GetAtt": "DomainAdminRole.Arn"} not in grant["Principal"]["AWS"]
     [admin] = _statements("DomainAdminRole")
     assert admin["Resource"]["Sub"].endswith(":domain/pixdex-${Env}/_plugins/_security/*")
 

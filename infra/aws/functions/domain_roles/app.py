@@ -4,13 +4,15 @@ The domain's fine-grained access control has one master user: the DomainAdmin ro
 this function assumes. On each create or update of the stack it signs, as that role, two calls to
 the security plugin's REST API:
 
-- PUT _plugins/_security/api/roles/<role>: the index pattern pixdex writes (`indices_all` on it,
-  nothing else), plus the cluster actions a catalogue needs (bulk, mget, templates, aliases);
+- PUT _plugins/_security/api/roles/<role>: the resource's IndexPatterns with its IndexActions,
+  and its ClusterActions (the template gives pixdex's indices, `indices_all` on them, and the
+  cluster actions a catalogue needs: bulk, mget, templates, health);
 - PUT _plugins/_security/api/rolesmapping/<role>: the indexer's, the API's and the backfill's
   IAM role ARNs as its backend roles.
 
-No pixdex role can then touch another index, the cluster's settings or the security plugin. On
-delete it does nothing: the domain is retained with its data. Runs on the Lambda Python runtime
+No pixdex role can then touch another index, the cluster's settings or the security plugin. The
+role is defined by the resource's properties, so editing it in the template updates the resource
+and this runs again. On delete it does nothing: the domain is retained with its data. Runs on the Lambda Python runtime
 (boto3 and botocore are there); nothing from pixdex is imported.
 """
 
@@ -25,20 +27,14 @@ import boto3
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
-CLUSTER_ACTIONS = [
-    "cluster_composite_ops",  # _bulk, _mget, _msearch and alias reads across indices
-    "cluster:monitor/health",
-    "indices:admin/index_template/get",
-    "indices:admin/index_template/put",
-]
 
-
-def role_body(index_pattern: str) -> dict:
+def role_body(props: dict) -> dict:
+    """The security plugin's role document, from the custom resource's properties."""
     return {
         "description": "pixdex: read and write its own indices, nothing else",
-        "cluster_permissions": CLUSTER_ACTIONS,
-        # the pattern covers the alias, its versioned indices and <alias>-tombstones
-        "index_permissions": [{"index_patterns": [index_pattern], "allowed_actions": ["indices_all"]}],
+        "cluster_permissions": list(props["ClusterActions"]),
+        "index_permissions": [{"index_patterns": list(props["IndexPatterns"]),
+                               "allowed_actions": list(props["IndexActions"])}],
     }
 
 
@@ -60,15 +56,15 @@ def call(endpoint: str, method: str, path: str, body: dict | None, region: str) 
             return json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as exc:
         detail = exc.read()[:500].decode("utf-8", "replace")
-        raise DomainCallFailed(f"{method} {path}: {exc.code} {detail}") from exc
-    except urllib.error.URLError as exc:
-        raise DomainCallFailed(f"{method} {path}: {exc.reason}") from exc
+        raise DomainCallFailed(f"{method} {endpoint}{path}: {exc.code} {detail}") from exc
+    except (urllib.error.URLError, OSError) as exc:  # a wrong security group or subnet times out here
+        raise DomainCallFailed(f"{method} {endpoint}{path}: {getattr(exc, 'reason', exc)}") from exc
 
 
 def apply(props: dict, region: str) -> dict:
     endpoint, role = props["Endpoint"], props["RoleName"]
     backend_roles = sorted(set(props["BackendRoles"]))
-    call(endpoint, "PUT", f"/_plugins/_security/api/roles/{role}", role_body(props["IndexPattern"]), region)
+    call(endpoint, "PUT", f"/_plugins/_security/api/roles/{role}", role_body(props), region)
     call(endpoint, "PUT", f"/_plugins/_security/api/rolesmapping/{role}", {"backend_roles": backend_roles}, region)
     return {"Role": role, "BackendRoles": ",".join(backend_roles)}
 
