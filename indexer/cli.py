@@ -167,8 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("selftest", help="one image through the whole system: submit, labelled, found, deleted",
                 description="Send the bundled espresso photo to the image API, wait for the bucket's event path "
-                            "to label it, find it by search, delete it and check it is gone. Exit 0 when every "
-                            "step passed, 1 naming the step that did not.")
+                            "to label it, find it by search, delete it and check it is gone; then send it again "
+                            "as a signed upload straight to the bucket (POST /uploads), wait for its labels and "
+                            "delete it. Exit 0 when every step passed, 1 naming the step that did not.")
     p.add_argument("--api", required=True, metavar="URL", help="the API: http://127.0.0.1:8080 or the stage URL")
     p.add_argument("--timeout", type=float, default=120.0, metavar="S", help="seconds to wait for the label")
     p.add_argument("--token", help="Authorization header value (a Cognito ID token for a deployed API)")
