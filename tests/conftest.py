@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import http.server
 import io
 import socket
 import struct
 import subprocess
+import threading
 import time
 import uuid
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -178,7 +182,19 @@ def versioned_bucket(aws: str) -> Bucket:
     return make_bucket(versioned=True)
 
 
-# -- servers started as processes (the app, the API) ------------------------------------------
+# -- servers: local HTTP stand-ins in a thread; the app and the API as processes ---------------
+
+@contextmanager
+def http_server(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """`handler` served from a thread on a free local port; yields its base URL http://127.0.0.1:PORT."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -14,7 +14,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from dataclasses import replace
@@ -29,6 +28,7 @@ from backfill.shard import Shard
 from backfill.stages import Relabel
 from indexer.catalog import Query, open_catalog
 from indexer.record import Status, record_id
+from tests.conftest import http_server
 
 PIXDEX = str(Path(sys.executable).parent / "pixdex")
 TOP = {"cat.png": "cat", "coffee.jpg": "espresso", "cameraman.jpg": "tripod", "rocket.jpg": "missile"}
@@ -381,17 +381,13 @@ def test_store_failures_are_retried_then_deferred_not_recorded(aws, tmp_path, ph
     from indexer.settings import Settings
 
     FlakyS3.failures, FlakyS3.body, FlakyS3.gets = failures, (photos / "coffee.jpg").read_bytes(), 0
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FlakyS3)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     uris = tmp_path / "uris.txt"
     uris.write_text("s3://b/coffee.jpg\n")
     db = f"sqlite:///{tmp_path / 'c.db'}"
-    settings = Settings(catalog=db, device="cpu", s3_endpoint=f"http://127.0.0.1:{server.server_address[1]}",
-                        aws_max_attempts=0)  # botocore's retries off: the backfill's own are under test
-    try:
+    with http_server(FlakyS3) as endpoint:
+        settings = Settings(catalog=db, device="cpu", s3_endpoint=endpoint,
+                            aws_max_attempts=0)  # botocore's retries off: the backfill's own are under test
         report = run(str(uris), settings, Options(retries=2), progress=False)
-    finally:
-        server.shutdown()
     assert (report.labelled, report.deferred, report.retries) == (labelled, deferred, 2)
     assert FlakyS3.gets == 3
     records = snapshot(db)

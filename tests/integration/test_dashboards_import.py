@@ -12,11 +12,12 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
+
+from tests.conftest import http_server
 
 NDJSON = Path(__file__).resolve().parents[2] / "infra" / "dashboards" / "pixdex.ndjson"
 
@@ -53,10 +54,8 @@ class ImportEndpoint(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def dashboards():
     ImportEndpoint.received, ImportEndpoint.refuse = [], False
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ImportEndpoint)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with http_server(ImportEndpoint) as url:
+        yield url
 
 
 def pixdex(*args: str, **env: str) -> subprocess.CompletedProcess:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import threading
 import uuid
 
 import boto3
@@ -19,6 +18,7 @@ import pytest
 
 from indexer.settings import Settings
 from tests.cfn import RES, load_function
+from tests.conftest import http_server
 
 ROLES = ["arn:aws:iam::123456789012:role/pixdex-test-IndexerRole-1",
          "arn:aws:iam::123456789012:role/pixdex-test-ApiRole-2",
@@ -47,10 +47,8 @@ def security_api():
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SecurityApi)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}", seen, status
-    server.shutdown()
+    with http_server(SecurityApi) as url:
+        yield url, seen, status
 
 
 @pytest.fixture

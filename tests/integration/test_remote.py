@@ -4,13 +4,13 @@ way a URL is refused (SSRF rules, redirects, type, size, time), each with its HT
 from __future__ import annotations
 
 import http.server
-import threading
 import time
 
 import pytest
 
 from indexer.remote import UrlRefused, fetch_image
 from indexer.settings import ImageLimits
+from tests.conftest import http_server
 
 LIMITS = ImageLimits(max_bytes=200_000)
 
@@ -59,10 +59,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def server(photos):
     Handler.photo = (photos / "coffee.jpg").read_bytes()
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
+    with http_server(Handler) as url:
+        yield url.removeprefix("http://")  # host:port, as the allow-list names servers
 
 
 def fetch(url: str, allow: str | None = None, timeout: float = 5.0):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.server
-import threading
 
 import pytest
 
@@ -11,6 +10,7 @@ from indexer.images import ImageError
 from indexer.s3 import S3Source, s3_uri, split_s3_uri
 from indexer.settings import ImageLimits
 from indexer.source import ObjectMissing, ReadError, SourceItem, SourceUnavailable
+from tests.conftest import http_server
 
 
 @pytest.fixture
@@ -103,11 +103,8 @@ class FaultyS3(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def faulty(settings, aws, monkeypatch):
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FaultyS3)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
-    yield S3Source(settings.model_copy(update={"s3_endpoint": endpoint, "aws_max_attempts": 1}))
-    server.shutdown()
+    with http_server(FaultyS3) as endpoint:
+        yield S3Source(settings.model_copy(update={"s3_endpoint": endpoint, "aws_max_attempts": 1}))
     FaultyS3.get = None
 
 

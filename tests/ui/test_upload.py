@@ -8,6 +8,7 @@ import pytest
 from apptest import run_app
 
 from indexer.catalog import Query, open_catalog
+from tests.conftest import http_server
 
 
 @pytest.fixture
@@ -81,7 +82,6 @@ def test_on_an_s3_deployment_uploads_go_to_the_bucket(upload_env, aws, photos, m
 
 def test_a_url_is_refused_or_fetched_by_the_safety_rules(upload_env, photos, monkeypatch):
     import http.server
-    import threading
 
     body = (photos / "coffee.jpg").read_bytes()
 
@@ -96,18 +96,14 @@ def test_a_url_is_refused_or_fetched_by_the_safety_rules(upload_env, photos, mon
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Photo)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/espresso.jpg"
-    try:
+    with http_server(Photo) as base:
+        url = f"{base}/espresso.jpg"
         at = run_app("upload.py")
         at.text_input(key="url").input(url).run()
         assert "Not fetched" in at.error[0].value and "loopback" in at.error[0].value  # the app's own network
 
-        monkeypatch.setenv("PIXDEX_URL_ALLOW", f'["127.0.0.1:{server.server_address[1]}"]')  # a trusted server
+        monkeypatch.setenv("PIXDEX_URL_ALLOW", f'["{base.removeprefix("http://")}"]')  # a trusted server
         at = run_app("upload.py")
         at.text_input(key="url").input(url).run()
         assert not at.error and any(t.startswith("**espresso**") for t in bars(at))
         assert "**espresso.jpg**" in [m.value for m in at.markdown]
-    finally:
-        server.shutdown()
