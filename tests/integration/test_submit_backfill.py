@@ -59,8 +59,9 @@ def batch(aws, monkeypatch):
     return client, queue, inventory
 
 
-def _children_commands(client, job_id: str) -> tuple[dict, list[list[str]], list[Shard]]:
-    """The job, each child's command line with the job's parameters put in, and each child's shard."""
+def _children(client, job_id: str) -> tuple[dict, list[str], list[Shard]]:
+    """The job, the command line its children share with the job's parameters put in, and each
+    child's shard."""
     [job] = client.describe_jobs(jobs=[job_id])["jobs"]
     [definition] = client.describe_job_definitions(jobDefinitions=[job["jobDefinition"]])["jobDefinitions"]
     values = {**definition["parameters"], **job["parameters"]}
@@ -69,7 +70,7 @@ def _children_commands(client, job_id: str) -> tuple[dict, list[list[str]], list
     env = {e["name"]: e["value"] for e in job["container"]["environment"]}
     size = job["arrayProperties"]["size"]
     shards = [Shard.from_env({**env, "AWS_BATCH_JOB_ARRAY_INDEX": str(i)}) for i in range(size)]
-    return job, [command] * size, shards
+    return job, command, shards
 
 
 def test_a_landed_inventory_starts_one_array_job_over_its_manifest(batch):
@@ -79,11 +80,10 @@ def test_a_landed_inventory_starts_one_array_job_over_its_manifest(batch):
     manifest = f"s3://{inventory}/photos/pixdex-daily/2026-11-20T01-00Z/manifest.json"
     assert out["source"] == manifest and out["shards"] == 4
 
-    job, commands, shards = _children_commands(client, out["submitted"])
+    job, command, shards = _children(client, out["submitted"])
     assert job["jobName"] == out["name"] and job["jobName"].startswith("pixdex-backfill-")
-    for command in commands:  # what each child's container runs, as the backfill's own parser reads it
-        args = build_parser().parse_args(["backfill", *command])
-        assert args.source == manifest and args.shard is None and args.max_failure_rate == 0.05
+    args = build_parser().parse_args(["backfill", *command])  # what each child runs, as the backfill reads it
+    assert args.source == manifest and args.shard is None and args.max_failure_rate == 0.05
     assert [(s.index, s.count) for s in shards] == [(1, 4), (2, 4), (3, 4), (4, 4)]
 
 
