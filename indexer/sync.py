@@ -41,7 +41,9 @@ class Sync:
         """Apply the events. Raises SourceUnavailable (or CatalogError) when the store or the
         catalogue failed, after applying what it could: the caller retries (replays are harmless)."""
         items, removed = [], 0
-        applied = self.catalog.sequencers([record_id(e.uri) for e in events if e.sequencer])
+        # only a delete is checked here; a create's sequencer is checked where it is written
+        applied = self.catalog.sequencers([record_id(e.uri) for e in events
+                                           if e.sequencer and e.change == Change.REMOVED])
         for event in events:
             if event.change == Change.CREATED:
                 items.append(event.item)
