@@ -37,7 +37,7 @@ class Relabel(StrEnum):
 
 
 def retried(call: Callable[[], T], attempts: int = 4, backoff: float = 1.0) -> T:
-    """A catalogue read, retried with backoff: one 429 or timeout must not end an hours-long run."""
+    """A catalogue call, retried with backoff: one 429 or timeout must not end an hours-long run."""
     for attempt in range(attempts):
         try:
             return call()
@@ -254,21 +254,17 @@ class Writer:
         if len(self.records) + len(self.removals) >= self.size or time.monotonic() - self._oldest >= self.max_delay:
             self.flush()
 
+    def _write(self) -> None:
+        self.catalog.upsert_many(keep_reviews(self.catalog, self.records))
+        if self.removals:
+            self.catalog.delete(self.removals)
+
     def flush(self) -> None:
         if not self.records and not self.removals:
             return
         t = time.perf_counter()
         self._leave_what_events_changed()
-        for attempt in range(self.retries + 1):
-            try:
-                self.catalog.upsert_many(keep_reviews(self.catalog, self.records))
-                if self.removals:
-                    self.catalog.delete(self.removals)
-                break
-            except Exception:
-                if attempt == self.retries:
-                    raise
-                time.sleep(self.backoff * 2 ** attempt)
+        retried(self._write, self.retries + 1, self.backoff)
         self.report.timed("write", time.perf_counter() - t)
         for record, reason in zip(self.records, self.reasons, strict=True):
             if record.status == Status.FAILED:
