@@ -268,8 +268,9 @@ class SQLiteCatalog(Catalog):
         return out
 
     def _codes(self, names: Iterable[str]) -> dict[str, int]:
-        """label_counts.code per _nocase(name), inside the writing transaction (after image_labels,
-        whose trigger adds new names). New codes reach self._code_of only once committed."""
+        """label_counts.code per _nocase(name); names never seen are absent. In the writing
+        transaction, call it after image_labels, whose trigger adds new names. New codes reach
+        self._code_of only once committed (codes are never reused, so a cached one stays right)."""
         out, missing = {}, []
         for name in names:
             key = _nocase(name)
@@ -395,7 +396,7 @@ class SQLiteCatalog(Catalog):
         image's label rows held in memory while the data is unchanged."""
         image, codes, confidences, images = self._memo(("labels",), self._labels_in_memory)
         confident = confidences >= q.min_confidence
-        code_of = self._label_codes([*q.all_of, *q.any_of, *q.none_of])
+        code_of = self._codes([*q.all_of, *q.any_of, *q.none_of])  # unknown names are absent
 
         def having(names: Sequence[str]) -> np.ndarray:
             wanted = list({code_of[k] for k in map(_nocase, names) if k in code_of})
@@ -470,14 +471,6 @@ class SQLiteCatalog(Catalog):
             self._name_of.update(self._db.execute(
                 f"SELECT code, name FROM label_counts WHERE code IN ({_marks(len(chunk))})", chunk).fetchall())
         return [self._name_of[c] for c in codes]
-
-    def _label_codes(self, names: Sequence[str]) -> dict[str, int]:
-        """label_counts.code per _nocase(name); unknown names are absent."""
-        out: dict[str, int] = {}
-        for chunk in chunks(list(names)):
-            out.update((_nocase(n), c) for c, n in self._db.execute(
-                f"SELECT code, name FROM label_counts WHERE name IN ({_marks(len(chunk))})", chunk))
-        return out
 
     def _label_images(self, names: Sequence[str]) -> dict[str, int]:
         """label_counts.image_count per _nocase(name); names never seen are absent."""
