@@ -28,7 +28,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from indexer.catalog import Catalog, CatalogError, Query, Sort, open_catalog
+from indexer.catalog import Catalog, CatalogError, InvalidCursor, Query, Sort, open_catalog
 from indexer.images import CONTENT_TYPES, ImageError, check_size, image_format
 from indexer.record import Record, Status
 from indexer.remote import UrlRefused, fetch_image
@@ -175,10 +175,8 @@ def search() -> dict:
         raise ApiError(f"bad query: {exc}", 400) from None
     try:
         page = deps().catalog.search(query)
-    except CatalogError as exc:
-        if query.cursor and "cursor" in str(exc):
-            raise ApiError(str(exc), 400) from None
-        raise
+    except InvalidCursor as exc:
+        raise ApiError(str(exc), 400) from None
     return {"total": page.total, "next_cursor": page.next_cursor, "records": [r.to_json() for r in page.records]}
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from indexer.catalog.base import Catalog, CatalogError, DayCount, Page, Query, Sort
+from indexer.catalog.base import Catalog, CatalogError, DayCount, InvalidCursor, Page, Query, Sort
 from indexer.settings import Settings
 
-__all__ = ["Catalog", "CatalogError", "DayCount", "Page", "Query", "Sort", "open_catalog"]
+__all__ = ["Catalog", "CatalogError", "DayCount", "InvalidCursor", "Page", "Query", "Sort", "open_catalog"]
 
 
 def open_catalog(url: str, settings: Settings | None = None) -> Catalog:

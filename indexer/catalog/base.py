@@ -17,6 +17,10 @@ class CatalogError(RuntimeError):
     """The catalogue cannot be opened or cannot answer; the message names the setting or input."""
 
 
+class InvalidCursor(CatalogError):
+    """A page cursor this catalogue did not issue, or issued for another sort: the caller's input."""
+
+
 class Sort(StrEnum):
     DATE = "date"  # newest indexed first
     CONFIDENCE = "confidence"  # confidence of the matched label, highest first
@@ -93,9 +97,9 @@ class Cursor:
             s, value, id_ = json.loads(raw)
             cursor = cls(Sort(s), value, str(id_))
         except (ValueError, TypeError) as exc:
-            raise CatalogError(f"invalid cursor {token!r}: not one this catalogue issued") from exc
+            raise InvalidCursor(f"invalid cursor {token!r}: not one this catalogue issued") from exc
         if cursor.sort != sort:
-            raise CatalogError(f"cursor {token!r} was issued for sort={cursor.sort}, not sort={sort}")
+            raise InvalidCursor(f"cursor {token!r} was issued for sort={cursor.sort}, not sort={sort}")
         return cursor
 
 
