@@ -10,6 +10,7 @@ import streamlit as st
 from indexer.catalog import Catalog, CatalogError, open_catalog
 from indexer.labeller import Labeller, make_labeller
 from indexer.record import Record, Status
+from indexer.s3 import make_client
 from indexer.settings import Settings
 from indexer.uris import UriSource
 from ui.thumbnails import Thumbnails
@@ -36,6 +37,17 @@ def _thumbnails(folder: str, _settings: Settings) -> Thumbnails:
 def thumbnails() -> Thumbnails:
     s = settings()
     return _thumbnails(str(s.thumbnails), s)
+
+
+@st.cache_resource
+def _s3(endpoint: str | None, _settings: Settings):
+    return make_client(_settings)
+
+
+def s3():
+    """The app's S3 client for writing uploads (clients are thread-safe; one per process)."""
+    s = settings()
+    return _s3(s.s3_endpoint, s)
 
 
 @st.cache_resource(show_spinner="Loading the model…")

@@ -15,10 +15,10 @@ from indexer.images import EXTENSIONS, ImageError, check_size
 from indexer.pipeline import Pipeline, decode_fetched, label_records
 from indexer.record import Record, Status
 from indexer.remote import UrlRefused, fetch_image
-from indexer.s3 import make_client, split_s3_uri
+from indexer.s3 import split_s3_uri
 from indexer.settings import Settings
 from indexer.source import Fetched, SourceItem
-from ui.common import IMAGE_PAGE, catalog, labeller, settings
+from ui.common import IMAGE_PAGE, catalog, labeller, s3, settings
 from ui.thumbnails import THUMB_SIDE, render
 
 
@@ -40,13 +40,14 @@ def keep(name: str, data: bytes, s: Settings) -> tuple[Record, str]:
     if s.upload_bucket:
         uri = s.upload_uri("uploads", safe_name(name))
         bucket, key = split_s3_uri(uri)
-        make_client(s).put_object(Bucket=bucket, Key=key, Body=data)
+        s3().put_object(Bucket=bucket, Key=key, Body=data)
         return label_only(name, data, s), f"{uri}: in the catalogue as soon as its event is processed"
     s.uploads.mkdir(parents=True, exist_ok=True)
     path = s.uploads / safe_name(name)
     path.write_bytes(data)
-    Pipeline(s, labeller(), catalog(), FileSource(s.limits)).run([source_item(path)])
-    record = catalog().get(source_item(path).uri)
+    item = source_item(path)
+    Pipeline(s, labeller(), catalog(), FileSource(s.limits)).run([item])
+    record = catalog().get(item.uri)
     return record, str(path)
 
 
