@@ -16,6 +16,7 @@ from typing import Any
 from backfill.inventory import Inventory
 from backfill.shard import Shard
 from indexer.files import file_uri, source_item, uri_path
+from indexer.images import EXTENSIONS
 from indexer.s3 import S3Source, split_s3_uri, translate_errors
 from indexer.source import ObjectMissing, ReadError, SourceItem
 from indexer.uris import UriSource
@@ -152,7 +153,7 @@ def open_listing(spec: str, reader: UriSource, shard: Shard) -> Listing:
     if path.is_dir():
         return FolderListing(path.resolve())
     if path.is_file():
-        if path.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp", ".gif", ".tif", ".tiff", ".heic"}:
+        if path.suffix.lower() in EXTENSIONS:
             raise SourceError(f"SOURCE {spec!r} is an image: give its folder, or use `pixdex index`")
         return UriFileListing(path)
     raise SourceError(f"SOURCE {spec!r}: no such folder or file")
