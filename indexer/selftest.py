@@ -42,7 +42,7 @@ def run(api: str, timeout: float = 120.0, token: str | None = None, say: Callabl
             said = action()
         except SelftestFailed as exc:
             raise SelftestFailed(f"{name}: {exc}") from None
-        say(f"ok  {name:<28} {time.monotonic() - started:6.2f}s  {said}")
+        say(f"ok  {name:<30} {time.monotonic() - started:6.2f}s  {said}")
 
     state: dict[str, str] = {}
 
