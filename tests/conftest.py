@@ -184,6 +184,24 @@ def versioned_bucket(aws: str) -> Bucket:
 
 # -- servers: local HTTP stand-ins in a thread; the app and the API as processes ---------------
 
+class StandIn(http.server.BaseHTTPRequestHandler):
+    """A local stand-in server's request handler: quiet, with one way to answer."""
+
+    def reply(self, status: int, body: bytes = b"", content_type: str | None = None,
+              headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        if content_type:
+            self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
 @contextmanager
 def http_server(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
     """`handler` served from a thread on a free local port; yields its base URL http://127.0.0.1:PORT."""

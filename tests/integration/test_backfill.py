@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
-import http.server
 import io
 import json
 import os
@@ -28,7 +27,7 @@ from backfill.shard import Shard
 from backfill.stages import Relabel
 from indexer.catalog import Query, open_catalog
 from indexer.record import Status, record_id
-from tests.conftest import http_server
+from tests.conftest import StandIn, http_server
 
 PIXDEX = str(Path(sys.executable).parent / "pixdex")
 TOP = {"cat.png": "cat", "coffee.jpg": "espresso", "cameraman.jpg": "tripod", "rocket.jpg": "missile"}
@@ -349,7 +348,7 @@ def test_a_uri_list_with_deleted_objects_and_bad_lines(photo_bucket, s3, tmp_pat
     assert f"s3://{photo_bucket}/deleted since.jpg" not in seen  # no record for an object that is gone
 
 
-class FlakyS3(http.server.BaseHTTPRequestHandler):
+class FlakyS3(StandIn):
     """Answers GET with 503 SlowDown `failures` times, then with the photo."""
 
     failures = 2
@@ -360,20 +359,9 @@ class FlakyS3(http.server.BaseHTTPRequestHandler):
         type(self).gets += 1
         if self.gets <= self.failures:
             err = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
-            self.send_response(503)
-            self.send_header("Content-Length", str(len(err)))
-            self.end_headers()
-            self.wfile.write(err)
+            self.reply(503, err)
             return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(self.body)))
-        self.send_header("ETag", '"0123abcd"')
-        self.send_header("Last-Modified", "Wed, 01 May 2024 10:00:00 GMT")
-        self.end_headers()
-        self.wfile.write(self.body)
-
-    def log_message(self, *args):
-        pass
+        self.reply(200, self.body, headers={"ETag": '"0123abcd"', "Last-Modified": "Wed, 01 May 2024 10:00:00 GMT"})
 
 
 @pytest.mark.parametrize(("failures", "labelled", "deferred"), [(2, 1, 0), (99, 0, 1)])

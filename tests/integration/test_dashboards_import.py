@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import email.parser
-import http.server
 import json
 import os
 import subprocess
@@ -17,12 +16,12 @@ from typing import ClassVar
 
 import pytest
 
-from tests.conftest import http_server
+from tests.conftest import StandIn, http_server
 
 NDJSON = Path(__file__).resolve().parents[2] / "infra" / "dashboards" / "pixdex.ndjson"
 
 
-class ImportEndpoint(http.server.BaseHTTPRequestHandler):
+class ImportEndpoint(StandIn):
     received: ClassVar[list[dict]] = []
     refuse = False
 
@@ -40,15 +39,7 @@ class ImportEndpoint(http.server.BaseHTTPRequestHandler):
                 "type": "conflict"}}]}
         else:
             answer = {"success": True, "successCount": len(lines)}
-        data = json.dumps(answer).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+        self.reply(200, json.dumps(answer).encode(), "application/json; charset=utf-8")
 
 
 @pytest.fixture

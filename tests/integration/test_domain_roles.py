@@ -9,7 +9,6 @@ each request pixdex sends and what CloudFormation hears back."""
 
 from __future__ import annotations
 
-import http.server
 import json
 import uuid
 
@@ -18,7 +17,7 @@ import pytest
 
 from indexer.settings import Settings
 from tests.cfn import RES, load_function
-from tests.conftest import http_server
+from tests.conftest import StandIn, http_server
 
 ROLES = ["arn:aws:iam::123456789012:role/pixdex-test-IndexerRole-1",
          "arn:aws:iam::123456789012:role/pixdex-test-ApiRole-2",
@@ -30,22 +29,14 @@ def security_api():
     """Records each request; answers 200 as the plugin does, or `status[0]` when a test sets it."""
     seen, status = [], [200]
 
-    class SecurityApi(http.server.BaseHTTPRequestHandler):
+    class SecurityApi(StandIn):
         def do_PUT(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             seen.append({"method": "PUT", "path": self.path, "headers": dict(self.headers), "body": json.loads(body)})
             name = self.path.rsplit("/", 1)[1]
             answer = ({"status": "CREATED", "message": f"'{name}' created."} if status[0] == 200
                       else {"status": "FORBIDDEN", "message": "No permission to access the REST API"})
-            data = json.dumps(answer).encode()
-            self.send_response(status[0])
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args):
-            pass
+            self.reply(status[0], json.dumps(answer).encode(), "application/json")
 
     with http_server(SecurityApi) as url:
         yield url, seen, status

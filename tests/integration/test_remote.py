@@ -3,19 +3,18 @@ way a URL is refused (SSRF rules, redirects, type, size, time), each with its HT
 
 from __future__ import annotations
 
-import http.server
 import time
 
 import pytest
 
 from indexer.remote import UrlRefused, fetch_image
 from indexer.settings import ImageLimits
-from tests.conftest import http_server
+from tests.conftest import StandIn, http_server
 
 LIMITS = ImageLimits(max_bytes=200_000)
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
+class Handler(StandIn):
     photo = b""
 
     def do_GET(self):
@@ -44,16 +43,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 time.sleep(0.1)
             return
         status, kind, body, headers = route.get(self.path, (200, "image/jpeg", self.photo, {}))
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in headers.items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+        self.reply(status, body, kind, headers)
 
 
 @pytest.fixture(scope="module")

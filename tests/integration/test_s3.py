@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import http.server
-
 import pytest
 
 from indexer.images import ImageError
 from indexer.s3 import S3Source, s3_uri, split_s3_uri
 from indexer.settings import ImageLimits
 from indexer.source import ObjectMissing, ReadError, SourceItem, SourceUnavailable
-from tests.conftest import http_server
+from tests.conftest import StandIn, http_server
 
 
 @pytest.fixture
@@ -66,7 +64,7 @@ def test_s3_uris():
 
 # -- faults moto cannot produce: a small HTTP server that answers the way a failing S3 does -------
 
-class FaultyS3(http.server.BaseHTTPRequestHandler):
+class FaultyS3(StandIn):
     """GET sends 500 of the 1000 bytes it announces, then hangs up; HEAD answers with the status
     and error code in `head`."""
 
@@ -90,15 +88,7 @@ class FaultyS3(http.server.BaseHTTPRequestHandler):
         self.end_headers()
 
     def _error(self, status: int, code: str):
-        body = f"<Error><Code>{code}</Code><Message>{code}</Message></Error>".encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/xml")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+        self.reply(status, f"<Error><Code>{code}</Code><Message>{code}</Message></Error>".encode(), "application/xml")
 
 
 @pytest.fixture

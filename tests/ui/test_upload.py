@@ -8,7 +8,7 @@ import pytest
 from apptest import run_app
 
 from indexer.catalog import Query, open_catalog
-from tests.conftest import http_server
+from tests.conftest import StandIn, http_server
 
 
 @pytest.fixture
@@ -81,20 +81,12 @@ def test_on_an_s3_deployment_uploads_go_to_the_bucket(upload_env, aws, photos, m
 
 
 def test_a_url_is_refused_or_fetched_by_the_safety_rules(upload_env, photos, monkeypatch):
-    import http.server
 
     body = (photos / "coffee.jpg").read_bytes()
 
-    class Photo(http.server.BaseHTTPRequestHandler):
+    class Photo(StandIn):
         def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Type", "image/jpeg")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
+            self.reply(200, body, "image/jpeg")
 
     with http_server(Photo) as base:
         url = f"{base}/espresso.jpg"
