@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import free_port, wait_for_port
 
@@ -69,7 +70,8 @@ def test_search_cat_open_the_image_and_see_its_labels(app, browser):
     page.get_by_text("Images 1–1 of 1").wait_for()
     grid = page.get_by_test_id("stImage")
     grid.first.wait_for()
-    assert grid.count() == 1  # the cat, and only the cat
+    # the caption can render a frame before the last page's images are cleared: wait for the grid
+    expect(grid).to_have_count(1)  # the cat, and only the cat
     assert page.locator("img").first.evaluate("img => img.naturalWidth") == 256  # a thumbnail, not the photo
     assert "all=cat" in page.url  # the search is in the URL
     page.screenshot(path=SHOTS / "search-cat.png", full_page=True)

@@ -259,7 +259,12 @@ def count(db: Path) -> tuple[int, int]:
     if not db.exists():
         return 0, 0
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
-        return conn.execute("SELECT COUNT(*), COUNT(DISTINCT uri) FROM images").fetchone()
+        try:
+            return conn.execute("SELECT COUNT(*), COUNT(DISTINCT uri) FROM images").fetchone()
+        except sqlite3.OperationalError as exc:  # the file exists, its tables are not made yet
+            if "no such table" not in str(exc):
+                raise
+            return 0, 0
 
 
 def start(bucket: str, db: Path, *extra: str) -> subprocess.Popen:
