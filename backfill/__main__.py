@@ -2,6 +2,6 @@
 
 import sys
 
-from indexer.cli import main
+from indexer.cli.main import main
 
 sys.exit(main(["backfill", *sys.argv[1:]]))

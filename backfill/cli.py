@@ -12,7 +12,7 @@ from pathlib import Path
 
 from backfill.shard import Shard
 from backfill.stages import Relabel
-from indexer.cli import positive_int
+from indexer.cli.main import positive_int
 from indexer.images import EXTENSIONS
 
 OK, FAILED, USAGE = 0, 1, 2
@@ -75,7 +75,7 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
 
 def cmd_backfill(args: argparse.Namespace, settings) -> int:
     from backfill.job import Options, run
-    from indexer.source import ReadError, SourceUnavailable
+    from indexer.sources.base import ReadError, SourceUnavailable
 
     shard = args.shard or Shard.from_env()
     if args.batch_size is None and "PIXDEX_BATCH_SIZE" not in os.environ and _cuda(settings.device):
@@ -134,7 +134,7 @@ def _finish(report, args: argparse.Namespace, settings) -> int:
 
 def _write_report(text: str, target: str, settings) -> None:
     if target.startswith("s3://"):
-        from indexer.s3 import make_client, split_s3_uri
+        from indexer.sources.s3 import make_client, split_s3_uri
 
         bucket, key = split_s3_uri(target)
         try:

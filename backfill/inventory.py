@@ -22,8 +22,8 @@ from datetime import datetime
 from typing import IO, Any
 from urllib.parse import unquote_plus
 
-from indexer.s3 import s3_uri, split_s3_uri, translate_errors
-from indexer.source import ObjectMissing, ReadError, SourceItem
+from indexer.sources.base import ObjectMissing, ReadError, SourceItem
+from indexer.sources.s3 import s3_uri, split_s3_uri, translate_errors
 
 # Parquet column names -> the CSV fileSchema names
 PARQUET_COLUMNS = {"bucket": "Bucket", "key": "Key", "version_id": "VersionId", "is_latest": "IsLatest",

@@ -13,9 +13,9 @@ from backfill.sources import open_listing
 from backfill.stages import Decoder, Fetcher, Labelling, Lister, RateLimit, Relabel, Writer
 from indexer.catalog import open_catalog
 from indexer.images import EXTENSIONS
-from indexer.labeller import make_labeller
+from indexer.model.labeller import make_labeller
 from indexer.settings import Settings
-from indexer.uris import UriSource
+from indexer.sources.uris import UriSource
 
 
 @dataclass(frozen=True)

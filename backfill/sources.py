@@ -15,11 +15,11 @@ from typing import Any
 
 from backfill.inventory import Inventory
 from backfill.shard import Shard
-from indexer.files import file_uri, source_item, uri_path
 from indexer.images import EXTENSIONS
-from indexer.s3 import S3Source, split_s3_uri, translate_errors
-from indexer.source import ObjectMissing, ReadError, SourceItem
-from indexer.uris import UriSource
+from indexer.sources.base import ObjectMissing, ReadError, SourceItem
+from indexer.sources.files import file_uri, source_item, uri_path
+from indexer.sources.s3 import S3Source, split_s3_uri, translate_errors
+from indexer.sources.uris import UriSource
 
 
 class SourceError(ValueError):

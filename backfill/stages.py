@@ -1,6 +1,6 @@
 """The backfill's stages, each a small callable with a typed hand-off (after clip-retrieval's
 reader -> mapper -> writer): list + skip check -> fetch -> decode -> label -> write. The work is
-`indexer.pipeline`'s (read_item, decode_fetched, label_records, unchanged); the stages add
+`indexer.ingest.pipeline`'s (read_item, decode_fetched, label_records, unchanged); the stages add
 batching, retries, a read-rate limit and a buffered writer. `runner` wires them with queues.
 """
 
@@ -19,12 +19,12 @@ from backfill.report import Report
 from backfill.shard import Shard
 from backfill.sources import Listing, Skipped
 from indexer.catalog import Catalog
-from indexer.labeller import Labeller
-from indexer.pipeline import Decoded, decode_fetched, keep_reviews, label_records, read_item, unchanged
+from indexer.ingest.pipeline import Decoded, decode_fetched, keep_reviews, label_records, read_item, unchanged
+from indexer.model.labeller import Labeller
 from indexer.record import Record, Status, record_id
 from indexer.settings import ImageLimits
-from indexer.source import Fetched, SourceItem
-from indexer.uris import UriSource
+from indexer.sources.base import Fetched, SourceItem
+from indexer.sources.uris import UriSource
 
 CHECK_CHUNK = 256  # ids per catalogue lookup in the skip check
 T = TypeVar("T")

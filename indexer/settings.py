@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     # where the app's uploads go: s3://bucket/prefix/ (the bucket's events index them), else this folder
     upload_bucket: str | None = None
     uploads: Path = Field(default_factory=lambda: user_data_path("pixdex") / "uploads")
-    # images submitted by URL (indexer.remote): time limit, and "host:port" pairs exempt from the
+    # images submitted by URL (indexer.sources.remote): time limit, and "host:port" pairs exempt from the
     # public-address rule (a private deployment's own servers), as JSON: PIXDEX_URL_ALLOW='["cdn.lan:80"]'
     url_timeout: float = 10.0
     url_allow: list[str] = []

@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 from indexer.catalog import open_catalog
-from indexer.labeller import Labeller, make_labeller
+from indexer.model.labeller import Labeller, make_labeller
 from indexer.settings import ModelSettings, Settings
 
 PHOTOS = Path(__file__).parent / "data" / "photos"
@@ -153,7 +153,7 @@ class Bucket:
 
     def lambda_event(self, messages: list[dict]) -> dict:
         """Messages in the shape Lambda's SQS event source hands them to the function."""
-        from indexer.watch import sqs_lambda_event
+        from indexer.local.watch import sqs_lambda_event
 
         arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]
         return sqs_lambda_event(messages, arn["QueueArn"])
@@ -162,7 +162,7 @@ class Bucket:
 def make_bucket(versioned: bool = False) -> Bucket:
     import boto3
 
-    from indexer.stack import event_bucket
+    from indexer.local.stack import event_bucket
 
     name = f"photos-{uuid.uuid4().hex[:12]}"
     s3, sqs = boto3.client("s3"), boto3.client("sqs")

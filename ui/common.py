@@ -8,11 +8,11 @@ from pathlib import Path
 import streamlit as st
 
 from indexer.catalog import Catalog, CatalogError, open_catalog
-from indexer.labeller import Labeller, make_labeller
+from indexer.model.labeller import Labeller, make_labeller
 from indexer.record import Record, Status
-from indexer.s3 import make_client
 from indexer.settings import Settings
-from indexer.uris import UriSource
+from indexer.sources.s3 import make_client
+from indexer.sources.uris import UriSource
 from ui.thumbnails import Thumbnails
 
 IMAGE_PAGE = "image.py"

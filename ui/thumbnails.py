@@ -15,7 +15,7 @@ from pathlib import Path
 from PIL import Image, ImageOps
 
 from indexer.images import ImageError, open_upright
-from indexer.source import ReadError, Source, SourceItem, SourceUnavailable
+from indexer.sources.base import ReadError, Source, SourceItem, SourceUnavailable
 
 THUMB_SIDE = 256  # grid squares
 PREVIEW_SIDE = 1024  # the image page: the longer side

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import streamlit as st
 
-from indexer.files import FileSource, source_item
 from indexer.images import EXTENSIONS, ImageError, check_size
-from indexer.pipeline import Pipeline, decode_fetched, label_records
+from indexer.ingest.pipeline import Pipeline, decode_fetched, label_records
 from indexer.record import Record, Status
-from indexer.remote import UrlRefused, fetch_image
-from indexer.s3 import split_s3_uri
 from indexer.settings import Settings
-from indexer.source import Fetched, SourceItem
+from indexer.sources.base import Fetched, SourceItem
+from indexer.sources.files import FileSource, source_item
+from indexer.sources.remote import UrlRefused, fetch_image
+from indexer.sources.s3 import split_s3_uri
 from ui.common import IMAGE_PAGE, catalog, labeller, s3, settings
 from ui.thumbnails import THUMB_SIDE, render
 

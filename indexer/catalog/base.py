@@ -188,7 +188,7 @@ class Catalog(ABC):
     def review(self, id_: str, labels: Sequence[Label], user: str) -> Record:
         """A person's decision: `labels` become the image's labels, as human labels (an empty list:
         no label applies). Human labels outrank the model's and survive relabelling
-        (indexer.pipeline.keep_reviews)."""
+        (indexer.ingest.pipeline.keep_reviews)."""
         record = self.get(id_)
         if record is None:
             raise CatalogError(f"no image with id or URI {id_!r} in the catalogue")

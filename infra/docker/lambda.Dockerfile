@@ -15,4 +15,4 @@ RUN pip install --no-cache-dir -c /tmp/pixdex/constraints.txt /tmp/pixdex && rm 
 
 ENV PIXDEX_DEVICE=cpu
 
-CMD ["indexer.handler.lambda_handler"]
+CMD ["indexer.aws.handler.lambda_handler"]

@@ -36,10 +36,10 @@ from PIL import Image, ImageOps
 
 from indexer.catalog import open_catalog
 from indexer.images import CONTENT_TYPES, DecodedImage, fit
-from indexer.labeller import make_labeller
-from indexer.pipeline import Decoded, label_records
+from indexer.ingest.pipeline import Decoded, label_records
+from indexer.model.labeller import make_labeller
 from indexer.settings import ModelSettings
-from indexer.source import SourceItem
+from indexer.sources.base import SourceItem
 
 PIXDEX = str(Path(sys.executable).parent / "pixdex")
 ACCOUNT = "123456789012"  # moto's default account
@@ -90,8 +90,8 @@ def bench_backfill(source: str, device: str, batch_size: int) -> tuple[float, di
 
 def get_cpu_seconds(bucket: str, keys: list[str]) -> float:
     """CPU seconds per GET, client and moto's server together (both in this process)."""
-    from indexer.s3 import S3Source
     from indexer.settings import Settings
+    from indexer.sources.s3 import S3Source
 
     source = S3Source(Settings())
     start = time.process_time()

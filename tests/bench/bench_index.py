@@ -29,7 +29,7 @@ import torch
 from PIL import Image, ImageOps
 
 from indexer.images import decode
-from indexer.labeller import Labeller, make_labeller
+from indexer.model.labeller import Labeller, make_labeller
 from indexer.settings import ImageLimits, ModelSettings, Settings
 
 ROOT = Path(__file__).resolve().parents[2]

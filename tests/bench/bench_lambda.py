@@ -1,6 +1,6 @@
 """Cold start and warm latency of the indexer Lambda handler, on 12-megapixel JPEGs (CPU).
 
-A fresh Python process plays a new Lambda container: it imports `indexer.handler`, builds the model
+A fresh Python process plays a new Lambda container: it imports `indexer.aws.handler`, builds the model
 and clients, and handles its first SQS-shaped event (one S3 upload); then, warm, it handles N more,
 one per invocation, as Lambda's SQS event source with batch size 1 would. S3 is moto's server on
 localhost; the catalogue is a fresh SQLite file. Goals on this machine: cold start <= 2 s (the AWS
@@ -45,7 +45,7 @@ def notification(bucket: str, key: str, size: int) -> dict:
 def child(events_file: str) -> None:
     """The fresh container: timings relative to its own first line, one JSON line on stdout."""
     t0 = time.perf_counter()
-    from indexer.handler import default_sync, handle
+    from indexer.aws.handler import default_sync, handle
 
     t_import = time.perf_counter()
     default_sync()  # model, S3 client, catalogue

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from indexer.model.taxonomy import Taxonomy
 from indexer.record import Label, Record, Status
-from indexer.taxonomy import Taxonomy
 
 START = datetime(2026, 9, 1, tzinfo=UTC)
 

@@ -9,12 +9,12 @@ import json
 
 import pytest
 
-from indexer.api import Deps, handle
-from indexer.api_server import proxy_event
+from indexer.aws.api import Deps, handle
+from indexer.aws.handler import build
+from indexer.aws.handler import handle as handle_events
 from indexer.catalog import open_catalog
-from indexer.handler import build
-from indexer.handler import handle as handle_events
-from indexer.s3 import make_client
+from indexer.local.api_server import proxy_event
+from indexer.sources.s3 import make_client
 
 
 def call(deps: Deps, *args, **kw) -> tuple[int, object]:

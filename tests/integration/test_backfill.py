@@ -458,9 +458,9 @@ def test_a_catalogue_that_refuses_writes_ends_the_run_with_exit_1_and_a_summary(
 def test_a_key_deleted_by_an_event_during_the_backfill_is_not_brought_back(tmp_path, photos, labeller):
     from backfill.report import Report
     from backfill.stages import Labelled, Seen, Writer
-    from indexer.pipeline import decode_fetched, label_records
+    from indexer.ingest.pipeline import decode_fetched, label_records
     from indexer.settings import ImageLimits
-    from indexer.source import Fetched, SourceItem
+    from indexer.sources.base import Fetched, SourceItem
 
     with open_catalog(f"sqlite:///{tmp_path / 'c.db'}") as catalog:
         item = SourceItem(uri="s3://photos/cat.png", bucket="photos", key="cat.png")

@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import StandIn, http_server
 
-NDJSON = Path(__file__).resolve().parents[2] / "infra" / "dashboards" / "pixdex.ndjson"
+NDJSON = Path(__file__).resolve().parents[2] / "indexer" / "data" / "dashboards.ndjson"
 
 
 class ImportEndpoint(StandIn):

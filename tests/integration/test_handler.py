@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from indexer.aws.handler import handle
 from indexer.catalog import Query
-from indexer.events import Change, ObjectEvent
-from indexer.handler import handle
+from indexer.ingest.events import Change, ObjectEvent
+from indexer.ingest.sync import Sync
 from indexer.record import Status, normalise_sequencer
-from indexer.s3 import S3Source, s3_uri
 from indexer.settings import ImageLimits
-from indexer.source import SourceItem, SourceUnavailable
-from indexer.sync import Sync
+from indexer.sources.base import SourceItem, SourceUnavailable
+from indexer.sources.s3 import S3Source, s3_uri
 
 EVENTS = Path(__file__).parent.parent / "data" / "events"
 KEYS = ["plain.jpg", "holiday photos/cat 1.png", "c++ + more.png", "100% real.jpg", "café/été ☕.jpg"]

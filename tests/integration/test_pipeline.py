@@ -1,13 +1,13 @@
-"""indexer.pipeline on real files: good photos labelled, each bad one a FAILED record, nothing lost."""
+"""indexer.ingest.pipeline on real files: good photos labelled, each bad one a FAILED record, nothing lost."""
 
 from __future__ import annotations
 
 import shutil
 
 from indexer.catalog import Query
-from indexer.files import FileSource, file_uri, find_images, source_item
-from indexer.pipeline import Pipeline
+from indexer.ingest.pipeline import Pipeline
 from indexer.record import Status
+from indexer.sources.files import FileSource, file_uri, find_images, source_item
 
 
 def run(settings, labeller, catalog, folder, **kw):
@@ -89,16 +89,16 @@ def test_vanished_file_is_a_failed_record_and_retried(settings, labeller, catalo
 
 
 def test_an_unexpected_decoder_error_fails_one_item_only(settings, labeller, catalog, tmp_path, photos, monkeypatch):
-    import indexer.pipeline
+    import indexer.ingest.pipeline
 
-    real = indexer.pipeline.decode
+    real = indexer.ingest.pipeline.decode
 
     def flaky(data, limits, size):
         if data == (photos / "coffee.jpg").read_bytes():
             raise RuntimeError("decoder crashed")
         return real(data, limits, size)
 
-    monkeypatch.setattr(indexer.pipeline, "decode", flaky)  # a decoder bug we cannot build from bytes
+    monkeypatch.setattr(indexer.ingest.pipeline, "decode", flaky)  # a decoder bug we cannot build from bytes
     folder = tmp_path / "photos"
     shutil.copytree(photos, folder)
     summary, _ = run(settings, labeller, catalog, folder)

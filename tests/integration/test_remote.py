@@ -1,4 +1,4 @@
-"""Images by URL (indexer.remote) against real local HTTP servers: what is fetched, and every
+"""Images by URL (indexer.sources.remote) against real local HTTP servers: what is fetched, and every
 way a URL is refused (SSRF rules, redirects, type, size, time), each with its HTTP status."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from indexer.remote import UrlRefused, fetch_image
 from indexer.settings import ImageLimits
+from indexer.sources.remote import UrlRefused, fetch_image
 from tests.conftest import StandIn, http_server
 
 LIMITS = ImageLimits(max_bytes=200_000)

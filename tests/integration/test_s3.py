@@ -1,13 +1,13 @@
-"""indexer.s3 against moto's S3 server: reads, heads, listings and the three ways a read fails."""
+"""indexer.sources.s3 against moto's S3 server: reads, heads, listings and the three ways a read fails."""
 
 from __future__ import annotations
 
 import pytest
 
 from indexer.images import ImageError
-from indexer.s3 import S3Source, s3_uri, split_s3_uri
 from indexer.settings import ImageLimits
-from indexer.source import ObjectMissing, ReadError, SourceItem, SourceUnavailable
+from indexer.sources.base import ObjectMissing, ReadError, SourceItem, SourceUnavailable
+from indexer.sources.s3 import S3Source, s3_uri, split_s3_uri
 from tests.conftest import StandIn, http_server
 
 
@@ -117,9 +117,9 @@ def test_a_403_names_both_causes(faulty):
 
 
 def test_a_removal_is_applied_when_s3_will_not_say_what_is_left(faulty, settings, labeller, catalog):
-    from indexer.events import Change, ObjectEvent
+    from indexer.ingest.events import Change, ObjectEvent
+    from indexer.ingest.sync import Sync
     from indexer.record import Record, Status
-    from indexer.sync import Sync
 
     uri = s3_uri("b", "photo.jpg")
     catalog.upsert_many([Record(uri=uri, status=Status.LABELED, bucket="b", key="photo.jpg")])

@@ -15,7 +15,7 @@ import boto3
 import pytest
 
 from backfill.shard import Shard
-from indexer.cli import build_parser
+from indexer.cli.main import build_parser
 from tests.cfn import RES, load_function
 
 KEY = "photos/pixdex-daily/2026-11-20T01-00Z/manifest.checksum"

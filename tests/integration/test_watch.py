@@ -1,4 +1,4 @@
-"""indexer.watch and `pixdex watch`: the SQS loop against moto, the folder loop on real files,
+"""indexer.local.watch and `pixdex watch`: the SQS loop against moto, the folder loop on real files,
 and both commands as real processes stopped by SIGTERM."""
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import time
 import pytest
 
 from indexer.catalog import Query, open_catalog
-from indexer.files import FileSource, file_uri
-from indexer.s3 import S3Source, make_client, s3_uri
-from indexer.sync import Sync
-from indexer.watch import FolderWatcher, QueueWatcher
+from indexer.ingest.sync import Sync
+from indexer.local.watch import FolderWatcher, QueueWatcher
+from indexer.sources.files import FileSource, file_uri
+from indexer.sources.s3 import S3Source, make_client, s3_uri
 
 PIXDEX = [sys.executable, "-m", "indexer.cli"]
 

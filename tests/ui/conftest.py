@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from indexer.files import FileSource, find_images, source_item
-from indexer.pipeline import Pipeline
+from indexer.ingest.pipeline import Pipeline
+from indexer.sources.files import FileSource, find_images, source_item
 
 
 @pytest.fixture

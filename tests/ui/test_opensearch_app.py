@@ -6,9 +6,9 @@ import pytest
 from apptest import image_links, run_app
 
 from indexer.catalog import open_catalog
-from indexer.files import FileSource, find_images, source_item
-from indexer.pipeline import Pipeline
+from indexer.ingest.pipeline import Pipeline
 from indexer.settings import Settings
+from indexer.sources.files import FileSource, find_images, source_item
 
 
 @pytest.fixture

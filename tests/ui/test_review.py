@@ -7,9 +7,9 @@ import pytest
 from apptest import image_links, run_app
 
 from indexer.catalog import Query, open_catalog
-from indexer.files import FileSource, find_images, source_item
-from indexer.pipeline import Pipeline
+from indexer.ingest.pipeline import Pipeline
 from indexer.record import Source
+from indexer.sources.files import FileSource, find_images, source_item
 
 
 def record(url: str, name: str):

@@ -7,8 +7,8 @@ from apptest import run_app
 
 def test_counts_charts_failures_and_models(photo_catalog, settings, labeller, tmp_path):
     from indexer.catalog import open_catalog
-    from indexer.files import FileSource, source_item
-    from indexer.pipeline import Pipeline
+    from indexer.ingest.pipeline import Pipeline
+    from indexer.sources.files import FileSource, source_item
 
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"not a photo at all" * 10)

@@ -6,8 +6,8 @@ import io
 
 from PIL import Image
 
-from indexer.files import FileSource, file_uri
 from indexer.settings import ImageLimits
+from indexer.sources.files import FileSource, file_uri
 from tests.conftest import exif_rotated_jpeg, png_header_only
 from ui.thumbnails import Thumbnails
 

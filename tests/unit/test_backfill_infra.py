@@ -9,7 +9,7 @@ import json
 import re
 from pathlib import Path
 
-from indexer.cli import build_parser
+from indexer.cli.main import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = (ROOT / "infra" / "docker" / "backfill.Dockerfile").read_text()

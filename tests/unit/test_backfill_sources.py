@@ -10,8 +10,8 @@ from backfill.inventory import InventoryError, Manifest
 from backfill.shard import Shard
 from backfill.sources import FolderListing, Skipped, SourceError, UriFileListing, open_listing
 from indexer.settings import Settings
-from indexer.source import SourceItem
-from indexer.uris import UriSource
+from indexer.sources.base import SourceItem
+from indexer.sources.uris import UriSource
 
 
 def entries(listing) -> list[tuple[str, str | None]]:

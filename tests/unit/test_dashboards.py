@@ -1,5 +1,6 @@
-"""infra/dashboards/pixdex.ndjson, checked without OpenSearch Dashboards: it parses as a saved-objects
-export, its references resolve, and every field it names is a field of the real images mapping."""
+"""indexer/data/dashboards.ndjson (package data; infra/dashboards/ links to it), checked without
+OpenSearch Dashboards: it parses as a saved-objects export, its references resolve, and every
+field it names is a field of the real images mapping."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from indexer.catalog.opensearch import index_body
 
 ROOT = Path(__file__).resolve().parents[2]
-NDJSON = ROOT / "infra" / "dashboards" / "pixdex.ndjson"
+NDJSON = ROOT / "indexer" / "data" / "dashboards.ndjson"
 LINES = NDJSON.read_text().splitlines()
 OBJECTS = [json.loads(line) for line in LINES]
 BY_ID = {o["id"]: o for o in OBJECTS}

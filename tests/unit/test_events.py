@@ -1,4 +1,4 @@
-"""indexer.events: every event shape becomes the same ObjectEvents (samples shaped as AWS documents them)."""
+"""indexer.ingest.events: every event shape becomes the same ObjectEvents (samples shaped as AWS documents them)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from indexer.events import Change, EventError, ObjectEvent, parse, parse_body
+from indexer.ingest.events import Change, EventError, ObjectEvent, parse, parse_body
 from indexer.record import normalise_sequencer
-from indexer.source import SourceItem
+from indexer.sources.base import SourceItem
 
 EVENTS = Path(__file__).parent.parent / "data" / "events"
 

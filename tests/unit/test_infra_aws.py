@@ -52,10 +52,10 @@ def test_the_bucket_is_private_encrypted_versioned_and_notifies_the_queue():
 
 def test_the_indexer_reports_batch_item_failures_with_reserved_concurrency():
     props = RES["IndexerFunction"]["Properties"]
-    assert props["ImageConfig"]["Command"] == ["indexer.handler.lambda_handler"]
+    assert props["ImageConfig"]["Command"] == ["indexer.aws.handler.lambda_handler"]
     assert props["Events"]["Uploads"]["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert "ReservedConcurrentExecutions" in props
-    assert RES["ApiFunction"]["Properties"]["ImageConfig"]["Command"] == ["indexer.api.lambda_handler"]
+    assert RES["ApiFunction"]["Properties"]["ImageConfig"]["Command"] == ["indexer.aws.api.lambda_handler"]
 
 
 def test_the_indexer_role_reads_images_only():
@@ -70,7 +70,7 @@ def test_the_api_routes_are_the_resolvers_and_use_cognito():
     events = RES["ApiFunction"]["Properties"]["Events"].values()
     routes = {(e["Properties"]["Method"].upper(), e["Properties"]["Path"]) for e in events}
     assert routes == {("POST", "/images"), ("POST", "/uploads"), ("GET", "/images/{id}"), ("DELETE", "/images/{id}"),
-                      ("GET", "/search"), ("GET", "/labels")}  # indexer/api.py's routes (tests/integration/test_api)
+                      ("GET", "/search"), ("GET", "/labels")}  # indexer/aws/api.py's routes
     assert RES["Api"]["Properties"]["Auth"]["DefaultAuthorizer"] == "Cognito"
     assert RES["Api"]["Properties"]["BinaryMediaTypes"] == ["image~1*"]  # image bodies arrive base64-encoded
 

@@ -1,4 +1,4 @@
-"""indexer.labeller with the real EfficientNet-Lite0 weights, and a TorchScript model of our own."""
+"""indexer.model.labeller with the real EfficientNet-Lite0 weights, and a TorchScript model of our own."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from indexer.images import decode
-from indexer.labeller import ModelError, make_labeller
+from indexer.model.labeller import ModelError, make_labeller
 from indexer.settings import ImageLimits, ModelSettings
 
 

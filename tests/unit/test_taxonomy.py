@@ -1,4 +1,4 @@
-"""indexer.taxonomy: parent concepts people search for find every class they should."""
+"""indexer.model.taxonomy: parent concepts people search for find every class they should."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from importlib import resources
 
 import pytest
 
-from indexer.taxonomy import Taxonomy
+from indexer.model.taxonomy import Taxonomy
 
 TAX = Taxonomy.imagenet()
 NAMES = list(TAX.names)

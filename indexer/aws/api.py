@@ -1,4 +1,4 @@
-"""The image API: `indexer.api.lambda_handler` behind API Gateway (REST, Lambda proxy), routed by
+"""The image API: `indexer.aws.api.lambda_handler` behind API Gateway (REST, Lambda proxy), routed by
 Powertools' APIGatewayRestResolver. The query parameters are the app's (see ui/search.py).
 
     POST   /images        {"url": "https://..."} or the image itself as the body -> 202 {"id", ...}
@@ -31,9 +31,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from indexer.catalog import Catalog, CatalogError, InvalidCursor, Query, Sort, open_catalog
 from indexer.images import CONTENT_TYPES, ImageError, check_size, image_format
 from indexer.record import Record, Status
-from indexer.remote import UrlRefused, fetch_image
-from indexer.s3 import make_client, split_s3_uri
 from indexer.settings import Settings
+from indexer.sources.remote import UrlRefused, fetch_image
+from indexer.sources.s3 import make_client, split_s3_uri
 
 logger = Logger(service="pixdex-api")
 app = APIGatewayRestResolver()

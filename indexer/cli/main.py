@@ -10,15 +10,16 @@ import sqlite3
 import subprocess
 import sys
 from datetime import datetime
+from importlib import resources
 from pathlib import Path
 
 from indexer.catalog import Catalog, CatalogError, Query, Sort, open_catalog
-from indexer.labeller import ModelError
+from indexer.model.labeller import ModelError
 from indexer.record import Record, Status
 from indexer.settings import Settings
 
 OK, ITEMS_FAILED, USAGE = 0, 1, 2
-DASHBOARDS = Path(__file__).resolve().parent.parent / "infra" / "dashboards" / "pixdex.ndjson"
+DASHBOARDS = Path(str(resources.files("indexer.data") / "dashboards.ndjson"))  # package data: works from a wheel
 
 
 class UsageError(Exception):
@@ -139,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_reindex)
 
     p = command("dashboards", help="OpenSearch Dashboards: import pixdex's index pattern, charts and dashboard",
-                description="Import infra/dashboards/pixdex.ndjson (the index pattern on the alias, four "
+                description="Import the bundled saved objects (the index pattern on the alias, four "
                             "visualisations, the 'pixdex overview' dashboard) through the Dashboards saved-objects "
                             "API, replacing earlier copies. Basic auth from PIXDEX_OPENSEARCH__USER/PASSWORD.")
     dash = p.add_subparsers(title="actions", required=True, metavar="ACTION")
@@ -149,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_dashboards_import)
 
     p = command("api", help="serve the image API over HTTP on this machine (the local stack)",
-                description="Serve indexer.api (what API Gateway + Lambda serve in AWS) at http://HOST:PORT. "
+                description="Serve indexer.aws.api (what API Gateway + Lambda serve in AWS) at http://HOST:PORT. "
                             "Images submitted go to PIXDEX_UPLOAD_BUCKET; run `pixdex watch --queue` on the "
                             "bucket's event queue to label them.")
     p.add_argument("--port", type=int, default=8080)
@@ -211,7 +212,7 @@ def positive_int(text: str) -> int:
 
 def find_record(catalog: Catalog, ref: str) -> Record | None:
     """By id or URI, else by the path of an indexed file (which may no longer exist)."""
-    from indexer.files import file_uri
+    from indexer.sources.files import file_uri
 
     record = catalog.get(ref)
     if record is None and "://" not in ref:
@@ -222,9 +223,9 @@ def find_record(catalog: Catalog, ref: str) -> Record | None:
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
-    from indexer.files import FileSource, find_images, source_item
-    from indexer.labeller import make_labeller
-    from indexer.pipeline import Pipeline
+    from indexer.ingest.pipeline import Pipeline
+    from indexer.model.labeller import make_labeller
+    from indexer.sources.files import FileSource, find_images, source_item
 
     missing = [str(p) for p in args.paths if not p.exists()]
     if missing:
@@ -333,7 +334,7 @@ def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
     import signal
     import threading
 
-    from indexer.watch import QueueStats
+    from indexer.local.watch import QueueStats
 
     if args.folder is not None and not args.folder.is_dir():
         raise UsageError(f"{args.folder} is not a folder")
@@ -366,9 +367,9 @@ def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _queue_watcher(args: argparse.Namespace, settings: Settings):
-    from indexer.handler import build
-    from indexer.s3 import make_client
-    from indexer.watch import QueueWatcher
+    from indexer.aws.handler import build
+    from indexer.local.watch import QueueWatcher
+    from indexer.sources.s3 import make_client
 
     sqs = make_client(settings, "sqs")
     return QueueWatcher(args.queue, build(settings), sqs, wait_seconds=args.wait,
@@ -376,9 +377,9 @@ def _queue_watcher(args: argparse.Namespace, settings: Settings):
 
 
 def _folder_watcher(args: argparse.Namespace, settings: Settings):
-    from indexer.files import FileSource
-    from indexer.sync import Sync
-    from indexer.watch import FolderWatcher
+    from indexer.ingest.sync import Sync
+    from indexer.local.watch import FolderWatcher
+    from indexer.sources.files import FileSource
 
     return FolderWatcher(args.folder, Sync.from_settings(settings, FileSource(settings.limits)),
                          interval=args.interval)
@@ -424,9 +425,9 @@ def cmd_dashboards_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
-    from indexer.api import Deps
-    from indexer.api_server import server
-    from indexer.s3 import make_client
+    from indexer.aws.api import Deps
+    from indexer.local.api_server import server
+    from indexer.sources.s3 import make_client
 
     if not settings.upload_bucket:
         raise UsageError("set PIXDEX_UPLOAD_BUCKET=s3://bucket/prefix/: where the API stores submitted images")
@@ -451,7 +452,7 @@ def cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
     import signal
     import threading
 
-    from indexer.stack import CREDENTIALS, Endpoints, StackError, start
+    from indexer.local.stack import CREDENTIALS, Endpoints, StackError, start
 
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -479,7 +480,7 @@ try:
 
 
 def cmd_selftest(args: argparse.Namespace, settings: Settings) -> int:
-    from indexer.selftest import SelftestFailed, run
+    from indexer.local.selftest import SelftestFailed, run
 
     try:
         run(args.api, args.timeout, args.token, say=lambda line: print(line, flush=True))
@@ -495,7 +496,7 @@ def cmd_ui(args: argparse.Namespace, settings: Settings) -> int:
 
     if importlib.util.find_spec("streamlit") is None:
         raise UsageError("the app needs Streamlit: pip install 'pixdex[ui]' (make demo installs it)")
-    app = Path(__file__).resolve().parent.parent / "ui" / "app.py"
+    app = importlib.util.find_spec("ui.app").origin
     env = {**os.environ, "PIXDEX_CATALOG": settings.catalog}
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
            "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"]

@@ -9,7 +9,7 @@ import http.server
 import json
 from urllib.parse import parse_qs, urlsplit
 
-from indexer.api import Deps, handle
+from indexer.aws.api import Deps, handle
 
 TEXT = ("application/json", "text/")
 

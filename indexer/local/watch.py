@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from indexer.aws.handler import handle, logger, metrics
 from indexer.catalog import Query
-from indexer.events import Change, ObjectEvent
-from indexer.files import file_uri, find_images, source_item, uri_path
-from indexer.handler import handle, logger, metrics
-from indexer.pipeline import Progress
-from indexer.source import SourceItem
-from indexer.sync import Sync
+from indexer.ingest.events import Change, ObjectEvent
+from indexer.ingest.pipeline import Progress
+from indexer.ingest.sync import Sync
+from indexer.sources.base import SourceItem
+from indexer.sources.files import file_uri, find_images, source_item, uri_path
 
 BACKOFF = (1, 2, 5, 10, 30)  # seconds to wait after consecutive failures of a loop
 

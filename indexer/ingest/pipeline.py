@@ -19,11 +19,11 @@ import numpy as np
 from indexer.catalog import Catalog
 from indexer.catalog.base import is_newer
 from indexer.images import DecodedImage, ImageError, decode
-from indexer.labeller import Labeller
+from indexer.model.labeller import Labeller
 from indexer.record import Record, Status, record_id
 from indexer.record import Source as LabelSource
 from indexer.settings import ImageLimits, Settings
-from indexer.source import Fetched, ObjectMissing, ReadError, Source, SourceItem, SourceUnavailable
+from indexer.sources.base import Fetched, ObjectMissing, ReadError, Source, SourceItem, SourceUnavailable
 
 
 @dataclass(frozen=True)

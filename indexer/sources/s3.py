@@ -18,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from indexer.images import check_size
 from indexer.settings import Settings
-from indexer.source import Fetched, ObjectMissing, ReadError, SourceItem, SourceUnavailable
+from indexer.sources.base import Fetched, ObjectMissing, ReadError, SourceItem, SourceUnavailable
 
 MISSING = {"NoSuchKey", "NoSuchVersion", "404", "NotFound"}
 # worth a retry: throttling, and credentials or clocks that will be right again (an expiring
@@ -104,7 +104,7 @@ def _described(item: SourceItem, bucket: str, key: str, resp: dict) -> SourceIte
 
 @contextmanager
 def translate_errors(uri: str) -> Iterator[None]:
-    """Botocore errors as the three kinds the pipeline acts on (see indexer.source), naming `uri`."""
+    """Botocore errors as the three kinds the pipeline acts on (see indexer.sources.base), naming `uri`."""
     try:
         yield
     except ClientError as exc:

@@ -9,7 +9,7 @@ from urllib.parse import unquote, urlparse
 
 from indexer.images import EXTENSIONS, ImageError, check_size
 from indexer.settings import ImageLimits
-from indexer.source import Fetched, ObjectMissing, ReadError, SourceItem
+from indexer.sources.base import Fetched, ObjectMissing, ReadError, SourceItem
 
 
 def file_uri(path: Path) -> str:

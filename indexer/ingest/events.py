@@ -19,8 +19,8 @@ from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventBridgeNotificationEvent
 
 from indexer.record import normalise_sequencer
-from indexer.s3 import s3_uri
-from indexer.source import SourceItem
+from indexer.sources.base import SourceItem
+from indexer.sources.s3 import s3_uri
 
 REMOVALS = {"ObjectRemoved:Delete", "ObjectRemoved:DeleteMarkerCreated",
             "LifecycleExpiration:Delete", "LifecycleExpiration:DeleteMarkerCreated"}

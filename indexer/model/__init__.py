@@ -1,0 +1,2 @@
+"""The classifier: labellers, the EfficientNet-Lite0 network, the taxonomy. The only torch users;
+imports record and settings, nothing above them."""
