@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from indexer.catalog.base import Catalog, CatalogError, DayCount, InvalidCursor, Page, Query, Sort
+from indexer.errors import CatalogUnavailable
 from indexer.settings import Settings
 
-__all__ = ["Catalog", "CatalogError", "DayCount", "InvalidCursor", "Page", "Query", "Sort", "open_catalog"]
+__all__ = ["Catalog", "CatalogError", "CatalogUnavailable", "DayCount", "InvalidCursor", "Page", "Query", "Sort",
+           "open_catalog"]
 
 
 def open_catalog(url: str, settings: Settings | None = None) -> Catalog:

@@ -10,15 +10,14 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from indexer.errors import CatalogError
 from indexer.record import Label, Record, Source, Status, utcnow
-
-
-class CatalogError(RuntimeError):
-    """The catalogue cannot be opened or cannot answer; the message names the setting or input."""
 
 
 class InvalidCursor(CatalogError):
     """A page cursor this catalogue did not issue, or issued for another sort: the caller's input."""
+
+    http_status = 400
 
 
 class Sort(StrEnum):

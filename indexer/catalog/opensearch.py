@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 from opensearchpy import OpenSearch, RequestsHttpConnection, helpers
-from opensearchpy.exceptions import OpenSearchException
+from opensearchpy.exceptions import ConnectionError as ConnectionFailed
+from opensearchpy.exceptions import OpenSearchException, TransportError
 
 from indexer.catalog.base import (
     COUNT_FIELDS,
@@ -36,6 +37,7 @@ from indexer.catalog.base import (
     label_rows_of,
     utc_iso,
 )
+from indexer.errors import CatalogUnavailable
 from indexer.record import Label, Record, Source, Status, record_id, utcnow
 from indexer.settings import OpenSearchSettings
 
@@ -325,7 +327,11 @@ class OpenSearchCatalog(Catalog):
         try:
             yield
         except OpenSearchException as exc:
-            raise CatalogError(f"OpenSearch could not {doing} (index {self.alias}): {exc}") from exc
+            status = exc.status_code if isinstance(exc, TransportError) else None
+            # no connection, a timeout, throttling or a 5xx: the same call can succeed later
+            kind = CatalogUnavailable if isinstance(exc, ConnectionFailed) or status == 429 or (
+                isinstance(status, int) and status >= 500) else CatalogError
+            raise kind(f"OpenSearch could not {doing} (index {self.alias}): {exc}") from exc
 
 
 # -- documents <-> records ---------------------------------------------------------------------

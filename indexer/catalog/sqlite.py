@@ -49,6 +49,7 @@ from indexer.catalog.base import (
     label_rows_of,
     utc_iso,
 )
+from indexer.errors import CatalogUnavailable
 from indexer.record import Label, Record, Source, Status, utcnow
 
 SCHEMA = """
@@ -286,8 +287,12 @@ class SQLiteCatalog(Catalog):
 
     @contextmanager
     def _tx(self) -> Iterator[None]:
-        """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error: writes are all or nothing."""
-        self._db.execute("BEGIN IMMEDIATE")
+        """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error: writes are all or nothing. A lock
+        held past the connection's timeout (another writer) is CatalogUnavailable: retry later."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise CatalogUnavailable(f"the SQLite catalogue {self.path} is busy: {exc}") from exc
         try:
             yield
         except BaseException:
