@@ -8,7 +8,8 @@ sequencers of deleted keys (see Catalog), which no query reads.
 Labels are `nested` docs. Besides the record's own labels, a parent concept that is no label
 itself gets an `inherited` doc with its best child's confidence (`label_rows_of`), so label
 filters, a minimum confidence on the matched label, facets and the confidence sort answer exactly
-as the SQLite backend does. Names match case-insensitively through a lowercase normalizer.
+as the SQLite backend does. Names match case-insensitively through a lowercase normalizer. The
+record's other fields are mapped, and written to documents, as catalog/fields.py decides.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ from indexer.catalog.base import (
     chunks,
     is_newer,
     label_rows_of,
-    utc_iso,
 )
+from indexer.catalog.fields import decode, encode, opensearch_properties
 from indexer.errors import CatalogUnavailable
 from indexer.record import Label, Record, Source, Status, record_id, utcnow
 from indexer.settings import OpenSearchSettings
@@ -48,7 +49,7 @@ LC = {"type": "keyword", "normalizer": "lowercase"}
 
 
 def index_body(embedding_dim: int) -> dict[str, Any]:
-    """Settings and mapping of the images index (MAPPING_VERSION): fields as DESIGN.md's record."""
+    """Settings and mapping of the images index (MAPPING_VERSION): fields as ARCHITECTURE.md's record."""
     keyword = {"type": "keyword"}
     name = {"type": "keyword", "fields": {"lc": LC, "words": {"type": "text"}}}
     return {
@@ -60,16 +61,8 @@ def index_body(embedding_dim: int) -> dict[str, Any]:
             "dynamic": "strict",
             "_meta": {"pixdex_mapping_version": MAPPING_VERSION},
             "properties": {
-                **{f: keyword for f in ("id", "uri", "bucket", "key", "version_id", "etag", "content_type", "format",
-                                        "status", "model_id", "sequencer", "reviewed_by")},
-                "size": {"type": "long"},
-                "width": {"type": "integer"},
-                "height": {"type": "integer"},
-                "error": {"type": "text", "fields": {"raw": {"type": "keyword", "ignore_above": 512}}},
-                "last_modified": {"type": "date"},
-                "indexed_at": {"type": "date"},
+                **opensearch_properties(),  # the record's fields (catalog/fields.py); then what this index adds
                 "indexed_us": {"type": "long"},  # microseconds: the sort key (dates keep milliseconds only)
-                "reviewed_at": {"type": "date"},
                 "top_confidence": {"type": "float"},
                 "labels": {"type": "nested", "properties": {
                     "name": name, "confidence": {"type": "float"}, "source": keyword, "parents": keyword,
@@ -343,19 +336,20 @@ def _us(value: datetime) -> int:
 
 
 def _doc(r: Record, sequencer: str | None) -> dict[str, Any]:
+    """The record's document: its fields (catalog/fields.py) with `sequencer` (the record's, or the
+    one already applied), and what this index derives: sort keys, labels as nested docs, embedding."""
     own = {lb.name.casefold() for lb in r.labels}
     labels = [{"name": lb.name, "confidence": lb.confidence, "source": str(lb.source), "parents": list(lb.parents),
                "inherited": False} for lb in r.labels]
     labels += [{"name": name, "confidence": conf, "source": str(Source.MODEL), "parents": [], "inherited": True}
                for name, conf in label_rows_of(r) if name.casefold() not in own]
     return {
-        "id": r.id, "uri": r.uri, "bucket": r.bucket, "key": r.key, "version_id": r.version_id, "etag": r.etag,
-        "size": r.size, "content_type": r.content_type, "last_modified": utc_iso(r.last_modified), "width": r.width,
-        "height": r.height, "format": r.format, "status": str(r.status), "error": r.error, "model_id": r.model_id,
-        "sequencer": sequencer, "indexed_at": utc_iso(r.indexed_at), "indexed_us": _us(r.indexed_at),
-        "reviewed_at": utc_iso(r.reviewed_at), "reviewed_by": r.reviewed_by,
+        **encode(r),
+        "sequencer": sequencer,
+        "indexed_us": _us(r.indexed_at),
         "top_confidence": r.top_label.confidence if r.top_label else -1.0,
-        "labels": labels, "label_names": r.label_names,
+        "labels": labels,
+        "label_names": r.label_names,
         "embedding": None if r.embedding is None else [float(x) for x in r.embedding],
     }
 
@@ -364,12 +358,7 @@ def _record(src: dict[str, Any]) -> Record:
     labels = [Label(lb["name"], lb["confidence"], Source(lb["source"]), tuple(lb["parents"]))
               for lb in src.get("labels", []) if not lb.get("inherited")]
     emb = src.get("embedding")
-    fields = {k: src.get(k) for k in ("id", "uri", "bucket", "key", "version_id", "etag", "size", "content_type",
-                                      "width", "height", "format", "error", "model_id", "sequencer", "reviewed_by")}
-    dates = {k: datetime.fromisoformat(src[k]) if src.get(k) else None
-             for k in ("last_modified", "indexed_at", "reviewed_at")}
-    return Record(**fields, **dates, status=Status(src["status"]), labels=labels,
-                  embedding=None if emb is None else np.asarray(emb, dtype=np.float32))
+    return Record(**decode(src), labels=labels, embedding=None if emb is None else np.asarray(emb, dtype=np.float32))
 
 
 # -- the query object -> OpenSearch DSL ---------------------------------------------------------
