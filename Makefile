@@ -37,8 +37,9 @@ $(TOOLS)/bin/checkov:
 stack: venv  ## the event-driven path on this machine: S3+SQS (moto), OpenSearch (osmem), indexer, API
 	$(VENV)/bin/pixdex stack
 
-test: venv chromium $(TOOLS)/bin/checkov  ## lint and run the whole suite
+test: venv chromium $(TOOLS)/bin/checkov  ## lint, check the import layers (pyproject.toml), run the whole suite
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 	PIXDEX_E2E_REQUIRED=1 PIXDEX_CHECKOV=$(TOOLS)/bin/checkov $(PY) -m pytest -q
 
 chromium:  ## the browser the e2e tests drive (Debian's chromium; installed when missing)
@@ -47,6 +48,7 @@ chromium:  ## the browser the e2e tests drive (Debian's chromium; installed when
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 bench: venv  ## benchmarks (not in the suite): indexing (N images), Lambda cold/warm, catalogues (CATALOG_N records), backfill (BACKFILL_N images, KEYS keys)
 	$(PY) tests/bench/bench_index.py --n $(or $(N),64)

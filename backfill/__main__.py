@@ -2,6 +2,7 @@
 
 import sys
 
-from indexer.cli.main import main
+from backfill.cli import COMMAND
+from indexer.cli.main import main_of
 
-sys.exit(main(["backfill", *sys.argv[1:]]))
+sys.exit(main_of(COMMAND, "python -m backfill", sys.argv[1:]))

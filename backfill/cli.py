@@ -1,21 +1,26 @@
-"""`pixdex backfill SOURCE`: registered into the `pixdex` CLI through the `pixdex.commands` entry
-point (indexer never imports backfill), and `python -m backfill` in the container."""
+"""`pixdex backfill SOURCE`: a `Command` (indexer.cli.plugins) that joins the `pixdex` CLI through
+the `pixdex.commands` entry point (indexer never imports backfill), and `python -m backfill` in
+the container."""
 
 from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
+from backfill.job import Options
+from backfill.report import Report
 from backfill.shard import Shard
 from backfill.stages import Relabel
-from indexer.cli.main import positive_int
+from indexer.cli.common import ITEMS_FAILED as FAILED
+from indexer.cli.common import OK, StopOnSignal, non_negative_int, positive_int, say
+from indexer.cli.plugins import Command
+from indexer.errors import SourceError
 from indexer.images import EXTENSIONS
-
-OK, FAILED, USAGE = 0, 1, 2
+from indexer.settings import Settings
 
 DESCRIPTION = """\
 Label every image under SOURCE and write it to the catalogue, as fast as the machine allows.
@@ -36,9 +41,22 @@ AWS Batch array jobs: each child takes shard AWS_BATCH_JOB_ARRAY_INDEX+1 of PIXD
 --shard is given (see infra/batch/)."""
 
 
-def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("backfill", parents=parents, help="label a whole bucket, inventory, folder or URI list",
-                       description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+@dataclass(frozen=True)
+class Invocation:
+    """`pixdex backfill`'s options: SOURCE, the run's own options (backfill.job.Options, but for the
+    decode workers, which come from the settings), the settings it overrides, and the report's fate."""
+
+    source: str
+    job: Options
+    report: str | None = None
+    max_failure_rate: float = 0.05
+    quiet: bool = False
+    batch_size: int | None = None
+    decode_workers: int | None = None
+    device: str | None = None
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", metavar="SOURCE",
                    help="s3://bucket/prefix, s3://.../manifest.json, a folder, or a URI file")
     what = p.add_argument_group("what to label")
@@ -57,10 +75,10 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
                        help="images per model batch (default 16 on CPU, 128 on CUDA; PIXDEX_BATCH_SIZE)")
     speed.add_argument("--fetch-workers", type=positive_int, default=16, metavar="N",
                        help="parallel reads (default 16)")
-    speed.add_argument("--decode-workers", dest="workers", type=positive_int, metavar="N",
+    speed.add_argument("--decode-workers", type=positive_int, metavar="N",
                        help="parallel decoders (default: CPU cores, at most 4; PIXDEX_DECODE_WORKERS)")
     speed.add_argument("--max-reads-per-second", type=float, metavar="R", help="cap on source reads per second")
-    speed.add_argument("--retries", type=_non_negative, default=4, metavar="N",
+    speed.add_argument("--retries", type=non_negative_int, default=4, metavar="N",
                        help="retries per image when the store fails (5xx, throttling, timeouts; default 4)")
     speed.add_argument("--device", help="auto, cpu, cuda or cuda:N (PIXDEX_DEVICE)")
     out = p.add_argument_group("output")
@@ -70,54 +88,58 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
     out.add_argument("--log-interval", type=float, default=30.0, metavar="S",
                      help="seconds between progress lines when stderr is not a terminal (default 30)")
     out.add_argument("--quiet", action="store_true", help="no progress output")
-    p.set_defaults(func=cmd_backfill)
 
 
-def cmd_backfill(args: argparse.Namespace, settings) -> int:
-    from backfill.job import Options, run
-    from indexer.sources.base import ReadError, SourceUnavailable
-
-    shard = args.shard or Shard.from_env()
-    if args.batch_size is None and "PIXDEX_BATCH_SIZE" not in os.environ and _cuda(settings.device):
-        settings = settings.model_copy(update={"batch_size": 128})
+def options(args: argparse.Namespace) -> Invocation:
     extensions = None if args.extensions.strip() == "*" else frozenset(
         e.strip().lower() if e.strip().startswith(".") else f".{e.strip().lower()}"
         for e in args.extensions.split(",") if e.strip())
-    options = Options(
-        shard=shard, dry_run=args.dry_run, limit=args.limit, fetch_workers=args.fetch_workers,
-        decode_workers=settings.decode_workers, max_reads_per_second=args.max_reads_per_second,
-        retries=args.retries, extensions=extensions, log_interval=args.log_interval,
+    job = Options(
+        shard=args.shard or Shard.from_env(), dry_run=args.dry_run, limit=args.limit,
+        fetch_workers=args.fetch_workers, max_reads_per_second=args.max_reads_per_second, retries=args.retries,
+        extensions=extensions, log_interval=args.log_interval,
         relabel=Relabel.ALL if args.relabel else Relabel.MODEL_OLDER if args.relabel_model_older else Relabel.CHANGED,
     )
-    stop = threading.Event()
-    stopped_by: list[str] = []
-
-    def on_signal(signum: int, _frame: object) -> None:
-        if stop.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # a second Ctrl-C: now
-        stopped_by.append(signal.Signals(signum).name)
-        stop.set()
-        print(f"pixdex backfill: {stopped_by[-1]}: no new reads; writing what is labelled, then exiting",
-              file=sys.stderr, flush=True)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    print(f"pixdex backfill: {args.source} -> {settings.catalog} (shard {shard})", file=sys.stderr, flush=True)
-    try:
-        report = run(args.source, settings, options, stop, progress=not args.quiet)
-    except (ReadError, SourceUnavailable) as exc:
-        print(f"pixdex: error: {exc}", file=sys.stderr)
-        return FAILED
-    report.stopped_by = stopped_by[0] if stopped_by else None
-    return _finish(report, args, settings)
+    return Invocation(args.source, job, args.report, args.max_failure_rate, args.quiet, args.batch_size,
+                      args.decode_workers, args.device)
 
 
-def _finish(report, args: argparse.Namespace, settings) -> int:
+def overrides(inv: Invocation) -> dict[str, Any]:
+    return {"batch_size": inv.batch_size, "decode_workers": inv.decode_workers, "device": inv.device}
+
+
+def backfill(inv: Invocation, settings: Settings) -> int:
+    from backfill.job import run
+    from indexer.model.labeller import on_cuda
+
+    if inv.batch_size is None and "PIXDEX_BATCH_SIZE" not in os.environ and on_cuda(settings.device):
+        settings = settings.model_copy(update={"batch_size": 128})
+    job = replace(inv.job, decode_workers=settings.decode_workers)
+
+    def on_stop(name: str) -> None:
+        say(f"pixdex backfill: {name}: no new reads; writing what is labelled, then exiting")
+
+    say(f"pixdex backfill: {inv.source} -> {settings.catalog} (shard {job.shard})")
+    with StopOnSignal(on_stop) as stop:
+        try:
+            report = run(inv.source, settings, job, stop.event, progress=not inv.quiet)
+        except SourceError as exc:  # a store (SOURCE's bucket) failed before any work: nothing written
+            say(f"pixdex: error: {exc}")
+            return FAILED
+    report.stopped_by = stop.signal_name
+    return _finish(report, inv, settings)
+
+
+COMMAND = Command("backfill", "label a whole bucket, inventory, folder or URI list", add_arguments, backfill,
+                  options=options, settings=overrides, description=DESCRIPTION, epilog=EPILOG, verbatim=True)
+
+
+def _finish(report: Report, inv: Invocation, settings: Settings) -> int:
     text = report.to_json()
     sys.stdout.write(text)
     sys.stdout.flush()
-    if args.report:
-        _write_report(text, args.report, settings)
+    if inv.report:
+        _write_report(text, inv.report, settings)
     verb = "would label" if report.dry_run else "labelled"
     count = report.todo if report.dry_run else report.labelled
     print(f"pixdex backfill: {verb} {count}; {report.line()}", file=sys.stderr)
@@ -125,14 +147,14 @@ def _finish(report, args: argparse.Namespace, settings) -> int:
         print(f"pixdex backfill: stopped by an error: {report.error}; what was written stays, run again to "
               f"finish", file=sys.stderr)
         return FAILED
-    if report.failure_rate > args.max_failure_rate:
+    if report.failure_rate > inv.max_failure_rate:
         print(f"pixdex backfill: {report.failure_rate:.1%} of attempted images failed, over --max-failure-rate "
-              f"{args.max_failure_rate:.1%}: see 'failures' and 'examples' in the summary", file=sys.stderr)
+              f"{inv.max_failure_rate:.1%}: see 'failures' and 'examples' in the summary", file=sys.stderr)
         return FAILED
     return OK
 
 
-def _write_report(text: str, target: str, settings) -> None:
+def _write_report(text: str, target: str, settings: Settings) -> None:
     if target.startswith("s3://"):
         from indexer.sources.s3 import make_client, split_s3_uri
 
@@ -148,16 +170,6 @@ def _write_report(text: str, target: str, settings) -> None:
         path.write_text(text, encoding="utf-8")
 
 
-def _cuda(device: str) -> bool:
-    if device.startswith("cuda"):
-        return True
-    if device != "auto":
-        return False
-    import torch
-
-    return torch.cuda.is_available()
-
-
 def _shard(text: str) -> Shard:
     from backfill.shard import ShardError
 
@@ -165,12 +177,3 @@ def _shard(text: str) -> Shard:
         return Shard.parse(text)
     except ShardError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-

@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import IO, Any
 from urllib.parse import unquote_plus
 
+from indexer.errors import UsageError
 from indexer.sources.base import ObjectMissing, ReadError, SourceItem
 from indexer.sources.s3 import s3_uri, split_s3_uri, translate_errors
 
@@ -31,7 +32,7 @@ PARQUET_COLUMNS = {"bucket": "Bucket", "key": "Key", "version_id": "VersionId", 
                    "e_tag": "ETag"}
 
 
-class InventoryError(ValueError):
+class InventoryError(UsageError):
     """The manifest or a data file is not a readable S3 Inventory report; the message says which."""
 
 

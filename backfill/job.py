@@ -37,7 +37,7 @@ class Options:
 
 def run(source: str, settings: Settings, options: Options, stop: threading.Event | None = None,
         progress: bool = True) -> Report:
-    """Raises SourceError/InventoryError (SOURCE), CatalogError, ModelError before any work starts;
+    """Raises NotASource/InventoryError (SOURCE), CatalogError, ModelError before any work starts;
     an error after that ends the run and is in `report.error`."""
     stop = stop or threading.Event()
     # bulk load: no refresh per write (searchable after the index's refresh interval); the skip

@@ -6,13 +6,14 @@ import os
 import re
 from dataclasses import dataclass
 
+from indexer.errors import UsageError
 from indexer.record import record_id
 
 ARRAY_INDEX = "AWS_BATCH_JOB_ARRAY_INDEX"  # set by AWS Batch on each child of an array job: 0..size-1
 ARRAY_SIZE = "PIXDEX_SHARDS"  # the array size; Batch does not tell a child, so the job passes it
 
 
-class ShardError(ValueError):
+class ShardError(UsageError):
     pass
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from backfill.inventory import Inventory
 from backfill.shard import Shard
+from indexer.errors import UsageError
 from indexer.images import EXTENSIONS
 from indexer.sources.base import ObjectMissing, ReadError, SourceItem
 from indexer.sources.files import file_uri, source_item, uri_path
@@ -22,7 +23,7 @@ from indexer.sources.s3 import S3Source, split_s3_uri, translate_errors
 from indexer.sources.uris import UriSource
 
 
-class SourceError(ValueError):
+class NotASource(UsageError):
     """SOURCE is not something the backfill can list; the message names it and says why."""
 
 
@@ -131,32 +132,32 @@ class UriFileListing(Listing):
 
 
 def open_listing(spec: str, reader: UriSource, shard: Shard) -> Listing:
-    """SOURCE as typed -> its listing; raises SourceError naming SOURCE when it is none of the kinds."""
+    """SOURCE as typed -> its listing; raises NotASource naming SOURCE when it is none of the kinds."""
     if spec.startswith("s3://"):
         try:
             bucket, key = split_s3_uri(spec)
         except ValueError:
-            raise SourceError(f"SOURCE {spec!r}: expected s3://bucket/prefix or s3://.../manifest.json") from None
+            raise NotASource(f"SOURCE {spec!r}: expected s3://bucket/prefix or s3://.../manifest.json") from None
         if key.endswith("manifest.json"):
             try:
                 return InventoryListing(reader.s3.client, spec, shard)
             except ObjectMissing:
-                raise SourceError(f"SOURCE {spec}: no such manifest") from None
+                raise NotASource(f"SOURCE {spec}: no such manifest") from None
             except ReadError as exc:
-                raise SourceError(f"SOURCE {spec}: {exc}") from None
+                raise NotASource(f"SOURCE {spec}: {exc}") from None
         _probe(reader.s3.client, bucket, key, spec)
         return BucketListing(reader.s3, bucket, key)
     if "://" in spec and not spec.startswith("file://"):
-        raise SourceError(f"SOURCE {spec!r}: expected s3://bucket/prefix, s3://.../manifest.json, a folder or a "
+        raise NotASource(f"SOURCE {spec!r}: expected s3://bucket/prefix, s3://.../manifest.json, a folder or a "
                           f"file of URIs")
     path = Path(spec.removeprefix("file://")).expanduser()
     if path.is_dir():
         return FolderListing(path.resolve())
     if path.is_file():
         if path.suffix.lower() in EXTENSIONS:
-            raise SourceError(f"SOURCE {spec!r} is an image: give its folder, or use `pixdex index`")
+            raise NotASource(f"SOURCE {spec!r} is an image: give its folder, or use `pixdex index`")
         return UriFileListing(path)
-    raise SourceError(f"SOURCE {spec!r}: no such folder or file")
+    raise NotASource(f"SOURCE {spec!r}: no such folder or file")
 
 
 def _probe(client: Any, bucket: str, prefix: str, spec: str) -> None:
@@ -167,8 +168,8 @@ def _probe(client: Any, bucket: str, prefix: str, spec: str) -> None:
             client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
     except ReadError as exc:
         if exc.reason == "no such bucket":
-            raise SourceError(f"SOURCE {spec}: no bucket {bucket!r}") from None
+            raise NotASource(f"SOURCE {spec}: no bucket {bucket!r}") from None
         if exc.reason == "access denied":
-            raise SourceError(f"SOURCE {spec}: access denied listing it; the role needs s3:ListBucket on "
+            raise NotASource(f"SOURCE {spec}: access denied listing it; the role needs s3:ListBucket on "
                               f"arn:aws:s3:::{bucket}") from None
-        raise SourceError(f"SOURCE {spec}: {exc}") from None
+        raise NotASource(f"SOURCE {spec}: {exc}") from None

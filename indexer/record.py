@@ -1,4 +1,4 @@
-"""The catalogue record (DESIGN.md "The record"): one per object key."""
+"""The catalogue record (ARCHITECTURE.md "The record"): one per object key."""
 
 from __future__ import annotations
 
@@ -117,7 +117,7 @@ class Record:
         return max((lb.confidence for lb in self.labels if lb.name.casefold() == name), default=None)
 
     def to_json(self, with_embedding: bool = False) -> dict[str, Any]:
-        """The record as plain JSON types, with the fields named in DESIGN.md."""
+        """The record as plain JSON types, with the fields named in ARCHITECTURE.md."""
         out = asdict(self)
         out["labels"] = [
             {"name": lb.name, "confidence": round(lb.confidence, 6), "source": str(lb.source),

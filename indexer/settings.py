@@ -10,6 +10,8 @@ from platformdirs import user_cache_path, user_data_path
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+PILLOW_MAX_PIXELS = 2 * 89_478_485  # Pillow refuses larger images (DecompressionBombError) in Image.open
+
 
 def default_catalog() -> str:
     return f"sqlite:///{user_data_path('pixdex') / 'catalog.db'}"
@@ -19,7 +21,9 @@ class ImageLimits(BaseModel):
     """What the decoder refuses; each refusal becomes a FAILED record saying which limit."""
 
     max_bytes: int = 50 * 1024 * 1024
-    max_pixels: int = 150_000_000
+    # checked per decode from the header; at most Pillow's own ceiling, which pixdex does not change
+    # (2x PIL.Image.MAX_IMAGE_PIXELS: 178,956,970 pixels)
+    max_pixels: int = Field(default=150_000_000, ge=1, le=PILLOW_MAX_PIXELS)
     min_side: int = 32
 
 
@@ -58,6 +62,22 @@ class OpenSearchSettings(BaseModel):
         return str(self.ca_bundle) if self.ca_bundle else self.verify_certs
 
 
+class AwsSettings(BaseModel):
+    """Credentials and region for pixdex's own AWS clients (PIXDEX_AWS__*), for a caller that must not
+    change the process's environment (`pixdex stack`). Unset: boto3's chain (AWS_* variables,
+    profiles, instance and task roles), which is what deployments use."""
+
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+    region: str | None = None
+
+    def session_kwargs(self) -> dict[str, str]:
+        """What boto3.session.Session takes, for the fields that are set."""
+        out = {"aws_access_key_id": self.access_key_id, "region_name": self.region,
+               "aws_secret_access_key": self.secret_access_key.get_secret_value() if self.secret_access_key else None}
+        return {k: v for k, v in out.items() if v}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PIXDEX_", env_nested_delimiter="__", extra="ignore")
 
@@ -74,6 +94,7 @@ class Settings(BaseSettings):
     # S3-compatible endpoint (MinIO, an emulator); unset: boto3's AWS_ENDPOINT_URL, else AWS itself
     s3_endpoint: str | None = None
     aws_max_attempts: int = 5  # botocore adaptive retries per request (throttling, 5xx, connection)
+    aws: AwsSettings = AwsSettings()
     opensearch: OpenSearchSettings = OpenSearchSettings()
     # the app's thumbnails and previews, made once per image version (PIXDEX_THUMBNAILS)
     thumbnails: Path = Field(default_factory=lambda: user_cache_path("pixdex") / "thumbnails")

@@ -99,7 +99,7 @@ RENAME = {
 
 
 # Class names: the package's clean names, except where a clean name is a description or is used
-# twice (744 "missile" duplicates 657; 836/837 "sunglasses"). DESIGN.md names "Egyptian cat".
+# twice (744 "missile" duplicates 657; 836/837 "sunglasses"). The labeller's tests expect "Egyptian cat".
 CLASS_NAME_FIXES = {
     282: "tiger cat",
     285: "Egyptian cat",

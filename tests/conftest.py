@@ -153,7 +153,7 @@ class Bucket:
 
     def lambda_event(self, messages: list[dict]) -> dict:
         """Messages in the shape Lambda's SQS event source hands them to the function."""
-        from indexer.local.watch import sqs_lambda_event
+        from indexer.local.queue_watch import sqs_lambda_event
 
         arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]
         return sqs_lambda_event(messages, arn["QueueArn"])

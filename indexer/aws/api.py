@@ -28,11 +28,12 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from indexer.catalog import Catalog, CatalogError, InvalidCursor, Query, Sort, open_catalog
+from indexer.catalog import Catalog, CatalogError, Query, Sort, open_catalog
+from indexer.errors import PixdexError
 from indexer.images import CONTENT_TYPES, ImageError, check_size, image_format
 from indexer.record import Record, Status
 from indexer.settings import Settings
-from indexer.sources.remote import UrlRefused, fetch_image
+from indexer.sources.remote import fetch_image
 from indexer.sources.s3 import make_client, split_s3_uri
 
 logger = Logger(service="pixdex-api")
@@ -43,10 +44,12 @@ FORMAT_OF = {kind: fmt for fmt, kind in CONTENT_TYPES.items() if fmt != "MPO"}  
 UPLOAD_EXPIRES = 900  # seconds a pre-signed upload stays valid
 
 
-class ApiError(Exception):
+class ApiError(PixdexError):
+    """A request this API refuses, with the status it answers."""
+
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
-        self.status = status
+        self.http_status = status
 
 
 @dataclass
@@ -72,20 +75,14 @@ def error(status: int, message: str) -> Response:
                     body=json.dumps({"message": message}))
 
 
-@app.exception_handler(ApiError)
-def _api_error(exc: ApiError) -> Response:
-    return error(exc.status, str(exc))
-
-
-@app.exception_handler(UrlRefused)
-def _refused(exc: UrlRefused) -> Response:
-    return error(exc.status, str(exc))
-
-
-@app.exception_handler(CatalogError)
-def _catalog(exc: CatalogError) -> Response:
-    logger.exception("catalogue error")
-    return error(503, f"the catalogue cannot answer: {exc}")
+@app.exception_handler(PixdexError)
+def _refused(exc: PixdexError) -> Response:
+    """Every pixdex error by its kind's status (indexer.errors); a server-side one is logged."""
+    if exc.http_status < 500:
+        return error(exc.http_status, str(exc))
+    logger.exception("request failed", extra={"kind": type(exc).__name__})
+    prefix = "the catalogue cannot answer: " if isinstance(exc, CatalogError) else ""
+    return error(exc.http_status, f"{prefix}{exc}")
 
 
 # -- routes -----------------------------------------------------------------------------------------
@@ -173,10 +170,7 @@ def search() -> dict:
                       cursor=q.get_query_string_value("cursor"))
     except ValueError as exc:
         raise ApiError(f"bad query: {exc}", 400) from None
-    try:
-        page = deps().catalog.search(query)
-    except InvalidCursor as exc:
-        raise ApiError(str(exc), 400) from None
+    page = deps().catalog.search(query)  # a forged cursor: InvalidCursor, a 400 by its kind
     return {"total": page.total, "next_cursor": page.next_cursor, "records": [r.to_json() for r in page.records]}
 
 

@@ -1,18 +1,18 @@
-"""The Lambda function: `indexer.aws.handler.lambda_handler`.
+"""The indexer Lambda's work, without Lambda: bucket events in SQS batches -> `Sync`.
+
+`indexer.aws.handler.lambda_handler` (the function's entry point) calls `handle()` here, and so
+does `pixdex watch --queue` (indexer.local.queue_watch): both take the same path.
 
 Production wiring is S3 -> SQS -> Lambda with `ReportBatchItemFailures`: each SQS message is one
 item of a Powertools `BatchProcessor`; a message that raises (a transient S3 or catalogue failure,
 a body that is no bucket event) is reported back, retried by SQS, and dead-lettered after the
 queue's maxReceiveCount. A broken image is no failure here: it becomes a FAILED record.
 Direct S3 notifications and EventBridge events are accepted too (they raise to be retried).
-
-`handle()` is the same path without the Lambda decorations; `pixdex watch --queue` calls it.
 """
 
 from __future__ import annotations
 
 import functools
-import os
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -38,12 +38,6 @@ def build(settings: Settings) -> Sync:
     return Sync.from_settings(settings, S3Source(settings))
 
 
-@functools.cache
-def default_sync() -> Sync:
-    """Once per container (STYLE.md: a lazily built module-level instance), from PIXDEX_* variables."""
-    return build(Settings())
-
-
 @tracer.capture_method
 def apply(events: list[ObjectEvent], sync: Sync) -> None:
     if not events:
@@ -66,8 +60,8 @@ def record_handler(record: SQSRecord, sync: Sync) -> None:
     apply(parse_body(record.body), sync)
 
 
-def handle(event: dict[str, Any], sync: Sync | None = None, context: LambdaContext | None = None) -> dict:
-    sync = sync or default_sync()
+def handle(event: dict[str, Any], sync: Sync, context: LambdaContext | None = None) -> dict:
+    """One Lambda event (an SQS batch, a direct S3 notification or an EventBridge event) applied."""
     records = event.get("Records")
     if isinstance(records, list) and records and records[0].get("eventSource") == "aws:sqs":
         return process_partial_response(event=event, record_handler=functools.partial(record_handler, sync=sync),
@@ -76,13 +70,3 @@ def handle(event: dict[str, Any], sync: Sync | None = None, context: LambdaConte
     apply(parse(event), sync)
     return {"batchItemFailures": []}
 
-
-if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
-    default_sync()  # in Lambda's init phase, before the first event is waiting
-
-
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict:
-    return handle(event, context=context)

@@ -3,7 +3,7 @@
 Shapes read (through the Powertools data classes): S3 event notifications (direct, in an SQS
 message body, or in an SNS envelope in an SQS body), EventBridge "Object Created" / "Object
 Deleted" events from S3, and the `s3:TestEvent` S3 sends when a notification is configured.
-Everything after this module handles `ObjectEvent` only (STYLE.md: one type, handled once).
+Everything after this module handles `ObjectEvent` only (one type, handled once).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from urllib.parse import unquote_plus
 from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventBridgeNotificationEvent
 
+from indexer.errors import InputError
 from indexer.record import normalise_sequencer
 from indexer.sources.base import SourceItem
 from indexer.sources.s3 import s3_uri
@@ -26,7 +27,7 @@ REMOVALS = {"ObjectRemoved:Delete", "ObjectRemoved:DeleteMarkerCreated",
             "LifecycleExpiration:Delete", "LifecycleExpiration:DeleteMarkerCreated"}
 
 
-class EventError(ValueError):
+class EventError(InputError):
     """A message that is no bucket event pixdex understands; the message names what it saw."""
 
 

@@ -9,19 +9,19 @@ real OpenSearch and MinIO instead.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from indexer.settings import Settings
+from indexer.errors import UsageError
+from indexer.settings import AwsSettings, Settings
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
-class StackError(RuntimeError):
-    pass
+class StackError(UsageError):
+    """The local stack cannot start here (its stand-ins are not installed)."""
 
 
 @dataclass
@@ -54,13 +54,11 @@ def start(settings: Settings, bucket: str, s3_port: int, api_port: int, stop: th
         raise StackError("the local stack needs the dev extra: pip install 'pixdex[dev]' (make stack does)") from None
     import logging
 
-    import boto3
-
     from indexer.aws.api import Deps
-    from indexer.aws.handler import build
+    from indexer.aws.batch import build
     from indexer.catalog import open_catalog
     from indexer.local.api_server import server
-    from indexer.local.watch import QueueWatcher
+    from indexer.local.queue_watch import QueueWatcher
     from indexer.sources.s3 import make_client
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -68,12 +66,14 @@ def start(settings: Settings, bucket: str, s3_port: int, api_port: int, stop: th
     moto.start()
     host, port = moto.get_host_and_port()
     s3_url = f"http://{host}:{port}"
-    os.environ.update(CREDENTIALS, AWS_ENDPOINT_URL=s3_url)  # this process and the clients it makes
-    queue_url = event_bucket(boto3.client("s3"), boto3.client("sqs"), bucket)
+    # the clients are told where moto is and what to sign with; the process's environment is left alone
+    aws = AwsSettings(access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"], region=CREDENTIALS["AWS_DEFAULT_REGION"],
+                      secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
+    local = settings.model_copy(update={"upload_bucket": f"s3://{bucket}/", "s3_endpoint": s3_url, "aws": aws})
+    queue_url = event_bucket(make_client(local), make_client(local, "sqs"), bucket)
     opensearch = OsmemServer.start()
     try:
-        local = settings.model_copy(update={"catalog": opensearch.url, "upload_bucket": f"s3://{bucket}/",
-                                            "s3_endpoint": s3_url})
+        local = local.model_copy(update={"catalog": opensearch.url})
         watcher = QueueWatcher(queue_url, build(local), make_client(local, "sqs"), wait_seconds=1)
         threading.Thread(target=watcher.run, args=(stop,), name="stack-watcher", daemon=True).start()
         httpd = server(api_port, Deps(local, open_catalog(local.catalog, local), make_client(local)))

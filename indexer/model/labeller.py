@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from indexer.errors import ModelError
 from indexer.model.taxonomy import Taxonomy
 from indexer.record import Label
 from indexer.settings import ModelSettings
@@ -27,10 +28,6 @@ if TYPE_CHECKING:
     import torch
 
 DEFAULT_MODEL = "efficientnet-lite0"
-
-
-class ModelError(RuntimeError):
-    """The configured model cannot be loaded; the message names the setting and the file."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +53,18 @@ def pick_device(wanted: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ModelError(f"PIXDEX_DEVICE={wanted}: CUDA is not available on this machine")
     return device
+
+
+def on_cuda(wanted: str) -> bool:
+    """Whether the device setting `wanted` (auto, cpu, cuda, cuda:N) runs on a GPU; `auto` looks
+    for one (loading torch), the others are read as they are."""
+    if wanted.startswith("cuda"):
+        return True
+    if wanted != "auto":
+        return False
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def file_hash(path: Path) -> str:

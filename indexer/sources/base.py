@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from indexer.errors import SourceError
 
-class ReadError(Exception):
+
+class ReadError(SourceError):
     """The bytes could not be read (vanished, permission denied). The item gets a FAILED record
     saying so and is retried on the next run, unlike an image that fails to decode. `reason` names
     the kind in a few words (reports count failures by it)."""
@@ -32,8 +34,11 @@ class ObjectMissing(ReadError):
         super().__init__(message, "deleted since listed")
 
 
-class SourceUnavailable(Exception):
+class SourceUnavailable(SourceError):
     """A transient failure of the store (5xx, throttling, connection). Retry the item later."""
+
+    http_status = 503
+    transient = True
 
 
 @dataclass(frozen=True)

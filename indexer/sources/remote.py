@@ -20,17 +20,18 @@ from urllib.parse import urljoin, urlsplit
 import certifi
 import urllib3
 
+from indexer.errors import InputError
 from indexer.settings import ImageLimits
 
 MAX_REDIRECTS = 3
 
 
-class UrlRefused(ValueError):
-    """The URL is not fetched; the message says why, `status` is the HTTP status for an API."""
+class UrlRefused(InputError):
+    """The URL is not fetched; the message says why, `status` (= `http_status`) the HTTP status for an API."""
 
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
-        self.status = status
+        self.status = self.http_status = status  # the HTTP status an API answers with
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,8 @@ def make_client(settings: Settings, service: str = "s3", threads: int = 0) -> An
     config = Config(retries={"mode": "adaptive", "max_attempts": settings.aws_max_attempts},
                     max_pool_connections=max(10, threads, 2 * settings.decode_workers),
                     connect_timeout=5, read_timeout=60, signature_version="s3v4" if service == "s3" else None)
-    return boto3.session.Session().client(service, endpoint_url=settings.s3_endpoint, config=config)
+    session = boto3.session.Session(**settings.aws.session_kwargs())
+    return session.client(service, endpoint_url=settings.s3_endpoint, config=config)
 
 
 class S3Source:

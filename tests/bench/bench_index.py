@@ -122,7 +122,7 @@ def main() -> None:
         wall_runs.append(wall)
         pipeline_runs.append(summary["images_per_second"])
     model_ips, pipeline_ips, wall_ips = (statistics.median(r) for r in (model_runs, pipeline_runs, wall_runs))
-    batch1_ips = bench_model(labeller, arrays, 1)  # DESIGN.md quotes model-only at batch 1
+    batch1_ips = bench_model(labeller, arrays, 1)  # model-only at batch 1, as ARCHITECTURE.md quotes it
     ratio = pipeline_ips / model_ips
     print("rounds, images/s: model-only " + ", ".join(f"{x:.1f}" for x in model_runs)
           + "; pipeline " + ", ".join(f"{x:.1f}" for x in pipeline_runs))

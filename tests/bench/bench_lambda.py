@@ -45,19 +45,19 @@ def notification(bucket: str, key: str, size: int) -> dict:
 def child(events_file: str) -> None:
     """The fresh container: timings relative to its own first line, one JSON line on stdout."""
     t0 = time.perf_counter()
-    from indexer.aws.handler import default_sync, handle
+    from indexer.aws.handler import default_sync, handle  # the function's module, as Lambda loads it
 
     t_import = time.perf_counter()
-    default_sync()  # model, S3 client, catalogue
+    sync = default_sync()  # model, S3 client, catalogue
     t_build = time.perf_counter()
     events = json.loads(Path(events_file).read_text())
-    result = handle(events[0])
+    result = handle(events[0], sync)
     t_first = time.perf_counter()
     assert result == {"batchItemFailures": []}, result
     warm = []
     for event in events[1:]:
         t = time.perf_counter()
-        handle(event)
+        handle(event, sync)
         warm.append(time.perf_counter() - t)
     print(json.dumps({"imports": t_import - t0, "build": t_build - t_import, "first_event": t_first - t_build,
                       "warm": warm}), flush=True)

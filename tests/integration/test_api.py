@@ -10,8 +10,8 @@ import json
 import pytest
 
 from indexer.aws.api import Deps, handle
-from indexer.aws.handler import build
-from indexer.aws.handler import handle as handle_events
+from indexer.aws.batch import build
+from indexer.aws.batch import handle as handle_events
 from indexer.catalog import open_catalog
 from indexer.local.api_server import proxy_event
 from indexer.sources.s3 import make_client

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from indexer.aws.handler import handle
+from indexer.aws.batch import handle
 from indexer.catalog import Query
 from indexer.ingest.events import Change, ObjectEvent
 from indexer.ingest.sync import Sync

@@ -1,4 +1,4 @@
-"""indexer.local.watch and `pixdex watch`: the SQS loop against moto, the folder loop on real files,
+"""indexer.local.queue_watch, folder_watch and `pixdex watch`: the SQS loop against moto, the folder loop on real files,
 and both commands as real processes stopped by SIGTERM."""
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import pytest
 
 from indexer.catalog import Query, open_catalog
 from indexer.ingest.sync import Sync
-from indexer.local.watch import FolderWatcher, QueueWatcher
+from indexer.local.folder_watch import FolderWatcher
+from indexer.local.queue_watch import QueueWatcher
 from indexer.sources.files import FileSource, file_uri
 from indexer.sources.s3 import S3Source, make_client, s3_uri
 

@@ -8,7 +8,7 @@ import pytest
 
 from backfill.inventory import InventoryError, Manifest
 from backfill.shard import Shard
-from backfill.sources import FolderListing, Skipped, SourceError, UriFileListing, open_listing
+from backfill.sources import FolderListing, NotASource, Skipped, UriFileListing, open_listing
 from indexer.settings import Settings
 from indexer.sources.base import SourceItem
 from indexer.sources.uris import UriSource
@@ -52,13 +52,13 @@ def test_a_uri_file_takes_s3_file_uris_and_paths_and_names_bad_lines(tmp_path):
     ("s3://", "expected s3://bucket/prefix"),
 ])
 def test_a_bad_source_is_refused_naming_it(spec, message):
-    with pytest.raises(SourceError, match=message) as err:
+    with pytest.raises(NotASource, match=message) as err:
         open_listing(spec, UriSource(Settings()), Shard())
     assert spec in str(err.value)
 
 
 def test_an_image_is_not_a_uri_file(photos):
-    with pytest.raises(SourceError, match="is an image: give its folder"):
+    with pytest.raises(NotASource, match="is an image: give its folder"):
         open_listing(str(photos / "cat.png"), UriSource(Settings()), Shard())
 
 

@@ -1,0 +1,142 @@
+"""Reading the catalogue: `pixdex search`, `labels`, `show`, `similar`, and `delete`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+
+from indexer.catalog import Query, Sort, open_catalog
+from indexer.cli.common import ITEMS_FAILED, OK, add_json, find_record, not_found, positive_int, print_json, record_line
+from indexer.cli.plugins import Command
+from indexer.record import Status
+from indexer.settings import Settings
+
+
+def _search_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("labels", nargs="*", metavar="LABEL", help="labels the image must all have")
+    p.add_argument("--any", action="append", default=[], metavar="LABEL", help="at least one of these (repeatable)")
+    p.add_argument("--not", dest="none", action="append", default=[], metavar="LABEL",
+                   help="none of these (repeatable)")
+    p.add_argument("--min-confidence", type=float, default=0.0, metavar="X",
+                   help="0..1, applies to each matched label (default 0)")
+    p.add_argument("--text", help="a word prefix of a label name, e.g. 'espr'")
+    p.add_argument("--status", choices=[s.value for s in Status])
+    p.add_argument("--source", metavar="PREFIX", help="URI prefix, e.g. file:///home/me/photos/")
+    p.add_argument("--since", type=datetime.fromisoformat, metavar="DATE", help="indexed on or after (ISO date)")
+    p.add_argument("--until", type=datetime.fromisoformat, metavar="DATE", help="indexed before (ISO date)")
+    p.add_argument("--sort", choices=[s.value for s in Sort], default=Sort.DATE.value)
+    p.add_argument("--limit", type=positive_int, default=20, help="records per page (default 20)")
+    p.add_argument("--cursor", help="the next-page cursor printed by the previous page")
+    add_json(p)
+
+
+def search(args: argparse.Namespace, settings: Settings) -> int:
+    query = Query(all_of=tuple(args.labels), any_of=tuple(args.any), none_of=tuple(args.none),
+                  min_confidence=args.min_confidence, text=args.text,
+                  status=Status(args.status) if args.status else None,
+                  source_prefix=args.source, since=args.since, until=args.until, sort=Sort(args.sort),
+                  limit=args.limit, cursor=args.cursor)
+    with open_catalog(settings.catalog, settings) as catalog:
+        page = catalog.search(query)
+    if args.json:
+        print_json(page.records, args.embedding)
+    else:
+        for r in page.records:
+            print(record_line(r, query.matched_labels))
+    shown = f"{len(page.records)} of {page.total} image{'s' if page.total != 1 else ''}"
+    more = f"; next page: --cursor {page.next_cursor}" if page.next_cursor else ""
+    print(shown + more, file=sys.stderr)  # stderr, so --json output stays a plain array
+    return OK
+
+
+def _labels_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--limit", type=positive_int, default=50, help="how many labels (default 50)")
+    p.add_argument("--min-confidence", type=float, default=0.0, metavar="X")
+    add_json(p)
+
+
+def labels(args: argparse.Namespace, settings: Settings) -> int:
+    with open_catalog(settings.catalog, settings) as catalog:
+        facets = catalog.facets(Query(min_confidence=args.min_confidence), size=args.limit)
+    if args.json:
+        print(json.dumps([{"label": n, "count": c} for n, c in facets], indent=2))
+    else:
+        for name, count in facets:
+            print(f"{count:>7}  {name}")
+    return OK
+
+
+def _one_record_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("ref", metavar="ID|URI|PATH")
+    add_json(p)
+
+
+def show(args: argparse.Namespace, settings: Settings) -> int:
+    with open_catalog(settings.catalog, settings) as catalog:
+        record = find_record(catalog, args.ref)
+    if record is None:
+        return not_found(args.ref)
+    if args.json:
+        print_json([record], args.embedding)
+        return OK
+    print(f"{record.uri}\n  id        {record.id}\n  status    {record.status}")
+    if record.error:
+        print(f"  error     {record.error}")
+    if record.width:
+        print(f"  image     {record.width}x{record.height} {record.format}, {record.size} bytes")
+    print(f"  model     {record.model_id}\n  indexed   {record.indexed_at:%Y-%m-%d %H:%M:%S} UTC")
+    for lb in sorted(record.labels, key=lambda lb: -lb.confidence):
+        parents = f"  ({', '.join(lb.parents)})" if lb.parents else ""
+        print(f"  {lb.confidence:6.1%}  {lb.name} [{lb.source}]{parents}")
+    return OK
+
+
+def _similar_arguments(p: argparse.ArgumentParser) -> None:
+    _one_record_arguments(p)
+    p.add_argument("-k", type=positive_int, default=10, help="how many (default 10)")
+
+
+def similar(args: argparse.Namespace, settings: Settings) -> int:
+    with open_catalog(settings.catalog, settings) as catalog:
+        record = find_record(catalog, args.ref)
+        if record is None:
+            return not_found(args.ref)
+        hits = catalog.similar(record.id, k=args.k)
+    if args.json:
+        print(json.dumps([{**r.to_json(args.embedding), "similarity": round(s, 4)} for r, s in hits], indent=2))
+    else:
+        for r, s in hits:
+            print(f"{s:6.3f}  {record_line(r, ())}")
+    return OK
+
+
+def _delete_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("refs", nargs="+", metavar="ID|URI|PATH")
+
+
+def delete(args: argparse.Namespace, settings: Settings) -> int:
+    failed = 0
+    with open_catalog(settings.catalog, settings) as catalog:
+        for ref in args.refs:
+            record = find_record(catalog, ref)
+            if record is None:
+                not_found(ref)
+                failed += 1
+                continue
+            catalog.delete([record.id])
+            print(f"deleted {record.uri}")
+    return ITEMS_FAILED if failed else OK
+
+
+COMMANDS = [
+    Command("search", "find images by label", _search_arguments, search,
+            description="Find images by label. Every positional LABEL must match; with none, every record is "
+                        "listed, newest first. Labels include parent concepts (cat, dog, vehicle, food, ...) and "
+                        "match case-insensitively."),
+    Command("labels", "every label with its image count", _labels_arguments, labels),
+    Command("show", "one record: labels, metadata, status", _one_record_arguments, show),
+    Command("similar", "images that look alike (cosine over embeddings)", _similar_arguments, similar),
+    Command("delete", "remove records from the catalogue (the files stay)", _delete_arguments, delete),
+]

@@ -1,0 +1,108 @@
+"""`pixdex watch DIR`: a folder kept in step with the catalogue, the embedded default's analogue
+of the bucket's event path.
+
+It stops cleanly: once `stop` is set (the CLI sets it on SIGINT/SIGTERM) the poll in hand is
+finished and nothing is left half-written. A failed poll (the catalogue locked or full) is
+logged and retried; what it did not apply is applied by the next one. No AWS module is imported.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from indexer.catalog import Query
+from indexer.ingest.events import Change, ObjectEvent
+from indexer.ingest.pipeline import Progress
+from indexer.ingest.sync import Sync
+from indexer.local.loop import back_off, is_outage
+from indexer.sources.base import SourceItem
+from indexer.sources.files import file_uri, find_images, source_item, uri_path
+
+logger = logging.getLogger(__name__)
+
+Signature = tuple[int, int]  # size, mtime in ns
+
+
+class FolderWatcher:
+    """Polls a folder. A new or changed file is indexed once it has looked the same for one poll
+    (a file still being written is left until it settles); a removed file is removed."""
+
+    def __init__(self, folder: Path, sync: Sync, interval: float = 1.0) -> None:
+        self.folder = folder.resolve()
+        self.sync = sync
+        self.interval = interval
+        self.indexed: dict[Path, Signature] = {}
+        self.pending: dict[Path, Signature] = {}
+
+    def run(self, stop: threading.Event, progress: Progress | None = None,
+            on_removed: Callable[[str], None] | None = None) -> None:
+        on_removed = on_removed or (lambda _: None)
+        gone = self._forgotten()  # files removed while nobody watched
+        self.sync.apply(gone, progress=progress)
+        for event in gone:
+            on_removed(event.uri)
+        failures = 0
+        while not stop.is_set():
+            try:
+                events = self.poll(progress)
+                failures = 0
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                failures += 1  # the catalogue locked or full: what was not applied is applied next poll
+                logger.warning("folder poll failed (%s); retrying", exc)
+                back_off(stop, failures)
+                continue
+            for event in events:
+                if event.change == Change.REMOVED:
+                    on_removed(event.uri)
+            stop.wait(self.interval)
+
+    def poll(self, progress: Progress | None = None) -> list[ObjectEvent]:
+        seen = self._scan()
+        events = [_removed(file_uri(p)) for p in self.indexed.keys() - seen.keys()]
+        ready = {}
+        for path, sig in seen.items():
+            if self.indexed.get(path) == sig:
+                continue
+            if self.pending.get(path) == sig:  # unchanged since the last poll: settled
+                ready[path] = sig
+            self.pending[path] = sig
+        events += [ObjectEvent(Change.CREATED, source_item(p)) for p in ready]
+        if events:
+            self.sync.apply(events, progress=progress)  # raises: nothing below runs, the next poll retries
+        for path in self.indexed.keys() - seen.keys():
+            del self.indexed[path]
+        for path, sig in ready.items():
+            self.indexed[path] = sig
+            del self.pending[path]
+        self.pending = {p: s for p, s in self.pending.items() if p in seen}
+        return events
+
+    def _scan(self) -> dict[Path, Signature]:
+        out = {}
+        for path in find_images([self.folder]):
+            try:
+                st = path.stat()
+            except OSError:
+                continue  # removed while listing: the next poll sees it gone
+            out[path] = (st.st_size, st.st_mtime_ns)
+        return out
+
+    def _forgotten(self) -> list[ObjectEvent]:
+        """Records under the folder whose files are gone."""
+        prefix = file_uri(self.folder).rstrip("/") + "/"
+        events, cursor = [], None
+        while True:
+            page = self.sync.catalog.search(Query(source_prefix=prefix, limit=500, cursor=cursor))
+            events += [_removed(r.uri) for r in page.records if not uri_path(r.uri).exists()]
+            cursor = page.next_cursor
+            if not cursor:
+                return events
+
+
+def _removed(uri: str) -> ObjectEvent:
+    return ObjectEvent(Change.REMOVED, SourceItem(uri=uri))
