@@ -19,6 +19,7 @@ from backfill.report import Report
 from backfill.shard import Shard
 from backfill.sources import Listing, Skipped
 from indexer.catalog import Catalog
+from indexer.errors import is_transient
 from indexer.ingest.pipeline import Decoded, decode_fetched, keep_reviews, label_records, read_item, unchanged
 from indexer.model.labeller import Labeller
 from indexer.record import Record, Status, record_id
@@ -37,12 +38,13 @@ class Relabel(StrEnum):
 
 
 def retried(call: Callable[[], T], attempts: int = 4, backoff: float = 1.0) -> T:
-    """A catalogue call, retried with backoff: one 429 or timeout must not end an hours-long run."""
+    """A catalogue call, retried with backoff when the failure is transient (indexer.errors): one 429
+    or timeout must not end an hours-long run; a refused write or a bug ends it at once."""
     for attempt in range(attempts):
         try:
             return call()
-        except Exception:
-            if attempt == attempts - 1:
+        except Exception as exc:
+            if attempt == attempts - 1 or not is_transient(exc):
                 raise
             time.sleep(backoff * 2 ** attempt)
     raise AssertionError("unreachable")

@@ -15,6 +15,8 @@ later can succeed (a store's 5xx, a lock); retries retry only those.
 
 from __future__ import annotations
 
+import sqlite3
+
 
 class PixdexError(Exception):
     """The root. `exit_code` for the CLI, `http_status` for the API, `transient` for retries."""
@@ -66,6 +68,12 @@ class ModelError(PixdexError):
     http_status = 503
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Whether trying the same call again later can succeed. Programming errors are not."""
-    return isinstance(exc, PixdexError) and exc.transient
+# raw errors of the OS (a connection refused, a disk full) and of SQLite (a lock held past the
+# timeout) that reach a caller unwrapped: a later try may pass
+OUTAGES: tuple[type[BaseException], ...] = (OSError, sqlite3.OperationalError)
+
+
+def is_transient(exc: BaseException, also: tuple[type[BaseException], ...] = ()) -> bool:
+    """Whether trying the same call again later can succeed: a transient pixdex error, an OUTAGES
+    one, or one of `also` (a caller's own, e.g. botocore's). Programming errors are not."""
+    return (isinstance(exc, PixdexError) and exc.transient) or isinstance(exc, OUTAGES + also)

@@ -14,10 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from indexer.catalog import Query
+from indexer.errors import is_transient
 from indexer.ingest.events import Change, ObjectEvent
 from indexer.ingest.pipeline import Progress
 from indexer.ingest.sync import Sync
-from indexer.local.loop import back_off, is_outage
+from indexer.local.loop import back_off
 from indexer.sources.base import SourceItem
 from indexer.sources.files import file_uri, find_images, source_item, uri_path
 
@@ -50,7 +51,7 @@ class FolderWatcher:
                 events = self.poll(progress)
                 failures = 0
             except Exception as exc:
-                if not is_outage(exc):
+                if not is_transient(exc):
                     raise
                 failures += 1  # the catalogue locked or full: what was not applied is applied next poll
                 logger.warning("folder poll failed (%s); retrying", exc)

@@ -18,8 +18,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from indexer.aws.batch import handle, logger, metrics
+from indexer.errors import is_transient
 from indexer.ingest.sync import Sync
-from indexer.local.loop import back_off, is_outage
+from indexer.local.loop import back_off
 
 
 @dataclass
@@ -50,7 +51,7 @@ class QueueWatcher:
                 batch = self.process(messages) if messages else None
                 failures = 0
             except Exception as exc:
-                if not is_outage(exc, (BotoCoreError, ClientError)):
+                if not is_transient(exc, (BotoCoreError, ClientError)):
                     raise
                 # an outage (SQS, S3, the catalogue) ends nothing: unacknowledged messages come back
                 logger.exception("queue loop failed; retrying", extra={"error": str(exc)})

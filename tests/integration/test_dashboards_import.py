@@ -9,6 +9,7 @@ import base64
 import email.parser
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -76,3 +77,21 @@ def test_unreachable_dashboards_and_a_missing_file(tmp_path):
     assert run.returncode == 2 and "cannot reach OpenSearch Dashboards at http://127.0.0.1:9" in run.stderr
     run = pixdex("http://127.0.0.1:9", "--file", str(tmp_path / "none.ndjson"))
     assert run.returncode == 2 and "no saved objects file" in run.stderr
+
+
+def test_import_works_from_an_installed_wheel(dashboards, tmp_path):
+    """The saved objects are package data: a wheel carries them, no checkout needed."""
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
+                    str(tmp_path / "dist"), str(root)], check=True, capture_output=True, timeout=300)
+    [wheel] = (tmp_path / "dist").glob("pixdex-*.whl")
+    site = tmp_path / "site"
+    shutil.unpack_archive(wheel, site, "zip")
+    code = ("import sys, indexer.cli.main as m; print(m.__file__, flush=True); "
+            f"sys.exit(m.main(['dashboards', 'import', {dashboards!r}]))")
+    run = subprocess.run([sys.executable, "-c", code], cwd=site, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(site)})
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith(str(site))  # the wheel's copy ran, not the checkout's
+    assert "imported 6 saved objects" in run.stdout
+    assert ImportEndpoint.received[0]["file"] == NDJSON.read_bytes()

@@ -198,3 +198,10 @@ def test_watch_needs_a_folder_or_a_queue(tmp_path, settings):
     run = subprocess.run([*PIXDEX, "watch"], capture_output=True, text=True)
     assert run.returncode == 2 and "one of the arguments DIR --queue is required" in run.stderr
 
+
+
+def test_the_folder_watcher_loads_no_aws_module():
+    code = ("import sys, indexer.local.folder_watch; "
+            "print(sorted(m for m in sys.modules if m.startswith('indexer.aws')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr

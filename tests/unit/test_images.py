@@ -86,3 +86,10 @@ def test_transparency_composited_on_white():
 def test_sixteen_bit_scaled_not_clipped():
     img = Image.new("I", (8, 8), 32768).convert("I;16")
     assert to_rgb(img).getpixel((0, 0)) == (127, 127, 127)
+
+
+def test_decoding_leaves_pillows_process_wide_limit_alone():
+    before = Image.MAX_IMAGE_PIXELS
+    with pytest.raises(ImageError, match="over the 1 MP limit"):
+        decode(png_header_only(2000, 1000), ImageLimits(max_pixels=1_000_000))
+    assert before == Image.MAX_IMAGE_PIXELS and before is not None

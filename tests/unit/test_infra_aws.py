@@ -3,6 +3,7 @@ inline), and says what the deployment needs, checked without an AWS account."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -56,6 +57,15 @@ def test_the_indexer_reports_batch_item_failures_with_reserved_concurrency():
     assert props["Events"]["Uploads"]["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert "ReservedConcurrentExecutions" in props
     assert RES["ApiFunction"]["Properties"]["ImageConfig"]["Command"] == ["indexer.aws.api.lambda_handler"]
+
+
+def test_every_function_image_command_names_a_handler_that_imports():
+    commands = [r["Properties"]["ImageConfig"]["Command"] for r in RES.values()
+                if r["Type"] == "AWS::Serverless::Function" and "ImageConfig" in r.get("Properties", {})]
+    assert len(commands) >= 2
+    for [handler] in commands:
+        module, function = handler.rsplit(".", 1)
+        assert callable(getattr(importlib.import_module(module), function)), handler
 
 
 def test_the_indexer_role_reads_images_only():
