@@ -18,8 +18,12 @@ class Status(StrEnum):
 
 
 class Source(StrEnum):
-    MODEL = "model"
-    HUMAN = "human"
+    """Where a label came from."""
+
+    MODEL = "model"  # the classifier (a class, or a concept summed over classes)
+    FACES = "faces"  # the face detector (person, people, face, portrait, group)
+    PROPERTY = "property"  # read off the pixels and size (black and white, colours, orientation)
+    HUMAN = "human"  # a review: outranks the others and survives relabelling
 
 
 @dataclass(frozen=True)
@@ -95,14 +99,16 @@ class Record:
 
     @property
     def top_label(self) -> Label | None:
-        return max(self.labels, key=lambda label: label.confidence, default=None)
+        """The most confident label of what the image shows (a property, exact, says nothing of that)."""
+        return max((lb for lb in self.labels if lb.source != Source.PROPERTY), key=lambda label: label.confidence,
+                   default=None)
 
     def best_labels(self, n: int = 3, focus: tuple[str, ...] = ()) -> list[Label]:
         """For display: labels named in `focus` first, then the most specific (classes, which are
-        no other label's parent) by confidence, then parent concepts."""
+        no other label's parent) by confidence, then parent concepts, then properties."""
         wanted = {f.casefold() for f in focus}
         parents = {p.casefold() for lb in self.labels for p in lb.parents}
-        ranked = sorted(self.labels, key=lambda lb: (lb.name.casefold() not in wanted,
+        ranked = sorted(self.labels, key=lambda lb: (lb.name.casefold() not in wanted, lb.source == Source.PROPERTY,
                                                       lb.name.casefold() in parents, -lb.confidence))
         return ranked[:n]
 

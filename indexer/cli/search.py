@@ -10,12 +10,14 @@ from datetime import datetime
 from indexer.catalog import Query, Sort, open_catalog
 from indexer.cli.common import ITEMS_FAILED, OK, add_json, find_record, not_found, positive_int, print_json, record_line
 from indexer.cli.plugins import Command
+from indexer.model import vocabulary
 from indexer.record import Status
 from indexer.settings import Settings
 
 
 def _search_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("labels", nargs="*", metavar="LABEL", help="labels the image must all have")
+    p.add_argument("labels", nargs="*", metavar="LABEL",
+                   help="labels the image must all have; a word means its label (cats, lakeside, seaside)")
     p.add_argument("--any", action="append", default=[], metavar="LABEL", help="at least one of these (repeatable)")
     p.add_argument("--not", dest="none", action="append", default=[], metavar="LABEL",
                    help="none of these (repeatable)")
@@ -33,7 +35,9 @@ def _search_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def search(args: argparse.Namespace, settings: Settings) -> int:
-    query = Query(all_of=tuple(args.labels), any_of=tuple(args.any), none_of=tuple(args.none),
+    words = vocabulary.imagenet()  # what a typed word means: butterflies -> butterfly, lakeside -> lakeshore
+    query = Query(all_of=words.resolve_all(args.labels), any_of=words.resolve_all(args.any),
+                  none_of=words.resolve_all(args.none),
                   min_confidence=args.min_confidence, text=args.text,
                   status=Status(args.status) if args.status else None,
                   source_prefix=args.source, since=args.since, until=args.until, sort=Sort(args.sort),
@@ -133,8 +137,10 @@ def delete(args: argparse.Namespace, settings: Settings) -> int:
 COMMANDS = [
     Command("search", "find images by label", _search_arguments, search,
             description="Find images by label. Every positional LABEL must match; with none, every record is "
-                        "listed, newest first. Labels include parent concepts (cat, dog, vehicle, food, ...) and "
-                        "match case-insensitively."),
+                        "listed, newest first. Labels include parent concepts (cat, dog, vehicle, food, ...), "
+                        "scenes (beach, mountain, lake, snow, street, indoor), people (person, people, portrait), "
+                        "and properties (black and white, colours, panorama). Words match case- and accent-"
+                        "insensitively, and plurals, synonyms and aliases mean their label."),
     Command("labels", "every label with its image count", _labels_arguments, labels),
     Command("show", "one record: labels, metadata, status", _one_record_arguments, show),
     Command("similar", "images that look alike (cosine over embeddings)", _similar_arguments, similar),

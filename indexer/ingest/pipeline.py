@@ -20,6 +20,7 @@ from indexer.catalog import Catalog
 from indexer.catalog.base import is_newer
 from indexer.images import DecodedImage, ImageError, decode
 from indexer.model.labeller import Labeller
+from indexer.model.properties import property_labels
 from indexer.record import Record, Status, record_id
 from indexer.record import Source as LabelSource
 from indexer.settings import ImageLimits, Settings
@@ -85,7 +86,8 @@ def label_records(labeller: Labeller, batch: Sequence[Decoded]) -> list[Record]:
         p = labels[id(d)]
         records.append(Record(
             status=Status.LABELED, width=d.image.width, height=d.image.height, format=d.image.format,
-            content_type=d.image.content_type, labels=p.labels(labeller.taxonomy), embedding=p.embedding, **base,
+            content_type=d.image.content_type, embedding=p.embedding, **base,
+            labels=p.labels(labeller.vocabulary) + property_labels(d.image.pixels, d.image.width, d.image.height),
         ))
     return records
 
@@ -100,7 +102,8 @@ def keep_reviews(catalog: Catalog, records: list[Record]) -> list[Record]:
         old = stored.get(r.id)
         # the review was of these bytes; new bytes under the key go back to the model and the queue
         if old is not None and old.reviewed_at is not None and old.etag == r.etag:
-            r = replace(r, labels=[lb for lb in old.labels if lb.source == LabelSource.HUMAN],
+            exact = [lb for lb in r.labels if lb.source == LabelSource.PROPERTY]  # facts, not judgements
+            r = replace(r, labels=[lb for lb in old.labels if lb.source == LabelSource.HUMAN] + exact,
                         reviewed_at=old.reviewed_at, reviewed_by=old.reviewed_by)
         out.append(r)
     return out

@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from indexer.errors import ModelError
+from indexer.model import vocabulary
 from indexer.model.taxonomy import Taxonomy
+from indexer.model.vocabulary import Vocabulary
 from indexer.record import Label
 from indexer.settings import ModelSettings
 
@@ -28,19 +30,25 @@ if TYPE_CHECKING:
     import torch
 
 DEFAULT_MODEL = "efficientnet-lite0"
+REPORTED = 0.01  # concepts a prediction carries (thresholds, at least this, decide which are labels)
 
 
 @dataclass(frozen=True)
 class Prediction:
     classes: list[tuple[str, float]]  # top-k classes, best first
-    concepts: list[tuple[str, float]]  # parent concepts with summed probability, best first
+    concepts: list[tuple[str, float]]  # parent concepts with summed probability over REPORTED, best first
     embedding: np.ndarray  # float32, L2-normalised
     model_id: str
 
-    def labels(self, taxonomy: Taxonomy) -> list[Label]:
+    def labels(self, vocabulary: Vocabulary) -> list[Label]:
+        """What is stored: the classes and concepts at or above their thresholds (vocabulary.toml);
+        the confidence is the model's probability (a concept's: the sum over its classes)."""
+        taxonomy = vocabulary.taxonomy
         class_parents = dict(zip(taxonomy.names, taxonomy.parents, strict=True))
-        out = [Label(name, p, parents=class_parents[name]) for name, p in self.classes]
-        out += [Label(name, p, parents=taxonomy.concept_parents[name]) for name, p in self.concepts]
+        out = [Label(name, p, parents=class_parents[name]) for name, p in self.classes
+               if p >= vocabulary.threshold(name, is_class=True)]
+        out += [Label(name, p, parents=taxonomy.concept_parents[name]) for name, p in self.concepts
+                if p >= vocabulary.threshold(name, is_class=False)]
         return out
 
 
@@ -72,11 +80,21 @@ def file_hash(path: Path) -> str:
 
 
 class Labeller(ABC):
-    """Subclasses set `name`, `taxonomy`, `weights_hash` and `module` in `_load`."""
+    """Subclasses set `name`, `_vocabulary`, `weights_hash` and `module` in `_load`."""
 
     name: str
-    taxonomy: Taxonomy
+    _vocabulary: Vocabulary
     weights_hash: str
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        """The model's classes and concepts, their thresholds, and what typed words mean."""
+        self.load()
+        return self._vocabulary
+
+    @property
+    def taxonomy(self) -> Taxonomy:
+        return self.vocabulary.taxonomy
 
     def __init__(self, settings: ModelSettings) -> None:
         self.settings = settings
@@ -87,8 +105,10 @@ class Labeller(ABC):
 
     @property
     def model_id(self) -> str:
+        """The weights and every rule file that made the labels: a change to any is a new id."""
         self.load()
-        return f"{self.name}@{self.weights_hash}"
+        rules = f"+vocabulary@{self._vocabulary.digest}" if self._vocabulary.digest else ""
+        return f"{self.name}@{self.weights_hash}{rules}"
 
     def load(self) -> None:
         import torch
@@ -122,13 +142,15 @@ class Labeller(ABC):
         return self._decode(probs, embeddings)
 
     def _decode(self, probs: np.ndarray, embeddings: np.ndarray) -> list[Prediction]:
+        """The model's view: the top-k classes, and the concepts over REPORTED; which of them become
+        labels is the vocabulary's decision (Prediction.labels)."""
         concept_probs = probs @ self.taxonomy.membership
         k = min(self.settings.top_k, probs.shape[1])
         model_id = self.model_id
         out = []
         for p, c, e in zip(probs, concept_probs, embeddings, strict=True):
             top = np.argsort(-p)[:k]
-            keep = np.flatnonzero(c >= self.settings.min_concept_confidence)
+            keep = np.flatnonzero(c >= REPORTED)
             keep = keep[np.argsort(-c[keep])]
             out.append(Prediction(
                 classes=[(self.taxonomy.names[i], float(p[i])) for i in top],
@@ -167,7 +189,7 @@ class EfficientNetLite0Labeller(Labeller):
         if self.device.type == "cuda":
             model = model.to(memory_format=torch.channels_last)
         self.module = model
-        self.taxonomy = Taxonomy.imagenet()
+        self._vocabulary = vocabulary.imagenet()
         self.weights_hash = file_hash(path)
 
     def _predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -189,9 +211,11 @@ class TorchScriptLabeller(Labeller):
         if labels is None:
             raise ModelError(f"PIXDEX_MODEL={path} is a TorchScript model: set PIXDEX_MODEL_LABELS to its labels file")
         try:
-            self.taxonomy = Taxonomy.from_labels_file(labels)
+            taxonomy = Taxonomy.from_labels_file(labels)
         except (OSError, ValueError) as exc:
             raise ModelError(f"PIXDEX_MODEL_LABELS={labels}: {exc}") from exc
+        # your own classes: the top-k as they come, concepts at ModelSettings.min_concept_confidence
+        self._vocabulary = Vocabulary(taxonomy, 0.0, self.settings.min_concept_confidence)
         try:
             with warnings.catch_warnings():
                 # torch 2.13 deprecates TorchScript in favour of torch.export; files keep loading

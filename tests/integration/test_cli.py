@@ -88,7 +88,8 @@ def test_search_pages_with_a_cursor(indexed):
 def test_show_similar_labels_delete(indexed):
     folder, env, _ = indexed
     show = pixdex(env, "show", str(folder / "cat.png"))
-    assert show.returncode == 0 and "LABELED" in show.stdout and "tabby cat" in show.stdout
+    assert show.returncode == 0 and "LABELED" in show.stdout and "Egyptian cat" in show.stdout
+    assert "[property]" in show.stdout  # orientation, colours: exact, from the pixels
     shown = json.loads(pixdex(env, "show", str(folder / "cat.png"), "--json", "--embedding").stdout)[0]
     assert len(shown["embedding"]) == 1280
     similar = json.loads(pixdex(env, "similar", shown["id"], "-k", "2", "--json").stdout)

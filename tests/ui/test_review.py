@@ -39,9 +39,11 @@ def test_confirm_correct_and_reject_become_human_labels(photo_catalog):
 
     cam, rocket, coffee = (record(photo_catalog, n) for n in ("cameraman.jpg", "rocket.jpg", "coffee.jpg"))
     assert cam.reviewed_by == "local" and cam.labels[0].name == "tripod"
-    assert all(lb.source == Source.HUMAN and lb.confidence == 1.0 for lb in cam.labels)
-    assert [lb.name for lb in rocket.labels] == ["space shuttle"] and rocket.labels[0].source == Source.HUMAN
-    assert coffee.labels == [] and coffee.reviewed_at is not None
+    judged = [lb for lb in cam.labels if lb.source != Source.PROPERTY]  # properties are facts: kept as they are
+    assert judged and all(lb.source == Source.HUMAN and lb.confidence == 1.0 for lb in judged)
+    assert [lb.name for lb in rocket.labels if lb.source != Source.PROPERTY] == ["space shuttle"]
+    assert rocket.labels[0].source == Source.HUMAN
+    assert [lb for lb in coffee.labels if lb.source != Source.PROPERTY] == [] and coffee.reviewed_at is not None
     assert image_links(at) == ["cat.png"]  # reviewed images leave the queue
     with open_catalog(photo_catalog) as cat:  # the correction is searchable, parents included
         assert [r.uri for r in cat.search(Query(all_of=("space shuttle",))).records] == [rocket.uri]
@@ -57,7 +59,8 @@ def test_human_labels_survive_relabelling(photo_catalog, settings, labeller, pho
         Pipeline(settings, labeller, cat, FileSource(settings.limits)).run(
             (source_item(p) for p in find_images([photos])), force=True)
         again = cat.get(rocket.id)
-    assert [lb.name for lb in again.labels] == ["space shuttle"] and again.reviewed_by == "ana"
+    assert [lb.name for lb in again.labels if lb.source != Source.PROPERTY] == ["space shuttle"]
+    assert again.reviewed_by == "ana"
     assert again.embedding is not None  # everything else was relabelled
 
 
@@ -115,4 +118,4 @@ def test_new_bytes_under_a_reviewed_key_go_back_to_the_model(settings, labeller,
         pipeline.run([source_item(path)])
         again = cat.get(source_item(path).uri)
     assert again.reviewed_at is None and "espresso" in again.label_names
-    assert all(lb.source == Source.MODEL for lb in again.labels)
+    assert Source.HUMAN not in {lb.source for lb in again.labels}

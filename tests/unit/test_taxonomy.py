@@ -64,8 +64,17 @@ def test_membership_sums_descendants():
 
 def test_generated_file_is_committed():
     data = json.loads(resources.files("indexer.data").joinpath("imagenet_taxonomy.json").read_text())
-    assert data["classes"][285] == {"index": 285, "wnid": "n02124075", "name": "Egyptian cat",
+    assert data["classes"][285] == {"index": 285, "wnid": "n02124075", "name": "Egyptian cat", "synonyms": [],
                                     "parents": list(TAX.parents[285])}
+    lakeshore = next(c for c in data["classes"] if c["name"] == "lakeshore")
+    assert lakeshore["synonyms"] == ["lakeside"]  # WordNet's other lemmas: words people type
+
+
+def test_a_container_is_no_boat_and_a_railcar_no_car():
+    # WordNet's "vessel" is a ship and a container; "car" an automobile and a railway car
+    assert not {"coffee mug", "bucket", "bathtub", "beer bottle", "ladle"} & classes_under("boat")
+    assert {"kayak", "container ship", "gondola", "fireboat"} <= classes_under("boat")
+    assert "freight car" not in classes_under("car") and "sports car" in classes_under("car")
 
 
 def test_labels_file_with_parents(tmp_path):
