@@ -42,6 +42,7 @@ class DecodedImage:
     height: int
     format: str
     content_type: str
+    preview: np.ndarray | None = None  # the whole picture, upright RGB, longest side <= `preview` (faces)
 
 
 @cache
@@ -71,10 +72,17 @@ def check_size(size: int, limits: ImageLimits) -> None:
                          "too large")
 
 
-def decode(data: bytes, limits: ImageLimits, size: int = 224) -> DecodedImage:
-    """Decode, orient and convert to RGB; resize the shorter side to `size` and centre-crop."""
+def decode(data: bytes, limits: ImageLimits, size: int = 224, preview: int = 0) -> DecodedImage:
+    """Decode, orient and convert to RGB; resize the shorter side to `size` and centre-crop. With
+    `preview`, also the whole picture with its longest side at most that (from the same decode:
+    a JPEG's draft is already about that size)."""
     rgb, fmt, (w, h) = open_upright(data, limits, size)
-    return DecodedImage(fit(rgb, size), w, h, fmt, CONTENT_TYPES[fmt])
+    whole = None
+    if preview:
+        copy = rgb.copy() if max(rgb.size) > preview else rgb
+        copy.thumbnail((preview, preview), Image.Resampling.BILINEAR, reducing_gap=2.0)
+        whole = np.asarray(copy)
+    return DecodedImage(fit(rgb, size), w, h, fmt, CONTENT_TYPES[fmt], whole)
 
 
 def _size_past_ceiling(data: bytes) -> tuple[int, int]:

@@ -78,6 +78,8 @@ class Record:
     error: str | None = None
     labels: list[Label] = field(default_factory=list)
     embedding: np.ndarray | None = None
+    # the face detector's faces: (x1, y1, x2, y2, score), the box in fractions of width and height
+    faces: list[tuple[float, float, float, float, float]] = field(default_factory=list)
     model_id: str | None = None
     sequencer: str | None = None  # normalised (normalise_sequencer): text order is event order
     indexed_at: datetime = field(default_factory=utcnow)
@@ -131,6 +133,8 @@ class Record:
             for lb in self.labels
         ]
         out["label_names"] = self.label_names
+        out["faces"] = [{"box": [round(v, 4) for v in f[:4]], "score": round(f[4], 4)} for f in self.faces]
+        out["face_count"] = len(self.faces)
         out["status"] = str(self.status)
         for key in ("last_modified", "indexed_at", "reviewed_at"):
             out[key] = out[key].isoformat() if out[key] else None

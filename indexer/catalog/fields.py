@@ -64,7 +64,7 @@ FIELDS: tuple[Field, ...] = (
     Field("reviewed_at", "TEXT", DATE),
     Field("reviewed_by", "TEXT", KEYWORD),
 )
-OWN = ("labels", "embedding")  # encoded by each backend itself (see the module docstring)
+OWN = ("labels", "embedding", "faces")  # encoded by each backend itself (see the module docstring)
 
 
 def opensearch_properties() -> dict[str, dict[str, Any]]:

@@ -42,10 +42,11 @@ from indexer.errors import CatalogUnavailable
 from indexer.record import Label, Record, Source, Status, record_id, utcnow
 from indexer.settings import OpenSearchSettings
 
-MAPPING_VERSION = 1
+MAPPING_VERSION = 2  # 2: faces, face_count (added to an index of 1 in place: new fields only)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_CHUNK_BYTES = 9 * 1024 * 1024  # under the 10 MiB request limit of the smallest Amazon OpenSearch instances
 LC = {"type": "keyword", "normalizer": "lowercase"}
+ADDED_FIELDS = ("faces", "face_count")  # since MAPPING_VERSION 1: put into an older index when it is opened
 
 
 def index_body(embedding_dim: int) -> dict[str, Any]:
@@ -69,6 +70,8 @@ def index_body(embedding_dim: int) -> dict[str, Any]:
                     "inherited": {"type": "boolean"},
                 }},
                 "label_names": name,
+                "faces": {"type": "object", "enabled": False},  # boxes for the app: kept, not indexed
+                "face_count": {"type": "integer"},
                 "embedding": {"type": "knn_vector", "dimension": embedding_dim,
                               "method": {"name": "hnsw", "space_type": "cosinesimil", "engine": "lucene"}},
             },
@@ -145,6 +148,10 @@ class OpenSearchCatalog(Catalog):
         # them (an alias lookup across all indices is checked against every index)
         if not self.client.indices.exists(index=self.alias):
             self.client.indices.create(index=self._new_index_name(), body={"aliases": {self.alias: {}}})
+        else:  # an index of an earlier version: the fields it lacks (adding fields is no reindex)
+            properties = index_body(self.embedding_dim)["mappings"]["properties"]
+            self.client.indices.put_mapping(index=self.alias, body={"properties": {
+                k: properties[k] for k in ADDED_FIELDS}})
         if not self.client.indices.exists(index=self.tombstones):
             self.client.indices.create(index=self.tombstones, body=TOMBSTONES_BODY)
 
@@ -351,6 +358,8 @@ def _doc(r: Record, sequencer: str | None) -> dict[str, Any]:
         "labels": labels,
         "label_names": r.label_names,
         "embedding": None if r.embedding is None else [float(x) for x in r.embedding],
+        "faces": [list(f) for f in r.faces],
+        "face_count": len(r.faces),
     }
 
 
@@ -358,7 +367,8 @@ def _record(src: dict[str, Any]) -> Record:
     labels = [Label(lb["name"], lb["confidence"], Source(lb["source"]), tuple(lb["parents"]))
               for lb in src.get("labels", []) if not lb.get("inherited")]
     emb = src.get("embedding")
-    return Record(**decode(src), labels=labels, embedding=None if emb is None else np.asarray(emb, dtype=np.float32))
+    return Record(**decode(src), labels=labels, faces=[tuple(f) for f in src.get("faces") or []],
+                  embedding=None if emb is None else np.asarray(emb, dtype=np.float32))
 
 
 # -- the query object -> OpenSearch DSL ---------------------------------------------------------

@@ -55,12 +55,13 @@ def read_item(source: Source, item: SourceItem) -> Fetched | Decoded:
         return Decoded(item, None, item.etag, str(exc), exc.reason)
 
 
-def decode_fetched(fetched: Fetched, limits: ImageLimits, size: int) -> Decoded:
-    """Decode read bytes into a model input; a bad image is a value, never an exception."""
+def decode_fetched(fetched: Fetched, limits: ImageLimits, size: int, preview: int = 0) -> Decoded:
+    """Decode read bytes into a model input (and a preview for the face detector, when it wants
+    one: Labeller.preview_side); a bad image is a value, never an exception."""
     item, data = fetched.item, fetched.data
     etag = item.etag or hashlib.md5(data, usedforsecurity=False).hexdigest()
     try:
-        return Decoded(item, decode(data, limits, size), etag)
+        return Decoded(item, decode(data, limits, size, preview), etag)
     except ImageError as exc:
         return Decoded(item, None, etag, str(exc), exc.reason)
     except Exception as exc:  # a decoder bug must fail this item, not end the batch

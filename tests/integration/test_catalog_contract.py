@@ -326,3 +326,21 @@ def test_the_review_queue_and_a_review(cat):
     assert "persian" in search_all(cat, all_of=("animal",), min_confidence=0.99)  # parents match, at 1.0
     with pytest.raises(CatalogError, match="no image"):
         cat.review("nope", [], "ana")
+
+
+def test_a_sqlite_file_of_an_older_version_is_opened_and_migrated(tmp_path):
+    """A catalogue written before `images` had its newest columns (faces) opens, reads and writes."""
+    import sqlite3
+    from dataclasses import replace
+
+    path = tmp_path / "old.db"
+    with open_catalog(f"sqlite:///{path}") as cat:
+        cat.upsert_many(CORPUS[:2])
+    db = sqlite3.connect(path)
+    db.execute("ALTER TABLE images DROP COLUMN faces")  # as the previous version made it
+    db.commit()
+    db.close()
+    with open_catalog(f"sqlite:///{path}") as cat:
+        assert cat.get(CORPUS[0].uri).faces == []
+        cat.upsert_many([replace(CORPUS[1], faces=[(0.1, 0.2, 0.3, 0.4, 0.99)])])
+        assert cat.get(CORPUS[1].uri).faces == [(0.1, 0.2, 0.3, 0.4, 0.99)]

@@ -110,7 +110,7 @@ def test_the_cli_on_opensearch_is_one_setting_away(osmem_clone, photos):
     found = pixdex("search", "cat", "--json")
     assert [r["key"] or r["uri"].rsplit("/", 1)[-1] for r in json.loads(found.stdout)] == ["cat.png"]
     moved = pixdex("reindex")
-    assert moved.returncode == 0 and "alias pixdex-images: pixdex-images-v1-" in moved.stdout
+    assert moved.returncode == 0 and f"alias pixdex-images: pixdex-images-v{MAPPING_VERSION}-" in moved.stdout
     assert json.loads(pixdex("search", "coffee", "--json").stdout)[0]["uri"].endswith("coffee.jpg")
     assert "reindex is for an OpenSearch catalogue" in subprocess.run(
         [sys.executable, "-m", "indexer.cli", "--catalog", "sqlite:////tmp/x.db", "reindex"],
@@ -125,3 +125,22 @@ def test_a_document_the_index_refuses_is_an_error_with_its_reason(osmem_clone):
     with pytest.raises(CatalogError, match=r"1 of \d+ writes failed: index [0-9a-f]{32}: .*size"):
         catalog.upsert_many([rec("fine", {"cat": 0.5}), bad])
     assert names(catalog.search(Query())) == ["fine"]  # the others were written; nothing silently dropped
+
+
+def test_an_index_of_the_first_mapping_gains_the_new_fields_when_opened(osmem_clone):
+    """An index made by a version without faces (MAPPING_VERSION 1) takes records with faces as soon
+    as this version opens it: new fields are added in place, no reindex needed."""
+    from dataclasses import replace
+
+    from indexer.catalog.opensearch import ADDED_FIELDS, index_body
+
+    client = OpenSearch(hosts=[osmem_clone.url])
+    old = index_body(3)
+    for name in ADDED_FIELDS:
+        del old["mappings"]["properties"][name]
+    client.indices.create(index="pixdex-images-v1-20240101000000000000", body={**old, "aliases": {"pixdex-images": {}}})
+    catalog = open_catalog(osmem_clone.url, SETTINGS)
+    catalog.upsert_many([replace(CORPUS[0], faces=[(0.1, 0.2, 0.3, 0.4, 0.99)])])
+    assert catalog.get(CORPUS[0].uri).faces == [(0.1, 0.2, 0.3, 0.4, 0.99)]
+    props = client.indices.get_mapping(index="pixdex-images")["pixdex-images-v1-20240101000000000000"]
+    assert set(ADDED_FIELDS) <= set(props["mappings"]["properties"])

@@ -22,6 +22,7 @@ FULL = Record(  # every field set, none to its default (checked below)
     labels=[Label("tabby", 0.75, Source.HUMAN, ("cat", "animal")), Label("dog", 0.25)],
     embedding=np.array([0.5, -0.25, 1.0, 0.0], dtype=np.float32),  # exact in float16
     model_id="model-1", sequencer="0A" * 32, indexed_at=AT, reviewed_at=AT, reviewed_by="someone",
+    faces=[(0.25, 0.125, 0.5, 0.375, 0.96875)],
 )
 
 

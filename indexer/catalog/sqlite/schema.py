@@ -33,6 +33,7 @@ IMAGE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("top_confidence", "REAL NOT NULL DEFAULT -1"),  # the best label's, -1 with none: a filter and a sort key
     ("labels", "TEXT NOT NULL DEFAULT '[]'"),  # JSON (rows.py); queries read image_labels
     ("embedding", "BLOB"),  # float16
+    ("faces", "TEXT NOT NULL DEFAULT '[]'"),  # JSON [[x1, y1, x2, y2, score], ...] (rows.py)
 )
 COLUMNS = tuple(name for name, _ in IMAGE_COLUMNS)
 SCHEMA = """
@@ -101,6 +102,7 @@ def open_db(path: Path) -> sqlite3.Connection:
         db.execute("PRAGMA cache_size=-65536")  # KiB: 64 MiB of pages (default 2 MiB)
         db.execute("PRAGMA mmap_size=268435456")  # reads of the first 256 MiB without a copy
         db.executescript(SCHEMA)
+        add_missing_columns(db)
     except (OSError, sqlite3.Error) as exc:
         raise CatalogError(f"cannot open the SQLite catalogue {path}: {exc}") from exc
     try:
@@ -135,6 +137,15 @@ def snapshot(db: sqlite3.Connection) -> Iterator[None]:
         yield
     finally:
         db.execute("COMMIT")
+
+
+def add_missing_columns(db: sqlite3.Connection) -> None:
+    """Columns a newer version added to `images` (new fields at the end), added to a file an older
+    one made, with their defaults: opening an old catalogue is its migration."""
+    have = {row[1] for row in db.execute("PRAGMA table_info(images)")}
+    for name, decl in IMAGE_COLUMNS:
+        if name not in have:
+            db.execute(f"ALTER TABLE images ADD COLUMN {name} {decl}")
 
 
 def derive_missing(db: sqlite3.Connection, path: Path) -> None:
