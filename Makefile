@@ -18,6 +18,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt torch
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[ui,dev]'
+	# the face detector's MTCNN weights (indexer/model/faces.py): the wheel's files only, without its
+	# pins (old torch, Pillow, numpy) and its torchvision, which pixdex never imports
+	$(PY) -m pip install --quiet --no-deps facenet-pytorch==2.6.0
 	touch $@
 
 demo: venv  ## index PHOTOS (default: the bundled test photos) and start the app

@@ -70,7 +70,7 @@ def run(source: str, settings: Settings, options: Options, stop: threading.Event
                 lister,
                 Fetcher(reader, report, stop, options.retries, RateLimit(options.max_reads_per_second),
                         seen=lister.seen),
-                Decoder(settings.limits, labeller.input_size),
+                Decoder(settings.limits, labeller.input_size, labeller.preview_side),
                 Labelling(labeller, report, lister.seen),
                 Writer(catalog, report, lister.seen, options.write_batch),
                 report, options.fetch_workers, options.decode_workers, settings.batch_size,

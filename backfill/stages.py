@@ -194,11 +194,11 @@ class Fetcher:
 class Decoder:
     """Fetched -> Decoded (JPEGs in draft mode); failures pass through untouched."""
 
-    def __init__(self, limits: ImageLimits, size: int) -> None:
-        self.limits, self.size = limits, size
+    def __init__(self, limits: ImageLimits, size: int, preview: int = 0) -> None:
+        self.limits, self.size, self.preview = limits, size, preview  # preview: Labeller.preview_side
 
     def __call__(self, got: Fetched | Decoded) -> Decoded:
-        return got if isinstance(got, Decoded) else decode_fetched(got, self.limits, self.size)
+        return got if isinstance(got, Decoded) else decode_fetched(got, self.limits, self.size, self.preview)
 
 
 @dataclass(frozen=True)

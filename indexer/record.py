@@ -107,11 +107,13 @@ class Record:
 
     def best_labels(self, n: int = 3, focus: tuple[str, ...] = ()) -> list[Label]:
         """For display: labels named in `focus` first, then the most specific (classes, which are
-        no other label's parent) by confidence, then parent concepts, then properties."""
+        no other label's parent; the classifier's before the face detector's) by confidence, then
+        parent concepts, then properties."""
         wanted = {f.casefold() for f in focus}
         parents = {p.casefold() for lb in self.labels for p in lb.parents}
         ranked = sorted(self.labels, key=lambda lb: (lb.name.casefold() not in wanted, lb.source == Source.PROPERTY,
-                                                      lb.name.casefold() in parents, -lb.confidence))
+                                                      lb.name.casefold() in parents, lb.source == Source.FACES,
+                                                      -lb.confidence))
         return ranked[:n]
 
     def label_summary(self, n: int = 3, focus: tuple[str, ...] = (), sep: str = ", ") -> str:

@@ -34,6 +34,7 @@ class ModelSettings(BaseModel):
     input_size: int = 224  # square input side for a TorchScript model
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int | None = None  # torch intra-op threads on CPU (None: torch's default)
+    faces: bool = True  # the face detector (person, people, portrait...): PIXDEX_FACES=false turns it off
     top_k: int = 5  # classes kept per image
     # parent concepts kept per image at or above this; big concepts (animal: 398 classes) collect
     # a few percent from tiny class probabilities, which is noise to a person searching "animal"
@@ -90,6 +91,7 @@ class Settings(BaseSettings):
     batch_size: int = 16
     decode_workers: int = Field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
     model_threads: int | None = None  # torch threads on CPU; default: torch's choice (all cores)
+    faces: bool = True  # detect faces (person, people, portrait, group); needs facenet-pytorch's weight files
     limits: ImageLimits = ImageLimits()
     # S3-compatible endpoint (MinIO, an emulator); unset: boto3's AWS_ENDPOINT_URL, else AWS itself
     s3_endpoint: str | None = None
@@ -114,5 +116,5 @@ class Settings(BaseSettings):
     def model_settings(self) -> ModelSettings:
         return ModelSettings(
             name=self.model, labels=self.model_labels, input_size=self.model_input_size, device=self.device,
-            threads=self.model_threads,
+            threads=self.model_threads, faces=self.faces,
         )

@@ -32,7 +32,8 @@ def label_only(name: str, data: bytes, s: Settings) -> Record:
     """Labelled in memory: nothing is written anywhere."""
     item = SourceItem(uri=f"upload:///{safe_name(name)}", size=len(data))
     model = labeller()
-    return label_records(model, [decode_fetched(Fetched(item, data), s.limits, model.input_size)])[0]
+    decoded = decode_fetched(Fetched(item, data), s.limits, model.input_size, model.preview_side)
+    return label_records(model, [decoded])[0]
 
 
 def keep(name: str, data: bytes, s: Settings) -> tuple[Record, str]:

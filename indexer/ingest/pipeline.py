@@ -20,6 +20,7 @@ from indexer.catalog import Catalog
 from indexer.catalog.base import is_newer
 from indexer.images import DecodedImage, ImageError, decode
 from indexer.model.labeller import Labeller
+from indexer.model.people import face_labels
 from indexer.model.properties import property_labels
 from indexer.record import Record, Status, record_id
 from indexer.record import Source as LabelSource
@@ -73,6 +74,7 @@ def label_records(labeller: Labeller, batch: Sequence[Decoded]) -> list[Record]:
     ok = [d for d in batch if d.image is not None]
     predictions = labeller.predict(np.stack([d.image.pixels for d in ok])) if ok else []
     labels = dict(zip((id(d) for d in ok), predictions, strict=True))
+    faces = dict(zip((id(d) for d in ok), labeller.find_faces([d.image.preview for d in ok]), strict=True))
     model_id = labeller.model_id
     records = []
     for d in batch:
@@ -84,11 +86,12 @@ def label_records(labeller: Labeller, batch: Sequence[Decoded]) -> list[Record]:
         if d.image is None:
             records.append(Record(status=Status.FAILED, error=d.error, **base))
             continue
-        p = labels[id(d)]
+        p, found = labels[id(d)], faces[id(d)]
         records.append(Record(
             status=Status.LABELED, width=d.image.width, height=d.image.height, format=d.image.format,
-            content_type=d.image.content_type, embedding=p.embedding, **base,
-            labels=p.labels(labeller.vocabulary) + property_labels(d.image.pixels, d.image.width, d.image.height),
+            content_type=d.image.content_type, embedding=p.embedding, faces=found, **base,
+            labels=(p.labels(labeller.vocabulary) + face_labels(found)
+                    + property_labels(d.image.pixels, d.image.width, d.image.height)),
         ))
     return records
 
@@ -225,7 +228,9 @@ class Pipeline:
 
     def _decode_one(self, item: SourceItem, size: int) -> Decoded:
         fetched = read_item(self.source, item)
-        return fetched if isinstance(fetched, Decoded) else decode_fetched(fetched, self.settings.limits, size)
+        if isinstance(fetched, Decoded):
+            return fetched
+        return decode_fetched(fetched, self.settings.limits, size, self.labeller.preview_side)
 
     def _label_and_write(self, batch: list[Decoded], summary: Summary, progress: Progress) -> None:
         for d in batch:

@@ -21,6 +21,8 @@ import numpy as np
 
 from indexer.errors import ModelError
 from indexer.model import vocabulary
+from indexer.model.faces import FaceDetector
+from indexer.model.people import FaceBox, as_fractions
 from indexer.model.taxonomy import Taxonomy
 from indexer.model.vocabulary import Vocabulary
 from indexer.record import Label
@@ -100,6 +102,8 @@ class Labeller(ABC):
         self.settings = settings
         self.device = pick_device(settings.device)
         self.input_size = settings.input_size
+        # people: ImageNet has no person class (indexer.model.faces, labels by indexer.model.people)
+        self.faces = FaceDetector(device=settings.device) if settings.faces else None
         self._lock = threading.Lock()
         self._loaded = False
 
@@ -108,7 +112,26 @@ class Labeller(ABC):
         """The weights and every rule file that made the labels: a change to any is a new id."""
         self.load()
         rules = f"+vocabulary@{self._vocabulary.digest}" if self._vocabulary.digest else ""
-        return f"{self.name}@{self.weights_hash}{rules}"
+        faces = f"+{self.faces.model_id}" if self.faces else ""
+        return f"{self.name}@{self.weights_hash}{rules}{faces}"
+
+    @property
+    def preview_side(self) -> int:
+        """The longest side of the whole picture the face detector wants beside the model input
+        (DecodedImage.preview); 0 without it."""
+        return self.faces.work_size if self.faces else 0
+
+    def find_faces(self, previews: list[np.ndarray | None]) -> list[list[FaceBox]]:
+        """Each picture's faces as fractions of it, best first (none without a detector or a preview)."""
+        if self.faces is None or not previews:
+            return [[] for _ in previews]
+        todo = [i for i, p in enumerate(previews) if p is not None]
+        found = self.faces.detect([previews[i] for i in todo]) if todo else []
+        out: list[list[FaceBox]] = [[] for _ in previews]
+        for i, faces in zip(todo, found, strict=True):
+            height, width = previews[i].shape[:2]
+            out[i] = [as_fractions(f.box, f.score, width, height) for f in faces]
+        return out
 
     def load(self) -> None:
         import torch
@@ -118,6 +141,8 @@ class Labeller(ABC):
                 if self.device.type == "cpu" and self.settings.threads:
                     torch.set_num_threads(self.settings.threads)  # process-wide: torch has no per-model knob
                 self._load()
+                if self.faces is not None:
+                    self.faces.load()  # a ModelError naming the install command when its weights are missing
                 self._loaded = True
 
     def predict(self, images: np.ndarray) -> list[Prediction]:

@@ -24,7 +24,9 @@ ENV PYTHONUNBUFFERED=1 \
 # pip must not replace the base image's CUDA torch with PyPI's: base-torch.txt constrains torch to
 # exactly the installed build (e.g. torch==2.13.0+cu126), so pip keeps it; if constraints.txt ever
 # pins another torch than the tag carries, the two constraints conflict and the build fails here
-# rather than shipping a different torch (the cmp after the install checks it once more).
+# rather than shipping a different torch (the cmp after the install checks it once more). The face
+# detector's MTCNN weights come from facenet-pytorch's wheel, its files only (--no-deps: its pins,
+# old torch, Pillow, numpy and torchvision, are not what pixdex runs).
 # PIP_BREAK_SYSTEM_PACKAGES: recent pytorch images install torch with pip into a Python marked
 # externally managed (PEP 668); pixdex goes beside it (older, conda-based tags ignore it).
 COPY pyproject.toml README.md constraints.txt /tmp/pixdex/
@@ -34,6 +36,7 @@ RUN python3 -c 'import torch; print(f"torch=={torch.__version__}")' > /tmp/base-
     && PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --no-cache-dir \
         -c /tmp/pixdex/constraints.txt -c /tmp/base-torch.txt '/tmp/pixdex[parquet]' \
     && python3 -c 'import torch; print(f"torch=={torch.__version__}")' | cmp - /tmp/base-torch.txt \
+    && PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --no-cache-dir --no-deps facenet-pytorch==2.6.0 \
     && rm -rf /tmp/pixdex /tmp/base-torch.txt
 
 RUN useradd --create-home --uid 10001 pixdex

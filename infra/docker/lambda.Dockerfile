@@ -13,6 +13,10 @@ COPY pyproject.toml README.md constraints.txt /tmp/pixdex/
 COPY indexer /tmp/pixdex/indexer
 RUN pip install --no-cache-dir -c /tmp/pixdex/constraints.txt /tmp/pixdex && rm -rf /tmp/pixdex
 
+# The face detector's MTCNN weights: only the wheel's weight files are used (indexer/model/faces.py);
+# --no-deps, since its pins (old torch, Pillow, numpy, torchvision) are not what pixdex runs.
+RUN pip install --no-cache-dir --no-deps facenet-pytorch==2.6.0
+
 ENV PIXDEX_DEVICE=cpu
 
 CMD ["indexer.aws.handler.lambda_handler"]

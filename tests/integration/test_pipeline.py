@@ -93,10 +93,10 @@ def test_an_unexpected_decoder_error_fails_one_item_only(settings, labeller, cat
 
     real = indexer.ingest.pipeline.decode
 
-    def flaky(data, limits, size):
+    def flaky(data, limits, size, preview=0):
         if data == (photos / "coffee.jpg").read_bytes():
             raise RuntimeError("decoder crashed")
-        return real(data, limits, size)
+        return real(data, limits, size, preview)
 
     monkeypatch.setattr(indexer.ingest.pipeline, "decode", flaky)  # a decoder bug we cannot build from bytes
     folder = tmp_path / "photos"

@@ -160,3 +160,7 @@ def test_the_children_of_the_example_take_disjoint_shards_covering_everything():
     env = {**_env(JOB["containerProperties"]), **_env(SUBMIT["containerOverrides"])}  # the override wins
     shards = [Shard.from_env({**env, "AWS_BATCH_JOB_ARRAY_INDEX": str(index)}) for index in range(size)]
     assert [(s.index, s.count) for s in shards] == [(i + 1, size) for i in range(size)]
+
+
+def test_the_face_weights_come_with_the_image_without_their_pins():
+    assert any("--no-deps facenet-pytorch==2.6.0" in i for i in _instructions() if i.startswith("RUN "))

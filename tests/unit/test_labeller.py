@@ -41,9 +41,10 @@ def test_embedding_and_model_id(labeller, photos):
     assert cat.embedding.shape == (1280,) and cat.embedding.dtype == np.float32
     assert np.linalg.norm(cat.embedding) == pytest.approx(1.0, abs=1e-4)
     assert float(cat.embedding @ coffee.embedding) < 0.9
-    # the weights and the rule files that made the labels, each by its hash
-    name, weights, rules = cat.model_id.split("@")
-    assert name == "efficientnet-lite0" and weights.endswith("+vocabulary") and len(rules) == 12
+    # the weights, the rule files and the face detector that made the labels, each by its hash
+    name, weights, rules, faces = cat.model_id.split("@")
+    assert name == "efficientnet-lite0" and weights.endswith("+vocabulary") and rules.endswith("+mtcnn")
+    assert len(faces) == 12
 
 
 def test_labels_carry_parents_and_summed_concepts(labeller, photos):

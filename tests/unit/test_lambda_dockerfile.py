@@ -31,3 +31,7 @@ def test_everything_it_copies_exists():
 def test_cpu_torch_pinned_as_the_environment_pins_it():
     pinned = re.search(r"^torch==(\S+)$", (ROOT / "constraints.txt").read_text(), re.M).group(1)
     assert f"torch=={pinned} --index-url https://download.pytorch.org/whl/cpu" in DOCKERFILE
+
+
+def test_the_face_weights_come_with_the_image_without_their_pins():
+    assert "pip install --no-cache-dir --no-deps facenet-pytorch==2.6.0" in DOCKERFILE

@@ -1,0 +1,45 @@
+"""Labels from faces (source `faces`): ImageNet has no person class, and people are what personal
+photos show most. One face: `person` and `face`; a large one: `portrait`; two or more: `people`;
+three or more: `group`. A label's confidence is the score of the face that makes it (the best
+face for person, the second best for people, the third for group), held to its threshold in
+vocabulary.toml like every other label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from indexer.record import Label, Source
+
+FaceBox = tuple[float, float, float, float, float]  # x1, y1, x2, y2 as fractions of the picture, score
+PORTRAIT_HEIGHT = 0.25  # a face this share of the picture's height or more: the photo is of that person
+MIN_SCORE = 0.9  # faces counted (the detector's last stage keeps 0.7 and up; below 0.9 they are often not faces)
+
+
+def as_fractions(box: tuple[float, float, float, float], score: float, width: int, height: int) -> FaceBox:
+    """A box in pixels of a picture `width` x `height` as fractions of it (what the record keeps)."""
+    x1, y1, x2, y2 = box
+    clip = lambda v: min(1.0, max(0.0, v))  # noqa: E731
+    return clip(x1 / width), clip(y1 / height), clip(x2 / width), clip(y2 / height), float(score)
+
+
+def counted(faces: Sequence[FaceBox]) -> list[FaceBox]:
+    """The faces that count, best first."""
+    return sorted((f for f in faces if f[4] >= MIN_SCORE), key=lambda f: -f[4])
+
+
+def face_labels(faces: Sequence[FaceBox]) -> list[Label]:
+    """The labels of a picture with these faces."""
+    found = counted(faces)
+    if not found:
+        return []
+    best = found[0][4]
+    out = [Label("person", best, Source.FACES), Label("face", best, Source.FACES, ("person",))]
+    largest = max(found, key=lambda f: f[3] - f[1])
+    if largest[3] - largest[1] >= PORTRAIT_HEIGHT and len(found) <= 2:
+        out.append(Label("portrait", largest[4], Source.FACES, ("person", "face")))
+    if len(found) >= 2:
+        out.append(Label("people", found[1][4], Source.FACES, ("person",)))
+    if len(found) >= 3:
+        out.append(Label("group", found[2][4], Source.FACES, ("people", "person")))
+    return out
