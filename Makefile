@@ -53,7 +53,8 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-cache
 
-bench: venv  ## benchmarks (not in the suite): indexing (N images), Lambda cold/warm, catalogues (CATALOG_N records), backfill (BACKFILL_N images, KEYS keys)
+bench: venv  ## benchmarks (not in the suite): labels on the validation set, indexing (N images), Lambda cold/warm, catalogues (CATALOG_N records), backfill (BACKFILL_N images, KEYS keys)
+	$(PY) tests/bench/bench_labels.py  # recall and precision per word on the validation photos (fetched once)
 	$(PY) tests/bench/bench_index.py --n $(or $(N),64)
 	$(PY) tests/bench/bench_lambda.py --n 30
 	$(PY) tests/bench/bench_catalog.py --n $(or $(CATALOG_N),20000) --n-sqlite 100000

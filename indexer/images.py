@@ -9,7 +9,9 @@ they are: the pixel limit of the settings (ImageLimits) is checked per decode, f
 from __future__ import annotations
 
 import io
+import re
 import struct
+import time
 from dataclasses import dataclass
 from functools import cache
 
@@ -102,11 +104,64 @@ def _size_past_ceiling(data: bytes) -> tuple[int, int]:
     return 0, 0
 
 
-def _identify(data: bytes, limits: ImageLimits) -> Image.Image:
+class _Late(Exception):
+    """The decode deadline passed (raised through Pillow, which lets it by)."""
+
+
+class _Timed(io.BytesIO):
+    """The bytes, refusing to be read past a deadline: Pillow reads a block, decodes it, reads the
+    next, so a decode that runs long is stopped at its next block."""
+
+    def __init__(self, data: bytes, deadline: float) -> None:
+        super().__init__(data)
+        self.deadline = deadline
+
+    def read(self, n: int | None = -1) -> bytes:
+        if time.monotonic() > self.deadline:
+            raise _Late
+        return super().read(n)
+
+
+JPEG_ENTROPY_END = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")  # the marker after a scan's data
+
+
+def check_jpeg_structure(data: bytes, limits: ImageLimits) -> None:
+    """Walk a JPEG's segments before decoding it and refuse more scans or segments than the
+    limits (a 1 MB progressive JPEG of 4000 empty scans costs a minute to decode; 50 MB of empty
+    APP1 segments 18 s). Reads headers by their lengths and skips scan data with one regex search,
+    so the walk costs milliseconds whatever the file holds; what it cannot parse it leaves to Pillow."""
+    pos, scans, segments = 2, 0, 0
+    while pos + 4 <= len(data) and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xD9:  # end of image
+            return
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # restart markers, TEM: no length
+            pos += 2
+            continue
+        segments += 1
+        if segments > limits.max_segments:
+            raise ImageError(f"JPEG of more than {limits.max_segments} segments, refused before decoding "
+                             "(PIXDEX_LIMITS__MAX_SEGMENTS)", "too many segments")
+        pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+        if marker == 0xDA:
+            scans += 1
+            if scans > limits.max_scans:
+                raise ImageError(f"progressive JPEG of more than {limits.max_scans} scans, refused before decoding "
+                                 "(PIXDEX_LIMITS__MAX_SCANS)", "too many scans")
+            found = JPEG_ENTROPY_END.search(data, pos)
+            if found is None:
+                return
+            pos = found.start()
+
+
+def _identify(data: bytes, limits: ImageLimits, deadline: float = float("inf")) -> Image.Image:
     """The image, opened from its header only (nothing decoded yet), in a format pixdex takes."""
     heif = _heif_support()
     try:
-        img = Image.open(io.BytesIO(data))
+        img = Image.open(_Timed(data, deadline))
     except Image.DecompressionBombError:
         # over Pillow's own ceiling (2x Image.MAX_IMAGE_PIXELS, which pixdex leaves as it is), so over
         # any max_pixels the settings accept: refused as open_upright refuses it, size and all
@@ -138,18 +193,32 @@ def open_upright(data: bytes, limits: ImageLimits, size: int) -> tuple[Image.Ima
     """Checked against `limits`, decoded (JPEG at the smallest DCT scale whose shorter side is
     still >= `size`), EXIF-oriented and RGB. Returns it, the format, and the full oriented size."""
     check_size(len(data), limits)
-    with _identify(data, limits) as img:
+    try:
+        return _open_upright(data, limits, size, time.monotonic() + limits.decode_seconds)
+    except _Late:
+        raise ImageError(f"decoding took longer than {limits.decode_seconds:g} s and was stopped "
+                         "(PIXDEX_LIMITS__DECODE_SECONDS)", "decode deadline") from None
+
+
+def _open_upright(data: bytes, limits: ImageLimits, size: int, deadline: float) -> tuple[Image.Image, str,
+                                                                                         tuple[int, int]]:
+    with _identify(data, limits, deadline) as img:
         fmt = img.format
         w, h = img.size
+        if max(w, h) > limits.max_aspect * min(w, h):
+            raise ImageError(f"image is {w}x{h} px, {max(w, h) / max(min(w, h), 1):.0f} times longer than wide, over "
+                             f"the {limits.max_aspect:g}:1 limit (PIXDEX_LIMITS__MAX_ASPECT)", "aspect ratio")
         if w * h > limits.max_pixels:
             raise ImageError(f"image is {w}x{h} ({w * h / 1e6:.0f} MP), over the {limits.max_pixels / 1e6:.0f} MP "
                              "limit (possible decompression bomb)", "decompression bomb")
         if min(w, h) < limits.min_side:
             raise ImageError(f"image is {w}x{h} px, under the {limits.min_side} px minimum side", "too small")
         if fmt in ("JPEG", "MPO"):
+            check_jpeg_structure(data, limits)
             # decode at 1/2, 1/4 or 1/8 scale, never below the model input on the shorter side
             scale = size / min(w, h)
             img.draft("RGB" if img.mode == "RGB" else None, (max(1, round(w * scale)), max(1, round(h * scale))))
+        img.decodermaxblock = 16384  # the deadline is looked at before each block is decoded
         try:
             img.load()
             oriented = ImageOps.exif_transpose(img)
@@ -185,10 +254,12 @@ def to_rgb(img: Image.Image) -> Image.Image:
 
 
 def fit(img: Image.Image, size: int) -> np.ndarray:
-    """Resize the shorter side to `size` (bilinear), centre-crop a square, as uint8 HWC."""
+    """The centre square (its side the shorter side) resized to `size` (bilinear), as uint8 HWC: the
+    same pixels as resizing the shorter side to `size` and cropping, without ever growing the whole
+    image first (a 1,000,000 x 32 strip would need gigabytes scaled up to 224 high)."""
     w, h = img.size
-    scale = size / min(w, h)
-    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-    img = img.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=None)
-    left, top = (nw - size) // 2, (nh - size) // 2
-    return np.asarray(img.crop((left, top, left + size, top + size)))
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    square = img.resize((size, size), Image.Resampling.BILINEAR, box=(left, top, left + side, top + side),
+                        reducing_gap=None)
+    return np.asarray(square)

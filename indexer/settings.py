@@ -25,6 +25,12 @@ class ImageLimits(BaseModel):
     # (2x PIL.Image.MAX_IMAGE_PIXELS: 178,956,970 pixels)
     max_pixels: int = Field(default=150_000_000, ge=1, le=PILLOW_MAX_PIXELS)
     min_side: int = 32
+    max_aspect: float = 20.0  # long side / short side: a 360-degree panorama is 8:1 to 12:1
+    # JPEG structure, read before decoding: a progressive JPEG costs a pass over all its pixels per
+    # scan (encoders write about 10), and every segment costs a little; thousands are a cost bomb
+    max_scans: int = 100
+    max_segments: int = 2000
+    decode_seconds: float = 10.0  # one image's decode, checked as Pillow reads the bytes
 
 
 class ModelSettings(BaseModel):

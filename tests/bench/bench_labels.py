@@ -32,6 +32,7 @@ from indexer.catalog.base import label_rows_of  # noqa: E402
 from indexer.images import decode  # noqa: E402
 from indexer.model import vocabulary  # noqa: E402
 from indexer.model.labeller import Prediction, make_labeller  # noqa: E402
+from indexer.model.people import face_labels  # noqa: E402
 from indexer.model.properties import property_labels  # noqa: E402
 from indexer.record import Label, Record, Status  # noqa: E402
 from indexer.settings import ImageLimits, ModelSettings  # noqa: E402
@@ -64,27 +65,18 @@ def _file(photo: dict) -> Path | None:
 
 def predict_all(manifest: list[dict]) -> list[tuple[dict, Prediction, list[Label]]]:
     """The classifier's raw view of every photo (all top-k classes and concepts over 1%), and
-    the labels that do not depend on thresholds (faces, properties)."""
+    the labels that do not depend on its thresholds (faces, properties)."""
     labeller = make_labeller(ModelSettings(device="cpu"))
-    faces = _face_labeller()
+    labeller.load()
     out = []
     started = time.perf_counter()
     for photo in manifest:
-        d = decode(_file(photo).read_bytes(), ImageLimits())
+        d = decode(_file(photo).read_bytes(), ImageLimits(), labeller.input_size, labeller.preview_side)
         [p] = labeller.predict(d.pixels[None])
-        fixed = property_labels(d.pixels, d.width, d.height) + (faces(d) if faces else [])
-        out.append((photo, p, fixed))
+        [faces] = labeller.find_faces([d.preview])
+        out.append((photo, p, face_labels(faces) + property_labels(d.pixels, d.width, d.height)))
     print(f"labelled {len(out)} photos in {time.perf_counter() - started:.1f}s", file=sys.stderr)
     return out
-
-
-def _face_labeller():
-    """The face detector's labels, once it is part of the model (indexer.model.faces)."""
-    try:
-        from indexer.model.faces import face_labels
-    except ImportError:
-        return None
-    return face_labels
 
 
 def names_of(p: Prediction, fixed: list[Label], words: vocabulary.Vocabulary) -> set[str]:
