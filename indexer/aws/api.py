@@ -118,7 +118,7 @@ def presign_upload() -> Response:
     d = _taking_images()
     body = _json_body('send {"content_type": "image/jpeg", "size": BYTES}')
     kind = body.get("content_type")
-    if kind not in FORMAT_OF:
+    if not isinstance(kind, str) or kind not in FORMAT_OF:
         raise ApiError(f"content_type {kind!r}: expected one of {', '.join(sorted(FORMAT_OF))}", 415)
     size = body.get("size")
     if size is not None:
@@ -209,8 +209,8 @@ def _placeholder(d: Deps, fmt: str, size: int | None) -> Record:
 def _json_body(hint: str) -> dict:
     try:
         body = json.loads(app.current_event.decoded_body or "")
-    except ValueError:
-        raise ApiError(f"the body is not JSON: {hint}", 400) from None
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
+        raise ApiError(f"the body is not JSON pixdex reads: {hint}", 400) from None
     if not isinstance(body, dict):
         raise ApiError(f"the body must be a JSON object: {hint}", 400)
     return body

@@ -20,6 +20,10 @@ class InvalidCursor(CatalogError):
     http_status = 400
 
 
+MAX_TERMS = 32  # labels in one query (all, any and not together): SQLite joins one table per label
+MAX_CURSOR_NUMBER = 2 ** 53  # what a cursor's sort value can be (microseconds, a confidence) and stay exact
+
+
 class Sort(StrEnum):
     DATE = "date"  # newest indexed first
     CONFIDENCE = "confidence"  # confidence of the matched label, highest first
@@ -54,6 +58,11 @@ class Query:
             raise ValueError(f"min_confidence must be between 0 and 1, got {self.min_confidence}")
         if self.limit < 1:
             raise ValueError(f"limit must be at least 1, got {self.limit}")
+        terms = len(self.all_of) + len(self.any_of) + len(self.none_of)
+        if terms > MAX_TERMS:
+            raise ValueError(f"a search takes at most {MAX_TERMS} labels, not {terms}")
+        if self.text is not None and len(self.text) > 200:
+            raise ValueError(f"a text search takes at most 200 characters, not {len(self.text)}")
 
     @property
     def matched_labels(self) -> tuple[str, ...]:
@@ -94,9 +103,13 @@ class Cursor:
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
             s, value, id_ = json.loads(raw)
-            cursor = cls(Sort(s), value, str(id_))
-        except (ValueError, TypeError) as exc:
-            raise InvalidCursor(f"invalid cursor {token!r}: not one this catalogue issued") from exc
+            if not isinstance(id_, str) or isinstance(value, bool) or not isinstance(value, str | int | float):
+                raise TypeError("a cursor holds a sort value and an id")
+            if isinstance(value, int | float) and not abs(value) <= MAX_CURSOR_NUMBER:
+                raise ValueError("a cursor's number is a date or a confidence")
+            cursor = cls(Sort(s), value, id_)
+        except (ValueError, TypeError, RecursionError) as exc:
+            raise InvalidCursor(f"invalid cursor {token[:80]!r}: not one this catalogue issued") from exc
         if cursor.sort != sort:
             raise InvalidCursor(f"cursor {token!r} was issued for sort={cursor.sort}, not sort={sort}")
         return cursor

@@ -89,6 +89,9 @@ def selftest(args: argparse.Namespace, settings: Settings) -> int:
 
 def _ui_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only; the app has no sign-in "
+                        "unless auth is configured, so give 0.0.0.0 only behind one)")
 
 
 def ui(args: argparse.Namespace, settings: Settings) -> int:
@@ -97,10 +100,11 @@ def ui(args: argparse.Namespace, settings: Settings) -> int:
     app = importlib.util.find_spec("ui.app").origin
     env = {**os.environ, "PIXDEX_CATALOG": settings.catalog}
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
+           "--server.address", args.host,
            "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"]
     if not os.environ.get("DISPLAY") and sys.platform.startswith("linux"):
         cmd += ["--server.headless", "true"]
-    say(f"pixdex ui: http://localhost:{args.port}  (catalogue {settings.catalog})")
+    say(f"pixdex ui: http://{args.host}:{args.port}  (catalogue {settings.catalog})")
     return subprocess.call(cmd, env=env)
 
 

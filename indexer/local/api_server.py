@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import http.server
 import json
+import threading
 from urllib.parse import parse_qs, urlsplit
 
 from indexer.aws.api import Deps, handle
@@ -30,20 +31,44 @@ def proxy_event(method: str, path: str, body: bytes | str | None = None, params:
     }
 
 
-def server(port: int, deps: Deps, host: str = "127.0.0.1") -> http.server.HTTPServer:
-    """One request at a time (the resolver is one module-level object, as in a Lambda container)."""
+MAX_BODY = 8 * 1024 * 1024  # API Gateway's own limit is 10 MB; Lambda takes 6 MB
+CLIENT_TIMEOUT = 10.0  # seconds a client may take to send its request (headers and body)
+
+
+def server(port: int, deps: Deps, host: str = "127.0.0.1") -> http.server.ThreadingHTTPServer:
+    """A thread per connection, each socket with a timeout, so one slow or stalled client holds
+    only its own thread; the resolver itself (one module-level object, as in a Lambda container)
+    answers one request at a time, once each request has fully arrived."""
+    resolver = threading.Lock()
 
     class Handler(http.server.BaseHTTPRequestHandler):
+        timeout = CLIENT_TIMEOUT  # applied to the connection's socket by StreamRequestHandler
+
         def _serve(self) -> None:
             url = urlsplit(self.path)
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            length = self.headers.get("Content-Length") or "0"
+            if not length.isdigit():
+                return self._refuse(400, f"Content-Length {length[:40]!r} is not a number of bytes")
+            if int(length) > MAX_BODY:
+                return self._refuse(413, f"the body is over the {MAX_BODY:,} byte limit")
+            raw = self.rfile.read(int(length))
             kind = self.headers.get("Content-Type", "")
-            body: bytes | str | None = (raw.decode() if kind.startswith(TEXT) else raw) if raw else None
-            resp = handle(proxy_event(self.command, url.path, body, parse_qs(url.query), kind or None), deps)
+            try:
+                body: bytes | str | None = (raw.decode() if kind.startswith(TEXT) else raw) if raw else None
+            except UnicodeDecodeError:
+                return self._refuse(400, f"the {kind.split(';')[0]} body is not UTF-8 text")
+            with resolver:
+                resp = handle(proxy_event(self.command, url.path, body, parse_qs(url.query), kind or None), deps)
             out = resp.get("body") or ""
             data = base64.b64decode(out) if resp.get("isBase64Encoded") else out.encode()
-            self.send_response(resp["statusCode"])
-            for name, value in (resp.get("headers") or {}).items():
+            self._send(resp["statusCode"], data, resp.get("headers") or {})
+
+        def _refuse(self, status: int, message: str) -> None:
+            self._send(status, json.dumps({"message": message}).encode(), {"Content-Type": "application/json"})
+
+        def _send(self, status: int, data: bytes, headers: dict) -> None:
+            self.send_response(status)
+            for name, value in headers.items():
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -54,4 +79,6 @@ def server(port: int, deps: Deps, host: str = "127.0.0.1") -> http.server.HTTPSe
         def log_message(self, fmt: str, *args: object) -> None:
             print(json.dumps({"request": fmt % args}), flush=True)
 
-    return http.server.HTTPServer((host, port), Handler)
+    httpd = http.server.ThreadingHTTPServer((host, port), Handler)
+    httpd.daemon_threads = True
+    return httpd

@@ -11,8 +11,10 @@ Each refusal is a `UrlRefused` with the HTTP status an API answers with.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
@@ -69,11 +71,70 @@ def vetted_address(host: str, port: int, allow: frozenset[str]) -> str:
     return str(addresses[0])
 
 
+class Watchdog:
+    """Shuts the connections' sockets when the deadline passes, whatever they are blocked on: a
+    read timeout restarts with every byte, so a server dripping its status line or headers a
+    byte at a time would otherwise hold a fetch for as long as it likes."""
+
+    def __init__(self, deadline: float) -> None:
+        self.fired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.fired:
+                _shut(sock)
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+    def connection_class(self, base: type) -> type:
+        """`base` (a urllib3 connection class) whose sockets this watchdog watches."""
+        watchdog = self
+
+        class Watched(base):
+            def connect(self) -> None:
+                super().connect()
+                watchdog.watch(self.sock)
+
+        return Watched
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # closed already
+        sock.shutdown(socket.SHUT_RDWR)
+
+
 def fetch_image(url: str, limits: ImageLimits, timeout: float = 10.0,
                 allow: frozenset[str] = frozenset()) -> Downloaded:
-    """GET an image from `url` under the rules above. `allow`: "host:port" pairs exempt from the
+    """GET an image from `url` under the rules above, within `timeout` seconds in all (connect,
+    status line, headers, body, redirects). `allow`: "host:port" pairs exempt from the
     public-address check (a private deployment's own servers; tests)."""
     deadline = time.monotonic() + timeout
+    with Watchdog(deadline) as watchdog:
+        try:
+            return _fetch(url, limits, allow, deadline, watchdog)
+        except UrlRefused:
+            if watchdog.fired:
+                raise UrlRefused(f"{urlsplit(url).hostname} took too long: over {timeout:g} s in all", 504) from None
+            raise
+
+
+def _fetch(url: str, limits: ImageLimits, allow: frozenset[str], deadline: float, watchdog: Watchdog) -> Downloaded:
     for _ in range(MAX_REDIRECTS + 1):
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
@@ -87,7 +148,7 @@ def fetch_image(url: str, limits: ImageLimits, timeout: float = 10.0,
         except ValueError:
             raise UrlRefused(f"bad port in {url!r}") from None
         ip = vetted_address(parts.hostname, port, allow)
-        resp = _get(parts, ip, port, deadline)
+        resp = _get(parts, ip, port, deadline, watchdog)
         try:
             if resp.status in (301, 302, 303, 307, 308) and resp.headers.get("Location"):
                 url = urljoin(url, resp.headers["Location"])  # checked again on the next turn
@@ -106,7 +167,7 @@ def fetch_image(url: str, limits: ImageLimits, timeout: float = 10.0,
     raise UrlRefused(f"more than {MAX_REDIRECTS} redirects", 400)
 
 
-def _get(parts, ip: str, port: int, deadline: float) -> urllib3.BaseHTTPResponse:
+def _get(parts, ip: str, port: int, deadline: float, watchdog: Watchdog) -> urllib3.BaseHTTPResponse:
     left = deadline - time.monotonic()
     if left <= 0:
         raise UrlRefused("the server took too long", 504)
@@ -117,6 +178,7 @@ def _get(parts, ip: str, port: int, deadline: float) -> urllib3.BaseHTTPResponse
                                            ca_certs=certifi.where(), server_hostname=host, assert_hostname=host)
     else:
         pool = urllib3.HTTPConnectionPool(ip, port, timeout=timeout, retries=False)
+    pool.ConnectionCls = watchdog.connection_class(pool.ConnectionCls)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
         return pool.urlopen("GET", path, headers={"Host": parts.netloc.rsplit("@", 1)[-1], "User-Agent": "pixdex",

@@ -155,3 +155,70 @@ def test_signed_upload_refusals(api, body, status, message):
     got, answer = call(deps, "POST", "/uploads", json.dumps(body), content_type="application/json")
     assert (got, message in answer["message"]) == (status, True), answer
     assert call(deps, "GET", "/search")[1]["total"] == 0  # no placeholder left behind
+
+
+@pytest.mark.parametrize(("args", "kw", "status", "message"), [
+    (("POST", "/images", "[" * 100_000 + "]" * 100_000), {"content_type": "application/json"}, 400,
+     "not JSON pixdex reads"),
+    (("POST", "/uploads", json.dumps({"content_type": ["image/jpeg"]})), {"content_type": "application/json"}, 415,
+     "content_type"),
+    (("POST", "/uploads", json.dumps({"content_type": {"a": 1}})), {"content_type": "application/json"}, 415,
+     "content_type"),
+    (("GET", "/search"), {"params": {"all": [f"label{i}" for i in range(500)]}}, 400, "at most 32 labels"),
+    (("GET", "/search"), {"params": {"all": [f"label{i}" for i in range(65)]}}, 400, "at most 32 labels"),
+])
+def test_hostile_requests_are_refused_not_crashed_on(api, args, kw, status, message):
+    deps, _ = api
+    got, body = call(deps, *args, **kw)
+    assert got == status and message in body["message"], body
+
+
+@pytest.mark.parametrize("value", [[1, 2], {"a": 1}, 10 ** 400, 2 ** 80, True, None, "x" * 10])
+def test_a_forged_cursor_of_any_shape_is_a_bad_request(api, value):
+    import base64 as b64
+
+    deps, _ = api
+    forged = b64.urlsafe_b64encode(json.dumps(["date", value, "id"]).encode()).decode().rstrip("=")
+    if value == "x" * 10:  # the right shape, but an id of the wrong type
+        forged = b64.urlsafe_b64encode(json.dumps(["date", "2024-01-01", ["id"]]).encode()).decode().rstrip("=")
+    status, body = call(deps, "GET", "/search", params={"cursor": forged})
+    assert status == 400 and "invalid cursor" in body["message"], body
+
+
+def test_the_local_server_refuses_bad_bodies_and_a_slow_client_stalls_nobody(api):
+    import socket
+    import threading
+    import time
+
+    from indexer.local.api_server import server
+
+    deps, _ = api
+    httpd = server(0, deps)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    host, port = httpd.server_address[:2]
+
+    def raw(request: bytes) -> bytes:
+        """The whole answer: the server closes the connection after it (HTTP/1.0)."""
+        with socket.create_connection((host, port), timeout=10) as s:
+            s.sendall(request)
+            got = b""
+            while chunk := s.recv(65536):
+                got += chunk
+            return got
+
+    try:
+        slow = socket.create_connection((host, port), timeout=10)
+        slow.sendall(b"POST /images HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\npartial")  # and no more
+        started = time.monotonic()
+        answer = raw(b"GET /labels HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.0 200") and time.monotonic() - started < 2
+        bad_length = raw(b"POST /images HTTP/1.1\r\nHost: x\r\nContent-Length: lots\r\n\r\n")
+        assert bad_length.startswith(b"HTTP/1.0 400") and b"not a number of bytes" in bad_length
+        not_utf8 = b"\xff\xfe\xfa not text"
+        bad_text = raw(b"POST /images HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+                       + str(len(not_utf8)).encode() + b"\r\n\r\n" + not_utf8)
+        assert bad_text.startswith(b"HTTP/1.0 400") and b"not UTF-8" in bad_text
+        slow.close()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -29,6 +29,15 @@ class Handler(StandIn):
         }
         if self.path == "/slow.jpg":
             time.sleep(2)
+        if self.path == "/drip-status":  # the status line and headers a byte at a time, for ever
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\n" * 50:
+                try:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                except OSError:
+                    return
+                time.sleep(0.05)
+            return
         if self.path == "/drip.jpg":  # a byte at a time, each well inside a read timeout
             self.send_response(200)
             self.send_header("Content-Type", "image/jpeg")
@@ -117,3 +126,10 @@ def test_a_server_dripping_bytes_meets_the_deadline(server):
     with pytest.raises(UrlRefused, match="too long") as err:
         fetch(f"http://{server}/drip.jpg", allow=server, timeout=1.0)
     assert err.value.status == 504 and time.monotonic() - started < 2.5
+
+
+def test_a_server_dripping_its_status_line_meets_the_deadline_too(server):
+    started = time.monotonic()
+    with pytest.raises(UrlRefused, match="took too long: over 1 s in all") as err:
+        fetch(f"http://{server}/drip-status", allow=server, timeout=1.0)
+    assert err.value.status == 504 and time.monotonic() - started < 2.0

@@ -70,3 +70,9 @@ def test_bad_options_are_usage_errors(argv, capsys):
     with pytest.raises(SystemExit) as exit_:
         cli.main(argv)
     assert exit_.value.code == 2
+
+
+def test_a_search_of_hundreds_of_labels_is_refused_with_exit_2(tmp_path, capsys):
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    assert cli.main(["--catalog", db, "search", *(f"label{i}" for i in range(65))]) == 2
+    assert "at most 32 labels" in capsys.readouterr().err
