@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote_to_bytes, urlparse
 
 from indexer.images import EXTENSIONS, ImageError, check_size
 from indexer.settings import ImageLimits
@@ -18,7 +19,9 @@ def file_uri(path: Path) -> str:
 
 
 def uri_path(uri: str) -> Path:
-    return Path(unquote(urlparse(uri).path))
+    """The path of a `file:` URI, byte for byte: a file name that is not UTF-8 (any byte string the
+    file system allows) comes back as the same name (os.fsdecode, surrogate escapes)."""
+    return Path(os.fsdecode(unquote_to_bytes(urlparse(uri).path)))
 
 
 def find_images(paths: Iterable[Path]) -> Iterator[Path]:

@@ -58,10 +58,11 @@ class S3Source:
         self.client = client or make_client(settings)
 
     def read(self, item: SourceItem) -> Fetched:
-        """The current object under the key, read whole only when under the byte cap."""
+        """The current object under the key, read whole only when under the byte cap. Whether it is
+        too large or empty is decided from the object as it is now (the GET's own length, before
+        its body is read), never from the size an event or a listing gave: a late or duplicated
+        event must not turn a good record into a FAILED one, nor make a record of a deleted key."""
         bucket, key = split_s3_uri(item.uri)
-        if item.size is not None:
-            check_size(item.size, self.limits)  # refused before a single byte is fetched
         with translate_errors(item.uri):
             resp = self.client.get_object(Bucket=bucket, Key=key)
             body = resp["Body"]

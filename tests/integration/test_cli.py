@@ -152,3 +152,17 @@ def test_catalog_flag_before_or_after_the_command(indexed):
     after = pixdex(bare, "search", "coffee", "--json", "--catalog", url)
     assert before.returncode == after.returncode == 0
     assert json.loads(before.stdout) == json.loads(after.stdout) and len(json.loads(after.stdout)) == 1
+
+
+def test_a_file_name_that_is_not_utf8_is_indexed_and_shown(tmp_path, photos):
+    """Any byte string the file system allows is a name: its URI round-trips to the same file."""
+    folder = tmp_path / "latin1"
+    folder.mkdir()
+    name = os.fsencode(folder) + b"/caf\xe9.png"  # Latin-1, not UTF-8
+    with open(name, "wb") as f:
+        f.write((photos / "cat.png").read_bytes())
+    env = {**os.environ, "PIXDEX_CATALOG": f"sqlite:///{tmp_path / 'c.db'}", "PIXDEX_DEVICE": "cpu"}
+    indexed = subprocess.run([PIXDEX, "index", str(folder)], env=env, capture_output=True, text=True, timeout=120)
+    assert indexed.returncode == 0 and "labelled 1, skipped 0 unchanged, failed 0" in indexed.stdout, indexed.stderr
+    shown = subprocess.run([PIXDEX.encode(), b"show", name], env=env, capture_output=True, timeout=60)
+    assert shown.returncode == 0 and b"LABELED" in shown.stdout and b"caf%E9.png" in shown.stdout

@@ -253,3 +253,18 @@ def test_a_direct_event_raises_when_s3_is_down(bucket, settings, labeller, catal
     event = ObjectEvent(Change.CREATED, SourceItem(s3_uri(bucket.name, "x.jpg"), bucket=bucket.name, key="x.jpg"))
     with pytest.raises(SourceUnavailable, match="unreachable"):
         Sync(settings, labeller, catalog, down).apply([event])
+
+
+@pytest.mark.parametrize("size", [0, 60 * 1024 * 1024])
+def test_a_late_event_is_judged_by_the_object_as_it_is_now(bucket, sync, catalog, photos, size):
+    """A duplicated or late create without a sequencer says 0 bytes or 60 MB: the object is read as
+    it is now, so a good record stays good and a deleted key gets no phantom record."""
+    drain_test_event(bucket, sync)
+    bucket.put("late.png", (photos / "cat.png").read_bytes())
+    handle(bucket.lambda_event(bucket.messages(expect=1)), sync)
+    assert catalog.get(s3_uri(bucket.name, "late.png")).status == Status.LABELED
+    late = json.loads(notification(bucket, "ObjectCreated:Put", "late.png", size=size))
+    assert handle(late, sync) == {"batchItemFailures": []}
+    assert catalog.get(s3_uri(bucket.name, "late.png")).status == Status.LABELED
+    handle(json.loads(notification(bucket, "ObjectCreated:Put", "gone.png", size=size)), sync)  # never there
+    assert catalog.get(s3_uri(bucket.name, "gone.png")) is None
