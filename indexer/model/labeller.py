@@ -147,12 +147,17 @@ class Labeller(ABC):
 
     def predict(self, images: np.ndarray) -> list[Prediction]:
         """`images`: (N, S, S, 3) uint8 RGB at `input_size`. One Prediction per image."""
+        if len(images) == 0:
+            return []
+        return self.decode(*self.probabilities(images))
+
+    def probabilities(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The model's raw output for (N, S, S, 3) uint8 RGB images: class probabilities (N, C) and
+        L2-normalised embeddings (N, D), float32."""
         import torch
 
         self.load()
-        if len(images) == 0:
-            return []
-        x = torch.from_numpy(images)
+        x = torch.from_numpy(np.ascontiguousarray(images))
         cuda = self.device.type == "cuda"
         if cuda:
             x = x.pin_memory().to(self.device, non_blocking=True)
@@ -164,12 +169,14 @@ class Labeller(ABC):
             logits, features = self._predict(x)
         probs = logits.float().softmax(dim=1).cpu().numpy()
         embeddings = torch.nn.functional.normalize(features.float(), dim=1).cpu().numpy()
-        return self._decode(probs, embeddings)
+        return probs, embeddings
 
-    def _decode(self, probs: np.ndarray, embeddings: np.ndarray) -> list[Prediction]:
-        """The model's view: the top-k classes, and the concepts over REPORTED; which of them become
-        labels is the vocabulary's decision (Prediction.labels)."""
-        concept_probs = probs @ self.taxonomy.membership
+    def decode(self, probs: np.ndarray, embeddings: np.ndarray, taxonomy: Taxonomy | None = None) -> list[Prediction]:
+        """The model's view: the top-k classes, and the concepts over REPORTED (of `taxonomy`,
+        default the vocabulary's); which of them become labels is the vocabulary's decision
+        (Prediction.labels)."""
+        taxonomy = taxonomy or self.taxonomy
+        concept_probs = probs @ taxonomy.membership
         k = min(self.settings.top_k, probs.shape[1])
         model_id = self.model_id
         out = []
@@ -178,8 +185,8 @@ class Labeller(ABC):
             keep = np.flatnonzero(c >= REPORTED)
             keep = keep[np.argsort(-c[keep])]
             out.append(Prediction(
-                classes=[(self.taxonomy.names[i], float(p[i])) for i in top],
-                concepts=[(self.taxonomy.concepts[j], min(1.0, float(c[j]))) for j in keep],
+                classes=[(taxonomy.names[i], float(p[i])) for i in top],
+                concepts=[(taxonomy.concepts[j], min(1.0, float(c[j]))) for j in keep],
                 embedding=e.astype(np.float32),
                 model_id=model_id,
             ))

@@ -31,10 +31,10 @@ sys.path.insert(0, str(ROOT))
 from indexer.catalog.base import label_rows_of  # noqa: E402
 from indexer.images import decode  # noqa: E402
 from indexer.model import vocabulary  # noqa: E402
-from indexer.model.labeller import Prediction, make_labeller  # noqa: E402
+from indexer.model.labeller import make_labeller  # noqa: E402
 from indexer.model.people import face_labels  # noqa: E402
 from indexer.model.properties import property_labels  # noqa: E402
-from indexer.record import Label, Record, Status  # noqa: E402
+from indexer.record import Label, Record, Source, Status  # noqa: E402
 from indexer.settings import ImageLimits, ModelSettings  # noqa: E402
 
 MANIFEST = ROOT / "tests" / "bench" / "validation" / "photos.json"
@@ -63,38 +63,107 @@ def _file(photo: dict) -> Path | None:
     return found[0] if found else None
 
 
-def predict_all(manifest: list[dict]) -> list[tuple[dict, Prediction, list[Label]]]:
-    """The classifier's raw view of every photo (all top-k classes and concepts over 1%), and
-    the labels that do not depend on its thresholds (faces, properties)."""
+def predict_all(manifest: list[dict], cache: Path | None) -> list[tuple[dict, np.ndarray, list[Label]]]:
+    """The classifier's raw probabilities for every photo, and the labels that do not depend on
+    the vocabulary (faces, properties). Kept in `cache` per weights: changing the vocabulary and
+    running again costs seconds."""
     labeller = make_labeller(ModelSettings(device="cpu"))
     labeller.load()
+    key = f"{labeller.weights_hash}+{labeller.faces.model_id if labeller.faces else ''}"
+    stored = json.loads(cache.read_text()) if cache and cache.is_file() else {}
+    stored = stored if stored.get("key") == key else {"key": key, "photos": {}}
     out = []
-    started = time.perf_counter()
+    started, fresh = time.perf_counter(), 0
     for photo in manifest:
-        d = decode(_file(photo).read_bytes(), ImageLimits(), labeller.input_size, labeller.preview_side)
-        [p] = labeller.predict(d.pixels[None])
-        [faces] = labeller.find_faces([d.preview])
-        out.append((photo, p, face_labels(faces) + property_labels(d.pixels, d.width, d.height)))
-    print(f"labelled {len(out)} photos in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+        got = stored["photos"].get(photo["sha256"])
+        if got is None:
+            d = decode(_file(photo).read_bytes(), ImageLimits(), labeller.input_size, labeller.preview_side)
+            probs, _ = labeller.probabilities(d.pixels[None])
+            [faces] = labeller.find_faces([d.preview])
+            fixed = face_labels(faces) + property_labels(d.pixels, d.width, d.height)
+            got = {"probs": probs[0].round(7).tolist(),
+                   "fixed": [[lb.name, lb.confidence, str(lb.source), list(lb.parents)] for lb in fixed]}
+            stored["photos"][photo["sha256"]] = got
+            fresh += 1
+        fixed = [Label(n, c, Source(s), tuple(p)) for n, c, s, p in got["fixed"]]
+        out.append((photo, np.asarray(got["probs"], dtype=np.float32), fixed))
+    if cache and fresh:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(stored))
+    print(f"{len(out)} photos ({fresh} labelled now, in {time.perf_counter() - started:.1f}s)", file=sys.stderr)
     return out
 
 
-def names_of(p: Prediction, fixed: list[Label], words: vocabulary.Vocabulary) -> set[str]:
-    """What a label search matches on this photo: its labels and their parents, case-folded."""
-    record = Record(uri="x", status=Status.LABELED, labels=p.labels(words) + fixed)
+def labelled(predicted, words: vocabulary.Vocabulary) -> list[tuple[dict, list[Label]]]:
+    """Each photo's labels under `words` (its taxonomy and thresholds), as pixdex index stores them."""
+    labeller = make_labeller(ModelSettings(device="cpu"))
+    probs = np.stack([p for _, p, _ in predicted])
+    predictions = labeller.decode(probs, np.zeros((len(probs), 1), dtype=np.float32), words.taxonomy)
+    return [(photo, p.labels(words) + fixed) for (photo, _, fixed), p in zip(predicted, predictions, strict=True)]
+
+
+def names_of(labels: list[Label]) -> set[str]:
+    """What a label search matches on a photo: its labels and their parents, case-folded."""
+    record = Record(uri="x", status=Status.LABELED, labels=labels)
     return {name.casefold() for name, _ in label_rows_of(record)}
 
 
 def evaluate(predicted, words: vocabulary.Vocabulary) -> dict[str, tuple[int, int, int]]:
     """Per word: (relevant, returned, correct)."""
-    found = [names_of(p, fixed, words) for _, p, fixed in predicted]
+    found = [(photo, names_of(labels)) for photo, labels in labelled(predicted, words)]
     out = {}
     for word in EXPRESSIBLE + EVERYDAY:
         label = words.resolve(word).casefold()
-        relevant = [word in photo["words"] for photo, _, _ in predicted]
-        returned = [label in names for names in found]
+        relevant = [word in photo["words"] for photo, _ in found]
+        returned = [label in names for _, names in found]
         out[word] = (sum(relevant), sum(returned), sum(r and g for r, g in zip(relevant, returned, strict=True)))
     return out
+
+
+def scores(predicted, words: vocabulary.Vocabulary, label: str) -> np.ndarray:
+    """Each photo's confidence for `label` before any threshold: a class's probability, a concept's
+    sum over its classes, a face or property label's own confidence (0 where it has none)."""
+    tax = words.taxonomy
+    if label in tax.names:
+        i = tax.names.index(label)
+        return np.array([p[i] for _, p, _ in predicted])
+    if label in tax.concepts:
+        j = tax.concepts.index(label)
+        return np.array([float(p @ tax.membership[:, j]) for _, p, _ in predicted])
+    return np.array([max((lb.confidence for lb in fixed if lb.name == label), default=0.0)
+                     for _, _, fixed in predicted])
+
+
+def suggest(predicted, words: vocabulary.Vocabulary, goal: float = 0.85) -> None:
+    """Per word with photos: the lowest threshold at which what its label returns is right at least
+    `goal` of the time on this set (at least two photos returned), and the recall there."""
+    print(f"\n{'word':<20} {'label':<22} {'now':>5} {'suggest':>8} {'recall':>7} {'precision':>9}")
+    for word in EXPRESSIBLE + EVERYDAY:
+        relevant = np.array([word in photo["words"] for photo, _, _ in predicted])
+        label = words.resolve(word)
+        if not relevant.any() or label not in words.taxonomy.names + words.taxonomy.concepts:
+            continue
+        score = scores(predicted, words, label)
+        now = words.threshold(label, is_class=label in words.taxonomy.names)
+        best = None
+        for t in sorted({round(float(x), 2) for x in score if x > 0.05}):
+            returned = score >= t
+            if returned.sum() >= 2 and (relevant & returned).sum() / returned.sum() >= goal:
+                best = (t, (relevant & returned).sum() / relevant.sum(), (relevant & returned).sum() / returned.sum())
+                break
+        shown = f"{best[0]:8.2f} {best[1]:7.0%} {best[2]:9.0%}" if best else f"{'-':>8} {'-':>7} {'-':>9}"
+        print(f"{word:<20} {label:<22} {now:5.2f} {shown}")
+
+
+def explain(predicted, words: vocabulary.Vocabulary, word: str) -> None:
+    """Which photos a word misses and which it finds wrongly, with their labels."""
+    label = words.resolve(word).casefold()
+    for photo, labels in labelled(predicted, words):
+        relevant, returned = word in photo["words"], label in names_of(labels)
+        if relevant != returned:
+            shown = ", ".join(f"{lb.name} {lb.confidence:.2f}" for lb in sorted(labels, key=lambda lb: -lb.confidence)
+                              if lb.source != Source.PROPERTY)
+            print(f"{'MISSED' if relevant else 'WRONG '} {photo['id']:<28} {shown[:150]}")
 
 
 def totals(result: dict[str, tuple[int, int, int]]) -> tuple[float, float, float, int]:
@@ -121,9 +190,17 @@ def show(result: dict[str, tuple[int, int, int]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sweep", action="store_true", help="also the totals at other global thresholds")
+    parser.add_argument("--suggest", action="store_true", help="per word, the lowest threshold reaching 85%% precision")
+    parser.add_argument("--explain", metavar="WORD", action="append", default=[],
+                        help="list the photos WORD misses or finds wrongly, with their labels")
+    parser.add_argument("--cache", type=Path, default=ROOT / "var" / "validation" / "predictions.json",
+                        help="the model's raw outputs per photo (default var/validation/predictions.json)")
     args = parser.parse_args()
     words = vocabulary.imagenet()
-    predicted = predict_all(photos())
+    predicted = predict_all(photos(), args.cache)
+    for word in args.explain:
+        print(f"-- {word} (label {words.resolve(word)!r})")
+        explain(predicted, words, word)
     result = evaluate(predicted, words)
     show(result)
     expressible, everyday, precision, wrong = totals(result)
@@ -132,6 +209,8 @@ def main() -> None:
     print(f"recall, words the model can express: {expressible:.0%}   (goal >= 90%)")
     print(f"recall, everyday words:              {everyday:.0%}   (goal >= 40%)")
     print(f"precision of what a search returns:  {precision:.0%}   (goal >= 85%; {wrong} wrong results)")
+    if args.suggest:
+        suggest(predicted, words)
     if args.sweep:
         print(f"\n{'class':>6} {'concept':>8} {'expressible':>12} {'everyday':>9} {'precision':>10} {'wrong':>6}")
         for c in np.arange(0.1, 0.61, 0.05):
