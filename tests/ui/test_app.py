@@ -117,3 +117,18 @@ def test_delete_from_the_image_page(photo_catalog):
     with open_catalog(photo_catalog) as cat:
         assert cat.get(cat_record.id) is None and cat.search(Query()).total == 3
     assert "Images 1–3 of 3" in [c.value for c in at.caption]  # back on the search page
+
+
+def test_a_scene_and_people_found_in_the_app(settings, labeller, catalog, monkeypatch, tmp_path):
+    from indexer.ingest.pipeline import Pipeline
+    from indexer.sources.files import FileSource, find_images, source_item
+
+    data = Path(__file__).resolve().parents[1] / "data"
+    Pipeline(settings, labeller, catalog, FileSource(settings.limits)).run(
+        source_item(p) for p in find_images([data / "scenes", data / "people"]))
+    monkeypatch.setenv("PIXDEX_CATALOG", settings.catalog)
+    monkeypatch.setenv("PIXDEX_THUMBNAILS", str(tmp_path / "thumbs"))
+    [beach] = image_links(run_app(all="beach"))
+    assert beach.startswith("beach")  # the label searched for comes first on the tile
+    assert len(image_links(run_app(all="people"))) >= 2
+    assert len(image_links(run_app(all="black and white"))) == 1
