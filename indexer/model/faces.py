@@ -9,15 +9,17 @@ does not install, so it is located with `find_spec` and never imported.
 
 Speed: the detector runs on every indexed image, on CPU, and must cost less than the classifier.
 It looks at a copy whose longest side is `work_size` (faces under `min_face` px of that copy are
-not looked for), crops with `grid_sample` from the pyramid level nearest the crop's scale (so no
-per-crop resize), and batches R-Net and O-Net over every image of a call. As in labeller.py, torch
-is imported where the model is built or run, so importing this module costs nothing.
+not looked for); images of one working shape share a pyramid; crops come from `grid_sample` on
+the pyramid level nearest each crop's scale (no per-crop resize); R-Net and O-Net run over the
+crops of every image of a call at once, all in channels-last layout; NMS is batched per image.
+As in labeller.py, torch is imported where a net is built or run: importing this module is cheap.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import pickle
 import threading
 from dataclasses import dataclass
 from functools import cache
@@ -34,9 +36,10 @@ if TYPE_CHECKING:
 WEIGHTS_PACKAGE = "facenet_pytorch"
 WEIGHT_FILES = ("pnet.pt", "rnet.pt", "onet.pt")
 INSTALL = "pip install --no-deps facenet-pytorch==2.6.0"
-WORK_SIZE = 480  # longest side of the copy detected on (see the module docstring and README)
+WORK_SIZE = 416  # longest side of the copy detected on: measured at 0.75-0.9x the classifier's CPU time
 FACTOR = 0.709  # pyramid step: each level 0.709x the last (the paper's, ~1/sqrt(2))
-NMS_BLOCK = 1024  # boxes compared at once by nms(): bounds its memory to NMS_BLOCK**2 booleans
+NMS_BLOCK = 256  # boxes compared at once by batched_nms(): its memory and work go as NMS_BLOCK**2 per block
+PNET_PIXELS = 1_000_000  # level pixels per P-Net pass: fewer, larger passes thread better on two cores
 CHUNK = {24: 128, 48: 32}  # crops per R-Net / O-Net pass: activations that stay in cache run fastest on CPU
 
 
@@ -109,10 +112,12 @@ class FaceDetector:
         for net, path in zip(nets, paths, strict=True):
             try:
                 net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
-            except (OSError, RuntimeError, ValueError, EOFError) as exc:
-                raise ModelError(f"face detector: {path} is not MTCNN weights ({exc}); reinstall with `{INSTALL}`") \
+            except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as exc:
+                why = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+                raise ModelError(f"face detector: {path} is not MTCNN weights ({why}); reinstall with `{INSTALL}`") \
                     from exc
             digest.update(path.read_bytes())
+            _take_raw_pixels(net.conv1)
             net.eval().to(device)
         self.device = device
         self.weights_hash = digest.hexdigest()[:12]
@@ -137,31 +142,36 @@ class FaceDetector:
         assert self._nets is not None
         pnet, rnet, onet = self._nets
         t1, t2, t3 = self.thresholds
-        pyramids = [self._pyramid(img) for img in images]
+        works = [self._work_copy(img) for img in images]
+        by_shape: dict[tuple[int, int], list[int]] = {}
+        for i, x in enumerate(works):
+            by_shape.setdefault((x.shape[2], x.shape[3]), []).append(i)
+        pyramids = [_Pyramid(torch.cat([works[i] for i in members]), members, self.min_face)
+                    for members in by_shape.values()]
+        home = {i: (pyr, j) for pyr in pyramids for j, i in enumerate(pyr.members)}  # image -> its pyramid, row
 
-        # Stage 1: P-Net on each pyramid level; NMS within the level, then across levels, per image.
-        boxes, scores, owner = [], [], []
-        for i, pyr in enumerate(pyramids):
-            b, s = pyr.propose(pnet, t1)
-            boxes.append(b)
-            scores.append(s)
-            owner.append(torch.full((len(b),), i, dtype=torch.long, device=b.device))
-        boxes, scores, owner = torch.cat(boxes), torch.cat(scores), torch.cat(owner)
+        # Stage 1: P-Net over each pyramid (images of one working shape at once).
+        found = [pyr.propose(pnet, t1) for pyr in pyramids]
+        boxes = torch.cat([b for b, _, _ in found])
+        scores = torch.cat([s for _, s, _ in found])
+        owner = torch.cat([o for _, _, o in found])
 
         # Stages 2 and 3: rescore crops of every image at once, regress, merge.
-        for net, size, threshold, mode in ((rnet, 24, t2, "union"), (onet, 48, t3, "min")):
+        for net, size, threshold in ((rnet, 24, t2), (onet, 48, t3)):
             if len(boxes) == 0:
                 break
-            crops = torch.cat([pyr.crops(boxes[owner == i], size) for i, pyr in enumerate(pyramids)])
-            order = torch.cat([torch.nonzero(owner == i).squeeze(1) for i in range(len(pyramids))])
+            order = torch.argsort(owner, stable=True)
             boxes, scores, owner = boxes[order], scores[order], owner[order]
+            counts = torch.bincount(owner, minlength=len(images)).tolist()
+            crops = torch.cat([home[i][0].crops(b, home[i][1], size)
+                               for i, b in enumerate(torch.split(boxes, counts)) if len(b)])
             reg, prob = _run(net, crops)
             keep = prob > threshold
             boxes, scores, owner, reg = boxes[keep], prob[keep], owner[keep], reg[keep]
-            if mode == "union":  # R-Net: merge, then regress and square for O-Net
+            if net is rnet:  # merge, then regress and square for O-Net
                 pick = batched_nms(boxes, scores, owner, 0.7, "union")
                 boxes, scores, owner = _square(_regress(boxes[pick], reg[pick])), scores[pick], owner[pick]
-            else:  # O-Net: regress, then merge with the 'Min' overlap (a box inside another goes)
+            else:  # regress, then merge with the 'Min' overlap: a box mostly inside a better one goes
                 boxes = _regress(boxes, reg)
                 pick = batched_nms(boxes, scores, owner, 0.7, "min")
                 boxes, scores, owner = boxes[pick], scores[pick], owner[pick]
@@ -170,15 +180,18 @@ class FaceDetector:
         boxes, scores, owner = boxes.float().cpu().numpy(), scores.float().cpu().numpy(), owner.cpu().numpy()
         for k in np.argsort(-scores, kind="stable"):
             i = int(owner[k])
-            pyr = pyramids[i]
-            x1, y1, x2, y2 = (boxes[k] * pyr.to_given).tolist()
-            x1, x2 = max(0.0, x1), min(float(pyr.given[1]), x2)
-            y1, y2 = max(0.0, y1), min(float(pyr.given[0]), y2)
+            height, width = images[i].shape[:2]
+            pyr = home[i][0]
+            sx, sy = width / pyr.w, height / pyr.h
+            x1, y1, x2, y2 = boxes[k].tolist()
+            x1, x2 = max(0.0, x1 * sx), min(float(width), x2 * sx)
+            y1, y2 = max(0.0, y1 * sy), min(float(height), y2 * sy)
             if x2 > x1 and y2 > y1:
                 out[i].append(Face((x1, y1, x2, y2), float(scores[k])))
         return out
 
-    def _pyramid(self, img: np.ndarray) -> _Pyramid:
+    def _work_copy(self, img: np.ndarray) -> torch.Tensor:
+        """(1, 3, h, w): the image with its longest side brought down to work_size (antialiased)."""
         import torch
         import torch.nn.functional as F
 
@@ -192,17 +205,17 @@ class FaceDetector:
         h, w = max(1, round(height * s)), max(1, round(width * s))
         if (h, w) != (height, width):
             x = F.interpolate(x, size=(h, w), mode="bilinear", antialias=True, align_corners=False)
-        return _Pyramid(x, self.min_face, (height, width))
+        return x.contiguous(memory_format=torch.channels_last)  # the fast layout for the levels' resizing
 
 
 class _Pyramid:
-    """One image's working copy and its scaled levels (made on first use), in work pixels."""
+    """The working copies of images of one shape, stacked, and their scaled levels (made on first
+    use). Boxes are in working-copy pixels; `members` are the images' indices in the call."""
 
-    def __init__(self, work: torch.Tensor, min_face: int, given: tuple[int, int]) -> None:
-        self.work = work  # (1, 3, h, w), uint8 on CPU
-        self.h, self.w = work.shape[2:]
-        self.given = given
-        self.to_given = np.array([given[1] / self.w, given[0] / self.h] * 2, dtype=np.float32)
+    def __init__(self, work: torch.Tensor, members: list[int], min_face: int) -> None:
+        self.work = work  # (n, 3, h, w); uint8 on CPU
+        self.members = members
+        self.h, self.w = work.shape[2], work.shape[3]
         # P-Net scales (facenet-pytorch's): a face of min_face px becomes 12 px, then steps of FACTOR
         # while the short side keeps >= 12 px
         self.pnet_scales: list[float] = []
@@ -210,13 +223,16 @@ class _Pyramid:
         while min(self.h, self.w) * scale >= 12:
             self.pnet_scales.append(scale)
             scale *= FACTOR
-        # levels to crop from: those, plus steps above them up to the working copy itself
-        up = [12.0 / min_face / FACTOR ** k for k in range(1, 8)]
-        self.crop_scales = sorted({1.0, *(s for s in self.pnet_scales + up if s < 1.0)})
+        # levels to crop from: those, and steps above them up to the working copy itself
+        up, scale = [], 12.0 / min_face / FACTOR
+        while scale < 1.0:
+            up.append(scale)
+            scale /= FACTOR
+        self.crop_scales = sorted({1.0, *(s for s in self.pnet_scales if s < 1.0), *up})
         self._levels: dict[float, torch.Tensor] = {}
 
     def level(self, scale: float) -> torch.Tensor:
-        """The image at `scale` of the working copy, float in [0, 255], (1, 3, lh, lw)."""
+        """The images at `scale` of the working copy: (n, 3, lh, lw) float in [0, 255], channels-last."""
         import torch
         import torch.nn.functional as F
 
@@ -229,43 +245,45 @@ class _Pyramid:
             self._levels[scale] = x.float().contiguous(memory_format=torch.channels_last)
         return self._levels[scale]
 
-    def propose(self, pnet: torch.nn.Module, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """P-Net windows scoring >= threshold, regressed and squared: (n, 4) boxes, (n,) scores."""
+    def propose(self, pnet: torch.nn.Module, threshold: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """P-Net windows scoring >= threshold, merged within each level, then across levels, then
+        regressed and squared: (k, 4) boxes, (k,) scores, (k,) owners (image indices in the call)."""
         import torch
 
-        boxes, scores, regs = [], [], []
-        for scale in self.pnet_scales:
+        boxes, scores, regs, groups = [], [], [], []
+        for li, scale in enumerate(self.pnet_scales):
             level = self.level(scale)
-            reg, prob = pnet((level - 127.5) * 0.0078125)
-            ys, xs = torch.nonzero(prob[0] >= threshold, as_tuple=True)
-            if len(ys) == 0:
-                continue
-            s, r = prob[0, ys, xs], reg[0, :, ys, xs].T
             sy, sx = level.shape[2] / self.h, level.shape[3] / self.w  # the level's true scale, per axis
-            x, y = xs.to(level.dtype) * 2, ys.to(level.dtype) * 2  # cell (y, x): the 12x12 window at (2y, 2x)
-            b = torch.stack([x / sx, y / sy, (x + 12) / sx, (y + 12) / sy], dim=1)
-            pick = nms(b, s, 0.5, "union")
-            boxes.append(b[pick])
-            scores.append(s[pick])
-            regs.append(r[pick])
+            # the images of a shape together, up to PNET_PIXELS a pass (bounds the activations' memory)
+            step = max(1, PNET_PIXELS // (level.shape[2] * level.shape[3]))
+            for first in range(0, len(self.members), step):
+                reg, prob = pnet(level[first:first + step])
+                js, ys, xs = torch.nonzero(prob >= threshold, as_tuple=True)
+                x, y = xs.to(level.dtype) * 2, ys.to(level.dtype) * 2  # cell (y, x): the 12x12 window at (2y, 2x)
+                boxes.append(torch.stack([x / sx, y / sy, (x + 12) / sx, (y + 12) / sy], dim=1))
+                scores.append(prob[js, ys, xs])
+                regs.append(reg[js, ys, xs])
+                groups.append((js + first) * len(self.pnet_scales) + li)
+        device = self.work.device
         if not boxes:
-            empty = torch.zeros(0, 4, device=self.work.device)
-            return empty, empty[:, 0]
-        b, s, r = torch.cat(boxes), torch.cat(scores), torch.cat(regs)
-        pick = nms(b, s, 0.7, "union")
-        return _square(_regress(b[pick], r[pick])), s[pick]
+            return (torch.zeros(0, 4, device=device), torch.zeros(0, device=device),
+                    torch.zeros(0, dtype=torch.long, device=device))
+        b, s, r, g = torch.cat(boxes), torch.cat(scores), torch.cat(regs), torch.cat(groups)
+        pick = batched_nms(b, s, g, 0.5, "union")  # within each image's level
+        b, s, r, j = b[pick], s[pick], r[pick], g[pick] // len(self.pnet_scales)
+        pick = batched_nms(b, s, j, 0.7, "union")  # across an image's levels
+        owner = torch.tensor(self.members, device=device)[j[pick]]
+        return _square(_regress(b[pick], r[pick])), s[pick], owner
 
-    def crops(self, boxes: torch.Tensor, size: int) -> torch.Tensor:
-        """(n, 3, size, size) crops of `boxes` (work px), black outside the image. Each box is
+    def crops(self, boxes: torch.Tensor, row: int, size: int) -> torch.Tensor:
+        """(n, 3, size, size) crops of `boxes` of image `row`, black outside the image. Each box is
         sampled bilinearly from the level where it is nearest `size` px (and not smaller), so the
         bilinear sampling never skips pixels: about an area resize, at one `grid_sample` per level."""
         import torch
         import torch.nn.functional as F
 
         n = len(boxes)
-        out = torch.empty(n, 3, size, size, device=self.work.device)
-        if n == 0:
-            return out
+        out = torch.empty(n, 3, size, size, device=boxes.device)
         side = (boxes[:, 2:] - boxes[:, :2]).amax(dim=1).clamp(min=1e-3)
         scales = torch.tensor(self.crop_scales, device=boxes.device, dtype=boxes.dtype)
         # the smallest level at least size/side of the working copy; the copy itself when none is
@@ -277,10 +295,21 @@ class _Pyramid:
         for k in torch.unique(which).tolist():
             sel = torch.nonzero(which == k).squeeze(1)
             g = grid[sel].reshape(1, len(sel) * size, size, 2)
-            sampled = F.grid_sample(self.level(self.crop_scales[k]), g, mode="bilinear",
-                                    padding_mode="zeros", align_corners=False)
+            level = self.level(self.crop_scales[k])[row:row + 1]
+            sampled = F.grid_sample(level, g, mode="bilinear", padding_mode="zeros", align_corners=False)
             out[sel] = sampled.reshape(3, len(sel), size, size).transpose(0, 1)
         return out
+
+
+def _take_raw_pixels(conv: torch.nn.Conv2d) -> None:
+    """Fold MTCNN's input normalisation, (x - 127.5) * 0.0078125, into the first convolution, so the
+    nets take pixels in [0, 255] and no pass over the pyramid or the crops is spent on it. Exact:
+    these convolutions have no padding, and black outside a crop is 0 before normalising, as in MTCNN."""
+    import torch
+
+    with torch.no_grad():
+        conv.bias -= 127.5 * 0.0078125 * conv.weight.sum(dim=(1, 2, 3))
+        conv.weight *= 0.0078125
 
 
 def _run(net: torch.nn.Module, crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -291,8 +320,7 @@ def _run(net: torch.nn.Module, crops: torch.Tensor) -> tuple[torch.Tensor, torch
     regs, probs = [], []
     chunk = CHUNK[crops.shape[-1]]
     for i in range(0, len(crops), chunk):
-        x = ((crops[i:i + chunk] - 127.5) * 0.0078125).contiguous(memory_format=torch.channels_last)
-        reg, prob = net(x)
+        reg, prob = net(crops[i:i + chunk].contiguous(memory_format=torch.channels_last))
         regs.append(reg)
         probs.append(prob)
     return torch.cat(regs), torch.cat(probs)
@@ -335,27 +363,42 @@ def _overlap(a: torch.Tensor, b: torch.Tensor, mode: str) -> torch.Tensor:
 
 
 def nms(boxes: torch.Tensor, scores: torch.Tensor, threshold: float, mode: str = "union") -> torch.Tensor:
-    """Greedy NMS: indices of the boxes kept, best score first. A box goes when it overlaps a kept,
-    better-scoring box by more than `threshold` ('union': IoU; 'min': over the smaller box).
+    """Greedy NMS of one set of boxes: indices of the boxes kept, best score first. A box goes when it
+    overlaps a kept, better-scoring box by more than `threshold` ('union': IoU; 'min': over the smaller box)."""
+    import torch
 
-    Exact, without a Python loop per box: boxes are taken NMS_BLOCK at a time in score order; a
-    block first loses the boxes that earlier blocks' kept boxes suppress, then solves its own
-    greedy pass as the fixed point of keep[j] = alive[j] and no kept i < j overlaps j (each round
-    settles at least the next box, and it ends in a few)."""
+    return batched_nms(boxes, scores, torch.zeros(len(boxes), dtype=torch.long, device=boxes.device), threshold, mode)
+
+
+def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor, threshold: float,
+                mode: str = "union") -> torch.Tensor:
+    """nms() within each group (an image, or an image's pyramid level), never across: indices of the
+    boxes kept, by group, then best score first.
+
+    Exact, and without a Python loop per box or per group: the boxes, sorted by group and then score,
+    are taken NMS_BLOCK at a time. A block first loses what its first group's boxes kept in earlier
+    blocks suppress (only that group can span blocks), then solves its own greedy pass as the fixed
+    point of keep[j] = alive[j] and no kept i < j of j's group overlaps j: each round settles at
+    least the next box, and real boxes settle in a few rounds."""
     import torch
 
     n = len(boxes)
     if n == 0:
         return torch.zeros(0, dtype=torch.long, device=boxes.device)
-    order = scores.argsort(descending=True, stable=True)
-    ordered = boxes[order]
+    order = torch.argsort(scores, descending=True, stable=True)
+    order = order[torch.argsort(groups[order], stable=True)]
+    ordered, owner = boxes[order], groups[order]
     kept: list[torch.Tensor] = []
     for start in range(0, n, NMS_BLOCK):
-        block = ordered[start:start + NMS_BLOCK]
+        block, group = ordered[start:start + NMS_BLOCK], owner[start:start + NMS_BLOCK]
         alive = torch.ones(len(block), dtype=torch.bool, device=boxes.device)
         if kept:
-            alive &= ~(_overlap(ordered[torch.cat(kept)], block, mode) > threshold).any(dim=0)
-        beats = (_overlap(block, block, mode) > threshold).triu(diagonal=1) & alive[:, None]
+            prior = torch.cat(kept)
+            prior = prior[owner[prior] == group[0]]
+            if len(prior):
+                alive &= ~((_overlap(ordered[prior], block, mode) > threshold).any(dim=0) & (group == group[0]))
+        beats = (_overlap(block, block, mode) > threshold).triu(diagonal=1)
+        beats &= (group[:, None] == group[None, :]) & alive[:, None]
         keep = alive
         while True:
             again = alive & ~(beats & keep[:, None]).any(dim=0)
@@ -366,41 +409,44 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, threshold: float, mode: str =
     return order[torch.cat(kept)]
 
 
-def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor, threshold: float,
-                mode: str = "union") -> torch.Tensor:
-    """nms() within each group (here: each image), never across: indices of the boxes kept."""
+def _max_pool_2x2(x: torch.Tensor) -> torch.Tensor:
+    """max_pool2d(x, 2, 2, ceil_mode=True) as three in-place maxima of strided views: the same
+    numbers, ~2.5x faster on channels-last tensors of few channels (P-Net's 10) than the ATen kernel."""
     import torch
 
-    if len(boxes) == 0:
-        return torch.zeros(0, dtype=torch.long, device=boxes.device)
-    picks = []
-    for g in torch.unique(groups).tolist():
-        idx = torch.nonzero(groups == g).squeeze(1)
-        picks.append(idx[nms(boxes[idx], scores[idx], threshold, mode)])
-    return torch.cat(picks)
+    out = x[:, :, 0::2, 0::2].contiguous(memory_format=torch.channels_last)
+    for dy, dx in ((0, 1), (1, 0), (1, 1)):
+        part = x[:, :, dy::2, dx::2]
+        view = out[:, :, :part.shape[2], :part.shape[3]]  # an odd last row or column has no partner
+        torch.max(view, part, out=view)
+    return out
 
 
 @cache
 def _classes() -> tuple[type, type, type]:
     """The three nets, with the layer names of the state dicts (conv1, prelu1, ..., dense6_3)."""
+    import torch
+    import torch.nn.functional as F
     from torch import nn
 
     class PNet(nn.Module):
-        """12x12 windows, fully convolutional: (regression (N, 4, h, w), face probability (N, h, w))."""
+        """12x12 windows, fully convolutional: (regression (N, h, w, 4), face probability (N, h, w))."""
 
         def __init__(self) -> None:
             super().__init__()
             self.conv1, self.prelu1 = nn.Conv2d(3, 10, 3), nn.PReLU(10)
-            self.pool1 = nn.MaxPool2d(2, 2, ceil_mode=True)
             self.conv2, self.prelu2 = nn.Conv2d(10, 16, 3), nn.PReLU(16)
             self.conv3, self.prelu3 = nn.Conv2d(16, 32, 3), nn.PReLU(32)
             self.conv4_1 = nn.Conv2d(32, 2, 1)
             self.conv4_2 = nn.Conv2d(32, 4, 1)
 
         def forward(self, x):
-            x = self.pool1(self.prelu1(self.conv1(x)))
+            x = _max_pool_2x2(self.prelu1(self.conv1(x)))
             x = self.prelu3(self.conv3(self.prelu2(self.conv2(x))))
-            return self.conv4_2(x), self.conv4_1(x).softmax(dim=1)[:, 1]
+            # both 1x1 heads as one matrix product over the channels-last pixels: (N, h, w, 6)
+            weight = torch.cat([self.conv4_2.weight, self.conv4_1.weight]).flatten(1)
+            out = F.linear(x.permute(0, 2, 3, 1), weight, torch.cat([self.conv4_2.bias, self.conv4_1.bias]))
+            return out[..., :4], torch.sigmoid(out[..., 5] - out[..., 4])  # softmax of two = sigmoid of the difference
 
     class RNet(nn.Module):
         """24x24 crops: (regression (N, 4), face probability (N,))."""
