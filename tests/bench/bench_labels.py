@@ -69,7 +69,8 @@ def predict_all(manifest: list[dict], cache: Path | None) -> list[tuple[dict, np
     running again costs seconds."""
     labeller = make_labeller(ModelSettings(device="cpu"))
     labeller.load()
-    key = f"{labeller.weights_hash}+{labeller.faces.model_id if labeller.faces else ''}"
+    faces = f"{labeller.faces.model_id}@{labeller.faces.work_size}" if labeller.faces else "no faces"
+    key = f"{labeller.weights_hash}+{faces}"
     stored = json.loads(cache.read_text()) if cache and cache.is_file() else {}
     stored = stored if stored.get("key") == key else {"key": key, "photos": {}}
     out = []
