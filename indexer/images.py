@@ -81,9 +81,9 @@ def decode(data: bytes, limits: ImageLimits, size: int = 224, preview: int = 0) 
     rgb, fmt, (w, h) = open_upright(data, limits, size)
     whole = None
     if preview:
-        copy = rgb.copy() if max(rgb.size) > preview else rgb
-        copy.thumbnail((preview, preview), Image.Resampling.BILINEAR, reducing_gap=2.0)
-        whole = np.asarray(copy)
+        scale = min(1.0, preview / max(rgb.size))  # never grown; shrunk straight from the decode
+        target = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
+        whole = np.asarray(rgb if scale == 1.0 else rgb.resize(target, Image.Resampling.BILINEAR, reducing_gap=2.0))
     return DecodedImage(fit(rgb, size), w, h, fmt, CONTENT_TYPES[fmt], whole)
 
 
@@ -123,6 +123,7 @@ class _Timed(io.BytesIO):
 
 
 JPEG_ENTROPY_END = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")  # the marker after a scan's data
+JPEG_FILL = re.compile(rb"\xff+")
 
 
 def check_jpeg_structure(data: bytes, limits: ImageLimits) -> None:
@@ -131,10 +132,15 @@ def check_jpeg_structure(data: bytes, limits: ImageLimits) -> None:
     APP1 segments 18 s). Reads headers by their lengths and skips scan data with one regex search,
     so the walk costs milliseconds whatever the file holds; what it cannot parse it leaves to Pillow."""
     pos, scans, segments = 2, 0, 0
-    while pos + 4 <= len(data) and data[pos] == 0xFF:
+    while pos + 4 <= len(data):  # every turn moves pos forward: at most len(data) turns, most far fewer
+        if data[pos] != 0xFF:  # junk between segments, which libjpeg skips: so does this walk
+            pos = data.find(b"\xff", pos)
+            if pos < 0:
+                return
+            continue
         marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
+        if marker == 0xFF:  # a run of fill bytes, skipped in one step
+            pos = JPEG_FILL.match(data, pos).end() - 1
             continue
         if marker == 0xD9:  # end of image
             return
@@ -202,6 +208,8 @@ def open_upright(data: bytes, limits: ImageLimits, size: int) -> tuple[Image.Ima
 
 def _open_upright(data: bytes, limits: ImageLimits, size: int, deadline: float) -> tuple[Image.Image, str,
                                                                                          tuple[int, int]]:
+    if data[:2] == b"\xff\xd8":  # a JPEG: its structure first, before Pillow parses a single header
+        check_jpeg_structure(data, limits)
     with _identify(data, limits, deadline) as img:
         fmt = img.format
         w, h = img.size
@@ -214,7 +222,6 @@ def _open_upright(data: bytes, limits: ImageLimits, size: int, deadline: float) 
         if min(w, h) < limits.min_side:
             raise ImageError(f"image is {w}x{h} px, under the {limits.min_side} px minimum side", "too small")
         if fmt in ("JPEG", "MPO"):
-            check_jpeg_structure(data, limits)
             # decode at 1/2, 1/4 or 1/8 scale, never below the model input on the shorter side
             scale = size / min(w, h)
             img.draft("RGB" if img.mode == "RGB" else None, (max(1, round(w * scale)), max(1, round(h * scale))))

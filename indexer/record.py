@@ -56,6 +56,12 @@ def normalise_sequencer(raw: str | None) -> str | None:
     return text.ljust(SEQUENCER_WIDTH, "0")
 
 
+def embedding_model(model_id: str | None) -> str | None:
+    """The part of a model_id that made the embedding (the classifier's weights): records whose
+    rule files or face detector differ still compare as images (`+vocabulary@...+mtcnn@...`)."""
+    return model_id.split("+", 1)[0] if model_id else model_id
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from indexer.catalog import CatalogError, Query, Sort
-from indexer.record import Label, Record, Status
+from indexer.record import Label, Record, Source, Status
 from ui.common import IMAGE_PAGE, catalog, labeller, thumbnails, user
 
 PER_PAGE = 8
@@ -24,7 +24,7 @@ def label_parents(model_id: str) -> dict[str, tuple[str, ...]]:
 
 def confirmed(record: Record) -> list[Label]:
     """Confirming keeps the model's best specific label and the concepts it belongs to."""
-    best = record.best_labels(1)
+    best = [lb for lb in record.best_labels(1) if lb.source != Source.PROPERTY]  # properties stay as they are
     if not best:
         return []
     top = best[0]

@@ -246,7 +246,8 @@ def _check_size(size: int, settings: Settings) -> None:
 
 def _many(event, name: str) -> tuple[str, ...]:
     """A repeated query parameter's words, each as the label it means (indexer.model.vocabulary)."""
-    return vocabulary.imagenet().resolve_all(event.get_multi_value_query_string_values(name) or [])
+    words = vocabulary.for_model(deps().settings.model)
+    return words.resolve_all(event.get_multi_value_query_string_values(name) or [])
 
 
 def _date(value: str | None) -> datetime | None:

@@ -39,7 +39,7 @@ from indexer.catalog.base import (
 )
 from indexer.catalog.fields import decode, encode, opensearch_properties
 from indexer.errors import CatalogUnavailable
-from indexer.record import Label, Record, Source, Status, record_id, utcnow
+from indexer.record import Label, Record, Source, Status, embedding_model, record_id, utcnow
 from indexer.settings import OpenSearchSettings
 
 MAPPING_VERSION = 2  # 2: faces, face_count (added to an index of 1 in place: new fields only)
@@ -107,7 +107,9 @@ def connect(url: str, options: OpenSearchSettings) -> OpenSearch:
 def similar_body(target: Record, k: int) -> dict[str, Any]:
     """The `knn` query (documented shape: field -> vector, k, filter) for the k nearest images by the
     same model, the image itself excluded."""
-    same_model = ({"term": {"model_id": target.model_id}} if target.model_id
+    model = embedding_model(target.model_id)  # the classifier's weights: the embedding's space
+    same_model = ({"bool": {"should": [{"term": {"model_id": model}}, {"prefix": {"model_id": f"{model}+"}}],
+                            "minimum_should_match": 1}} if model
                   else {"bool": {"must_not": {"exists": {"field": "model_id"}}}})
     return {
         "size": k,

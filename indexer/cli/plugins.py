@@ -15,11 +15,11 @@ installed (the Lambda image ships indexer only) is left out; any other import er
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from indexer.errors import UsageError
 from indexer.settings import Settings
 
 ENTRY_POINTS = "pixdex.commands"
@@ -66,10 +66,19 @@ def installed() -> Iterator[Command]:
         try:
             command = ep.load()
         except ModuleNotFoundError as exc:  # declared but not shipped (the Lambda image has indexer only)
-            if exc.name != ep.module.split(".")[0]:
-                raise  # a real import error inside the command's package
+            if exc.name == ep.module.split(".")[0]:
+                continue
+            _broken(ep, f"{type(exc).__name__}: {exc}")  # a real import error inside the command's package
+            continue
+        except Exception as exc:  # the other commands still work; say which one does not
+            _broken(ep, f"{type(exc).__name__}: {exc}")
             continue
         if not isinstance(command, Command):
-            raise UsageError(f"entry point {ep.name} = {ep.value} ({ENTRY_POINTS}) is not an "
-                             "indexer.cli.plugins.Command")
+            _broken(ep, "it is not an indexer.cli.plugins.Command")
+            continue
         yield command
+
+
+def _broken(ep: Any, why: str) -> None:
+    print(f"pixdex: warning: the command {ep.name!r} ({ep.value}, {ENTRY_POINTS}) cannot be loaded: {why}",
+          file=sys.stderr)

@@ -35,7 +35,7 @@ def _search_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def search(args: argparse.Namespace, settings: Settings) -> int:
-    words = vocabulary.imagenet()  # what a typed word means: butterflies -> butterfly, lakeside -> lakeshore
+    words = vocabulary.for_model(settings.model)  # what a typed word means: butterflies -> butterfly
     query = Query(all_of=words.resolve_all(args.labels), any_of=words.resolve_all(args.any),
                   none_of=words.resolve_all(args.none),
                   min_confidence=args.min_confidence, text=args.text,

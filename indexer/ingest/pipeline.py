@@ -63,8 +63,8 @@ def decode_fetched(fetched: Fetched, limits: ImageLimits, size: int, preview: in
     etag = item.etag or hashlib.md5(data, usedforsecurity=False).hexdigest()
     try:
         return Decoded(item, decode(data, limits, size, preview), etag)
-    except ImageError as exc:
-        return Decoded(item, None, etag, str(exc), exc.reason)
+    except ImageError as exc:  # a deadline depends on the machine's load: tried again next run
+        return Decoded(item, None, etag, str(exc), exc.reason, retry=exc.reason == "decode deadline")
     except Exception as exc:  # a decoder bug must fail this item, not end the batch
         return Decoded(item, None, etag, f"unexpected decoder error: {type(exc).__name__}: {exc}", "decoder bug")
 

@@ -47,7 +47,7 @@ def server(port: int, deps: Deps, host: str = "127.0.0.1") -> http.server.Thread
         def _serve(self) -> None:
             url = urlsplit(self.path)
             length = self.headers.get("Content-Length") or "0"
-            if not length.isdigit():
+            if not (length.isascii() and length.isdigit()):
                 return self._refuse(400, f"Content-Length {length[:40]!r} is not a number of bytes")
             if int(length) > MAX_BODY:
                 return self._refuse(413, f"the body is over the {MAX_BODY:,} byte limit")

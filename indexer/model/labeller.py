@@ -47,10 +47,14 @@ class Prediction:
         the confidence is the model's probability (a concept's: the sum over its classes)."""
         taxonomy = vocabulary.taxonomy
         class_parents = dict(zip(taxonomy.names, taxonomy.parents, strict=True))
-        out = [Label(name, p, parents=class_parents[name]) for name, p in self.classes
+        concepts = [(name, p) for name, p in self.concepts if p >= vocabulary.threshold(name, is_class=False)]
+        stored = {name for name, _ in concepts}
+        # a label's parents are the concepts stored with it: a concept under its own threshold (sea at
+        # 0.3) must not be found through a child that passed its own (seashore at 0.26)
+        out = [Label(name, p, parents=tuple(c for c in class_parents[name] if c in stored)) for name, p in self.classes
                if p >= vocabulary.threshold(name, is_class=True)]
-        out += [Label(name, p, parents=taxonomy.concept_parents[name]) for name, p in self.concepts
-                if p >= vocabulary.threshold(name, is_class=False)]
+        out += [Label(name, p, parents=tuple(c for c in taxonomy.concept_parents[name] if c in stored))
+                for name, p in concepts]
         return out
 
 

@@ -1,8 +1,7 @@
 """Labels from faces (source `faces`): ImageNet has no person class, and people are what personal
 photos show most. One face: `person` and `face`; a large one: `portrait`; two or more: `people`;
 three or more: `group`. A label's confidence is the score of the face that makes it (the best
-face for person, the second best for people, the third for group), held to its threshold in
-vocabulary.toml like every other label.
+face for person, the second best for people, the third for group); a face counts at MIN_SCORE.
 """
 
 from __future__ import annotations

@@ -71,7 +71,7 @@ class Vocabulary:
         """Every label name a record can carry (classes, concepts, faces, properties), by its
         normalised form."""
         names = (*FACE_LABELS, *PROPERTY_LABELS, *self.taxonomy.names, *self.taxonomy.concepts)
-        return {normalise(n): n for n in reversed(names)}  # a class or concept named like a property wins
+        return {normalise(n): n for n in names}
 
     def resolve(self, word: str) -> str:
         """The label a typed word means: itself (any case or accents), an alias or synonym, or a
@@ -110,7 +110,7 @@ class Vocabulary:
         ordered = tuple(tuple(sorted(dict.fromkeys(ps), key=lambda p: (size[p], p))) for ps in parents)
         tax = Taxonomy(tuple(names), ordered)
         limits = rules.get("thresholds", {})
-        known = set(names) | set(tax.concepts)
+        known = set(names) | set(tax.concepts) | set(FACE_LABELS) | set(PROPERTY_LABELS)
         unknown = sorted(set(limits.get("labels", {})) - known)
         if unknown:
             raise ModelError(f"{VOCABULARY_FILE}: thresholds for labels that do not exist: {', '.join(unknown)}")
@@ -171,6 +171,14 @@ def _expand(concepts: dict[str, dict], names: list[str], parents: list[list[str]
             raise ModelError(f"{VOCABULARY_FILE}: concept {concept!r} is also a class name")
         classes_of(concept, ())
     return out
+
+
+def for_model(name: str) -> Vocabulary:
+    """The vocabulary query words are read with: the default model's, or, for your own model, one
+    that knows only the face and property labels (your classes match as they are typed)."""
+    from indexer.model.labeller import DEFAULT_MODEL
+
+    return imagenet() if name == DEFAULT_MODEL else Vocabulary(Taxonomy((), ()), 0.0, 0.0)
 
 
 @cache

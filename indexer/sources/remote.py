@@ -126,12 +126,16 @@ def fetch_image(url: str, limits: ImageLimits, timeout: float = 10.0,
     public-address check (a private deployment's own servers; tests)."""
     deadline = time.monotonic() + timeout
     with Watchdog(deadline) as watchdog:
+        too_long = UrlRefused(f"{urlsplit(url).hostname} took too long: over {timeout:g} s in all", 504)
         try:
-            return _fetch(url, limits, allow, deadline, watchdog)
+            got = _fetch(url, limits, allow, deadline, watchdog)
         except UrlRefused:
             if watchdog.fired:
-                raise UrlRefused(f"{urlsplit(url).hostname} took too long: over {timeout:g} s in all", 504) from None
+                raise too_long from None
             raise
+        if watchdog.fired:  # a body without a length, cut short by the watchdog: not the image
+            raise too_long
+        return got
 
 
 def _fetch(url: str, limits: ImageLimits, allow: frozenset[str], deadline: float, watchdog: Watchdog) -> Downloaded:
@@ -159,7 +163,7 @@ def _fetch(url: str, limits: ImageLimits, allow: frozenset[str], deadline: float
             if not kind.startswith("image/"):
                 raise UrlRefused(f"{url} is {kind or 'of no stated type'}, not an image", 415)
             length = resp.headers.get("Content-Length")
-            if length and length.isdigit() and int(length) > limits.max_bytes:
+            if length and length.isascii() and length.isdigit() and int(length) > limits.max_bytes:
                 raise UrlRefused(f"{url} is {int(length):,} bytes, over the {limits.max_bytes:,} byte limit", 413)
             return Downloaded(url, _body(resp, limits.max_bytes, deadline, url), kind)
         finally:

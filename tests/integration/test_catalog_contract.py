@@ -344,3 +344,16 @@ def test_a_sqlite_file_of_an_older_version_is_opened_and_migrated(tmp_path):
         assert cat.get(CORPUS[0].uri).faces == []
         cat.upsert_many([replace(CORPUS[1], faces=[(0.1, 0.2, 0.3, 0.4, 0.99)])])
         assert cat.get(CORPUS[1].uri).faces == [(0.1, 0.2, 0.3, 0.4, 0.99)]
+
+
+def test_similar_images_by_the_same_weights_whatever_rules_labelled_them(tmp_path):
+    """model_id names the weights and the rule files; embeddings compare by the weights alone."""
+    from dataclasses import replace
+
+    a = rec("a", {"cat": 0.9}, emb=[1, 0, 0])
+    b = replace(rec("b", {"cat": 0.8}, emb=[0.9, 0.1, 0]), model_id="m@1+vocabulary@abc+mtcnn@def")
+    other = replace(rec("c", {"cat": 0.8}, emb=[0.9, 0.1, 0]), model_id="m@2+vocabulary@abc")
+    with open_catalog(f"sqlite:///{tmp_path / 'c.db'}") as cat:
+        cat.upsert_many([a, b, other])
+        assert [r.id for r, _ in cat.similar(a.id)] == [b.id]
+        assert [r.id for r, _ in cat.similar(b.id)] == [a.id]

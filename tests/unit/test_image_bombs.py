@@ -88,3 +88,12 @@ def test_draft_decoding_keeps_a_jpeg_small(photo):
     photo.resize((4000, 3000)).save(big, "JPEG", quality=80)
     d = decode(big.getvalue(), ImageLimits(), preview=480)
     assert (d.width, d.height) == (4000, 3000) and max(d.preview.shape[:2]) <= 480
+
+
+def test_junk_and_fill_bytes_do_not_hide_a_flood_of_segments(photo):
+    data = save(photo, "JPEG", quality=85)
+    hidden = data[:2] + b"\x00" + b"\xff\xfe\x00\x02" * 2500 + data[2:]  # a junk byte, then 2500 COM segments
+    with pytest.raises(ImageError, match=r"more than 2000 segments"):
+        decode(hidden, ImageLimits())
+    filled = data[:2] + b"\xff" * 5_000_000 + data[2:]  # 5 MB of fill bytes: walked in one step
+    assert decode(filled, ImageLimits()).pixels.shape == (224, 224, 3)

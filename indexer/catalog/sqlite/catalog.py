@@ -27,7 +27,7 @@ from indexer.catalog.sqlite.memo import Memo
 from indexer.catalog.sqlite.planning import Planner, where
 from indexer.catalog.sqlite.rows import record_of, row_of
 from indexer.catalog.sqlite.schema import COLUMNS, encode_codes, marks, nocase, open_db, transaction
-from indexer.record import Record, utcnow
+from indexer.record import Record, embedding_model, utcnow
 
 
 class SQLiteCatalog(Catalog):
@@ -168,13 +168,15 @@ class SQLiteCatalog(Catalog):
 
     def _nearest(self, target: Record, k: int) -> list[tuple[Record, float]]:
         vec = target.embedding.astype(np.float32)
+        model = embedding_model(target.model_id)
         best_ids: list[str] = []
         best_scores = np.empty(0, dtype=np.float32)
         with self._lock:
             # embeddings of another model live in another space (and may have another size)
             cur = self._db.execute(
-                "SELECT id, embedding FROM images WHERE embedding IS NOT NULL AND id != ? AND model_id IS ? "
-                "AND length(embedding) = ?", [target.id, target.model_id, vec.size * 2])
+                "SELECT id, embedding FROM images WHERE embedding IS NOT NULL AND id != ? AND length(embedding) = ? "
+                "AND (model_id IS ? OR substr(model_id, 1, length(?) + 1) = ? || '+')",
+                [target.id, vec.size * 2, model, model, model])
             while chunk := cur.fetchmany(4096):
                 mat = np.frombuffer(b"".join(e for _, e in chunk), dtype=np.float16).reshape(len(chunk), -1)
                 scores = np.concatenate([best_scores, mat.astype(np.float32) @ vec])

@@ -51,6 +51,8 @@ class Facets:
         reading its rarest label's images from SQL would take longer than loading them all."""
         if matching(Query()) != matching(replace(q, all_of=(), any_of=(), none_of=(), min_confidence=0.0)):
             return False
+        if not (q.all_of or q.any_of) and q.min_confidence > 0:  # the best label, properties left out: SQL knows it
+            return False
         if not q.all_of or self._memo.has(("labels",)):
             return True
         rarest = min(self._labels.images(q.all_of).get(nocase(n), 0) for n in q.all_of)

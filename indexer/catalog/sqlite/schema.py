@@ -145,7 +145,11 @@ def add_missing_columns(db: sqlite3.Connection) -> None:
     have = {row[1] for row in db.execute("PRAGMA table_info(images)")}
     for name, decl in IMAGE_COLUMNS:
         if name not in have:
-            db.execute(f"ALTER TABLE images ADD COLUMN {name} {decl}")
+            try:
+                db.execute(f"ALTER TABLE images ADD COLUMN {name} {decl}")
+            except sqlite3.OperationalError as exc:  # another process added it meanwhile
+                if "duplicate column" not in str(exc):
+                    raise
 
 
 def derive_missing(db: sqlite3.Connection, path: Path) -> None:
