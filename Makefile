@@ -9,7 +9,7 @@ PORT ?= 8501
 DEMO_CATALOG ?= $(CURDIR)/var/demo.db
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: venv demo index ui test lint bench taxonomy clean chromium stack deploy
+.PHONY: venv demo index ui test lint bench fuzz taxonomy clean chromium stack deploy
 
 venv: $(VENV)/.installed
 
@@ -48,6 +48,9 @@ test: venv chromium $(TOOLS)/bin/checkov  ## lint, check the import layers (pypr
 chromium:  ## the browser the e2e tests drive (Debian's chromium; installed when missing)
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	@command -v chromium >/dev/null || { echo "chromium is needed for tests/e2e: apt-get install chromium" >&2; exit 1; }
+
+fuzz: venv  ## the fuzz pass of make test with many more, fresh inputs (FUZZ_N, default 20000 per property)
+	PIXDEX_FUZZ_EXAMPLES=$(or $(FUZZ_N),20000) $(PY) -m pytest -q -p no:cacheprovider tests/unit/test_fuzz.py
 
 lint: venv
 	$(VENV)/bin/ruff check .
