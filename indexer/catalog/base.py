@@ -201,15 +201,19 @@ class Catalog(ABC):
         """A person's decision: `labels` become the image's labels, as human labels (an empty list:
         no label applies). Human labels outrank the model's and survive relabelling
         (indexer.ingest.pipeline.keep_reviews)."""
+        reviewed = self._reviewed(id_, labels, user)
+        self.upsert_many([reviewed])
+        return reviewed
+
+    def _reviewed(self, id_: str, labels: Sequence[Label], user: str) -> Record:
+        """The record as the review leaves it (not written yet)."""
         record = self.get(id_)
         if record is None:
             raise CatalogError(f"no image with id or URI {id_!r} in the catalogue")
         human = [Label(lb.name, 1.0, Source.HUMAN, tuple(lb.parents)) for lb in labels]
         human += [lb for lb in record.labels if lb.source == Source.PROPERTY]  # exact: no review changes them
         # no sequencer: a review is no bucket event, and the key keeps the one last applied
-        reviewed = replace(record, labels=human, reviewed_at=utcnow(), reviewed_by=user, sequencer=None)
-        self.upsert_many([reviewed])
-        return reviewed
+        return replace(record, labels=human, reviewed_at=utcnow(), reviewed_by=user, sequencer=None)
 
     def similar(self, id_: str, k: int = 10) -> list[tuple[Record, float]]:
         """The k images nearest by cosine among those labelled by the same model, best first, the

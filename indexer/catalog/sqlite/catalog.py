@@ -27,7 +27,7 @@ from indexer.catalog.sqlite.memo import Memo
 from indexer.catalog.sqlite.planning import Planner, where
 from indexer.catalog.sqlite.rows import record_of, row_of
 from indexer.catalog.sqlite.schema import COLUMNS, encode_codes, marks, nocase, open_db, transaction
-from indexer.record import Record, embedding_model, utcnow
+from indexer.record import Label, Record, embedding_model, utcnow
 
 
 class SQLiteCatalog(Catalog):
@@ -52,29 +52,43 @@ class SQLiteCatalog(Catalog):
         records = list({r.id: r for r in records}.values())  # the same id twice in a batch: the last one wins
         if not records:
             return 0
-        updates = ", ".join(f"{c}=excluded.{c}" for c in COLUMNS if c != "id")
         with self._lock, transaction(self._db, self.path):
-            applied = self._applied([r.id for r in records])
-            rows, labels_of = [], {}
-            for r in records:
-                if not is_newer(r.sequencer, applied.get(r.id)):
-                    continue
-                rows.append(row_of(r, r.sequencer or applied.get(r.id)))
-                labels_of[r.id] = label_rows_of(r)
-            ids = [(id_,) for id_ in labels_of]
-            self._db.executemany("DELETE FROM image_labels WHERE image_id=?", ids)
-            self._db.executemany(
-                f"INSERT INTO images ({', '.join(COLUMNS)}) VALUES ({marks(len(COLUMNS))}) "
-                f"ON CONFLICT(id) DO UPDATE SET {updates}", rows)
-            self._db.executemany("INSERT INTO image_labels VALUES (?, ?, ?)",
-                                 [(id_, name, conf) for id_, labels in labels_of.items() for name, conf in labels])
-            code_of = self._labels.codes({name for labels in labels_of.values() for name, _ in labels})
-            self._db.executemany("INSERT OR REPLACE INTO image_label_codes VALUES (?, ?, ?)", [
-                (id_, *encode_codes([code_of[nocase(n)] for n, _ in labels], [c for _, c in labels]))
-                for id_, labels in labels_of.items()])
-            self._db.executemany("DELETE FROM tombstones WHERE id=?", ids)
+            written, code_of = self._write(records)
         self._labels.committed(code_of)
-        return len(rows)
+        return written
+
+    def review(self, id_: str, labels: Sequence[Label], user: str) -> Record:
+        """As Catalog.review, with the read and the write in one transaction: a write by another
+        process lands before or after the review, never between its read and its write."""
+        with self._lock, transaction(self._db, self.path):
+            reviewed = self._reviewed(id_, labels, user)
+            _, code_of = self._write([reviewed])
+        self._labels.committed(code_of)
+        return reviewed
+
+    def _write(self, records: list[Record]) -> tuple[int, dict[str, int]]:
+        """upsert_many's work, in the caller's transaction: (records written, label codes used)."""
+        updates = ", ".join(f"{c}=excluded.{c}" for c in COLUMNS if c != "id")
+        applied = self._applied([r.id for r in records])
+        rows, labels_of = [], {}
+        for r in records:
+            if not is_newer(r.sequencer, applied.get(r.id)):
+                continue
+            rows.append(row_of(r, r.sequencer or applied.get(r.id)))
+            labels_of[r.id] = label_rows_of(r)
+        ids = [(id_,) for id_ in labels_of]
+        self._db.executemany("DELETE FROM image_labels WHERE image_id=?", ids)
+        self._db.executemany(
+            f"INSERT INTO images ({', '.join(COLUMNS)}) VALUES ({marks(len(COLUMNS))}) "
+            f"ON CONFLICT(id) DO UPDATE SET {updates}", rows)
+        self._db.executemany("INSERT INTO image_labels VALUES (?, ?, ?)",
+                             [(id_, name, conf) for id_, labels in labels_of.items() for name, conf in labels])
+        code_of = self._labels.codes({name for labels in labels_of.values() for name, _ in labels})
+        self._db.executemany("INSERT OR REPLACE INTO image_label_codes VALUES (?, ?, ?)", [
+            (id_, *encode_codes([code_of[nocase(n)] for n, _ in labels], [c for _, c in labels]))
+            for id_, labels in labels_of.items()])
+        self._db.executemany("DELETE FROM tombstones WHERE id=?", ids)
+        return len(rows), code_of
 
     def delete(self, ids: Iterable[str], sequencer: str | None = None) -> int:
         ids = list(dict.fromkeys(ids))
