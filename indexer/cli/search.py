@@ -17,7 +17,8 @@ from indexer.settings import Settings
 
 def _search_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("labels", nargs="*", metavar="LABEL",
-                   help="labels the image must all have; a word means its label (cats, lakeside, seaside)")
+                   help="labels the image must all have; a word means its label (cats, lakeside, seaside); "
+                        "quote a label of several words: 'black and white'")
     p.add_argument("--any", action="append", default=[], metavar="LABEL", help="at least one of these (repeatable)")
     p.add_argument("--not", dest="none", action="append", default=[], metavar="LABEL",
                    help="none of these (repeatable)")
