@@ -17,9 +17,7 @@ PER_PAGE = 8
 def label_parents(model_id: str) -> dict[str, tuple[str, ...]]:
     """Every name the model knows (classes and concepts) -> its parent concepts."""
     taxonomy = labeller().taxonomy
-    parents = dict(zip(taxonomy.names, taxonomy.parents, strict=True))
-    parents.update(taxonomy.concept_parents)
-    return parents
+    return {**taxonomy.parents_of, **taxonomy.concept_parents}
 
 
 def confirmed(record: Record) -> list[Label]:

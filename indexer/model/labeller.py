@@ -46,7 +46,7 @@ class Prediction:
         """What is stored: the classes and concepts at or above their thresholds (vocabulary.toml);
         the confidence is the model's probability (a concept's: the sum over its classes)."""
         taxonomy = vocabulary.taxonomy
-        class_parents = dict(zip(taxonomy.names, taxonomy.parents, strict=True))
+        class_parents = taxonomy.parents_of
         concepts = [(name, p) for name, p in self.concepts if p >= vocabulary.threshold(name, is_class=False)]
         stored = {name for name, _ in concepts}
         # a label's parents are the concepts stored with it: a concept under its own threshold (sea at
@@ -56,6 +56,26 @@ class Prediction:
         out += [Label(name, p, parents=tuple(c for c in taxonomy.concept_parents[name] if c in stored))
                 for name, p in concepts]
         return out
+
+
+def predictions(probs: np.ndarray, embeddings: np.ndarray, taxonomy: Taxonomy, top_k: int,
+                model_id: str) -> list[Prediction]:
+    """The model's view of each image: its top-k classes, and the concepts of `taxonomy` over
+    REPORTED; which of them become labels is the vocabulary's decision (Prediction.labels)."""
+    concept_probs = probs @ taxonomy.membership
+    k = min(top_k, probs.shape[1])
+    out = []
+    for p, c, e in zip(probs, concept_probs, embeddings, strict=True):
+        top = np.argsort(-p)[:k]
+        keep = np.flatnonzero(c >= REPORTED)
+        keep = keep[np.argsort(-c[keep])]
+        out.append(Prediction(
+            classes=[(taxonomy.names[i], float(p[i])) for i in top],
+            concepts=[(taxonomy.concepts[j], min(1.0, float(c[j]))) for j in keep],
+            embedding=e.astype(np.float32),
+            model_id=model_id,
+        ))
+    return out
 
 
 def pick_device(wanted: str) -> torch.device:
@@ -70,15 +90,9 @@ def pick_device(wanted: str) -> torch.device:
 
 
 def on_cuda(wanted: str) -> bool:
-    """Whether the device setting `wanted` (auto, cpu, cuda, cuda:N) runs on a GPU; `auto` looks
-    for one (loading torch), the others are read as they are."""
-    if wanted.startswith("cuda"):
-        return True
-    if wanted != "auto":
-        return False
-    import torch
-
-    return torch.cuda.is_available()
+    """Whether the device setting `wanted` (auto, cpu, cuda, cuda:N) runs on a GPU (pick_device's
+    answer: `auto` looks for one, loading torch)."""
+    return pick_device(wanted).type == "cuda"
 
 
 def file_hash(path: Path) -> str:
@@ -175,26 +189,9 @@ class Labeller(ABC):
         embeddings = torch.nn.functional.normalize(features.float(), dim=1).cpu().numpy()
         return probs, embeddings
 
-    def decode(self, probs: np.ndarray, embeddings: np.ndarray, taxonomy: Taxonomy | None = None) -> list[Prediction]:
-        """The model's view: the top-k classes, and the concepts over REPORTED (of `taxonomy`,
-        default the vocabulary's); which of them become labels is the vocabulary's decision
-        (Prediction.labels)."""
-        taxonomy = taxonomy or self.taxonomy
-        concept_probs = probs @ taxonomy.membership
-        k = min(self.settings.top_k, probs.shape[1])
-        model_id = self.model_id
-        out = []
-        for p, c, e in zip(probs, concept_probs, embeddings, strict=True):
-            top = np.argsort(-p)[:k]
-            keep = np.flatnonzero(c >= REPORTED)
-            keep = keep[np.argsort(-c[keep])]
-            out.append(Prediction(
-                classes=[(taxonomy.names[i], float(p[i])) for i in top],
-                concepts=[(taxonomy.concepts[j], min(1.0, float(c[j]))) for j in keep],
-                embedding=e.astype(np.float32),
-                model_id=model_id,
-            ))
-        return out
+    def decode(self, probs: np.ndarray, embeddings: np.ndarray) -> list[Prediction]:
+        """The model's raw output as Predictions (see `predictions`)."""
+        return predictions(probs, embeddings, self.taxonomy, self.settings.top_k, self.model_id)
 
     @abstractmethod
     def _load(self) -> None: ...

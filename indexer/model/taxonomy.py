@@ -45,6 +45,11 @@ class Taxonomy:
         return cls(tuple(names), tuple(parents))
 
     @cached_property
+    def parents_of(self) -> dict[str, tuple[str, ...]]:
+        """Class name -> its parent concepts, nearest first."""
+        return dict(zip(self.names, self.parents, strict=True))
+
+    @cached_property
     def concepts(self) -> tuple[str, ...]:
         return tuple(sorted({p for ps in self.parents for p in ps}))
 

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from indexer.catalog.base import label_rows_of  # noqa: E402
 from indexer.images import decode  # noqa: E402
 from indexer.model import vocabulary  # noqa: E402
-from indexer.model.labeller import make_labeller  # noqa: E402
+from indexer.model.labeller import make_labeller, predictions  # noqa: E402
 from indexer.model.people import face_labels  # noqa: E402
 from indexer.model.properties import property_labels  # noqa: E402
 from indexer.record import Label, Record, Source, Status  # noqa: E402
@@ -97,10 +97,9 @@ def predict_all(manifest: list[dict], cache: Path | None) -> list[tuple[dict, np
 
 def labelled(predicted, words: vocabulary.Vocabulary) -> list[tuple[dict, list[Label]]]:
     """Each photo's labels under `words` (its taxonomy and thresholds), as pixdex index stores them."""
-    labeller = make_labeller(ModelSettings(device="cpu"))
     probs = np.stack([p for _, p, _ in predicted])
-    predictions = labeller.decode(probs, np.zeros((len(probs), 1), dtype=np.float32), words.taxonomy)
-    return [(photo, p.labels(words) + fixed) for (photo, _, fixed), p in zip(predicted, predictions, strict=True)]
+    made = predictions(probs, np.zeros((len(probs), 1), dtype=np.float32), words.taxonomy, ModelSettings().top_k, "")
+    return [(photo, p.labels(words) + fixed) for (photo, _, fixed), p in zip(predicted, made, strict=True)]
 
 
 def names_of(labels: list[Label]) -> set[str]:
