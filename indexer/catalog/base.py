@@ -143,6 +143,16 @@ def label_rows_of(record: Record) -> list[tuple[str, float]]:
     return list({**inherited, **own}.values())
 
 
+def can_name_a_record(ref: str) -> bool:
+    """Whether `ref` can be an id or a canonical URI: those are text (ids hex, URIs percent-encoded),
+    so a string that is not (a file name's undecodable bytes, as surrogates) names none."""
+    try:
+        ref.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def is_newer(incoming: str | None, applied: str | None) -> bool:
     """Whether a change carrying sequencer `incoming` may replace what was applied at `applied`.
     Sequencers are normalised (record.normalise_sequencer), so text order is event order; a change

@@ -33,6 +33,7 @@ from indexer.catalog.base import (
     Page,
     Query,
     Sort,
+    can_name_a_record,
     chunks,
     is_newer,
     label_rows_of,
@@ -246,6 +247,8 @@ class OpenSearchCatalog(Catalog):
 
     def get(self, id_or_uri: str) -> Record | None:
         """By id (real-time, like get_many), else by URI (a search: visible after the refresh)."""
+        if not can_name_a_record(id_or_uri):
+            return None
         with self._errors("read a record"):
             by_id = self.client.mget(index=self.alias, body={"ids": [id_or_uri]})["docs"][0]
             if by_id.get("found"):

@@ -53,8 +53,7 @@ def find_record(catalog: Catalog, ref: str) -> Record | None:
     """By id or URI, else by the path of an indexed file (which may no longer exist)."""
     from indexer.sources.files import file_uri
 
-    # a path whose name is not UTF-8 (surrogate escapes) is no id or URI: only its file URI can match
-    record = catalog.get(ref) if ref.encode(errors="surrogateescape") == ref.encode(errors="replace") else None
+    record = catalog.get(ref)
     if record is None and "://" not in ref:
         record = catalog.get(file_uri(Path(ref)))
     return record

@@ -357,3 +357,7 @@ def test_similar_images_by_the_same_weights_whatever_rules_labelled_them(tmp_pat
         cat.upsert_many([a, b, other])
         assert [r.id for r, _ in cat.similar(a.id)] == [b.id]
         assert [r.id for r, _ in cat.similar(b.id)] == [a.id]
+
+
+def test_a_name_that_is_not_text_names_no_record(cat):
+    assert cat.get("/photos/caf\udce9.png") is None  # a Latin-1 file name, as os.fsdecode gives it

@@ -16,6 +16,7 @@ from indexer.catalog.base import (
     DayCount,
     Page,
     Query,
+    can_name_a_record,
     chunks,
     is_newer,
     label_rows_of,
@@ -120,6 +121,8 @@ class SQLiteCatalog(Catalog):
     # -- reads -----------------------------------------------------------------------------------
 
     def get(self, id_or_uri: str) -> Record | None:
+        if not can_name_a_record(id_or_uri):
+            return None
         found = self._fetch_where("id=? OR uri=?", [id_or_uri, id_or_uri], embedding=True)
         return found[0] if found else None
 
