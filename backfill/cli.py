@@ -16,7 +16,7 @@ from backfill.report import Report
 from backfill.shard import Shard
 from backfill.stages import Relabel
 from indexer.cli.common import ITEMS_FAILED as FAILED
-from indexer.cli.common import OK, StopOnSignal, non_negative_int, positive_int, say
+from indexer.cli.common import OK, StopOnSignal, device_option, non_negative_int, positive_int, say
 from indexer.cli.plugins import Command
 from indexer.errors import SourceError
 from indexer.images import EXTENSIONS
@@ -80,7 +80,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     speed.add_argument("--max-reads-per-second", type=float, metavar="R", help="cap on source reads per second")
     speed.add_argument("--retries", type=non_negative_int, default=4, metavar="N",
                        help="retries per image when the store fails (5xx, throttling, timeouts; default 4)")
-    speed.add_argument("--device", help="auto, cpu, cuda or cuda:N (PIXDEX_DEVICE)")
+    device_option(speed)
     out = p.add_argument_group("output")
     out.add_argument("--report", metavar="PATH", help="also write the JSON summary here (a path or s3://bucket/key)")
     out.add_argument("--max-failure-rate", type=float, default=0.05, metavar="X",

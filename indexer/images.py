@@ -87,6 +87,11 @@ def decode(data: bytes, limits: ImageLimits, size: int = 224, preview: int = 0) 
     return DecodedImage(fit(rgb, size), w, h, fmt, CONTENT_TYPES[fmt], whole)
 
 
+def _too_many_pixels(w: int, h: int, limits: ImageLimits) -> ImageError:
+    return ImageError(f"image is {w}x{h} ({w * h / 1e6:.0f} MP), over the {limits.max_pixels / 1e6:.0f} MP limit "
+                      "(possible decompression bomb)", "decompression bomb")
+
+
 def _size_past_ceiling(data: bytes) -> tuple[int, int]:
     """The size in the header of an image that Image.open refused as over Pillow's ceiling: the
     steps of Image.open (each format's plugin, where its check accepts the prefix) without the
@@ -171,9 +176,7 @@ def _identify(data: bytes, limits: ImageLimits, deadline: float = float("inf")) 
     except Image.DecompressionBombError:
         # over Pillow's own ceiling (2x Image.MAX_IMAGE_PIXELS, which pixdex leaves as it is), so over
         # any max_pixels the settings accept: refused as open_upright refuses it, size and all
-        w, h = _size_past_ceiling(data)
-        raise ImageError(f"image is {w}x{h} ({w * h / 1e6:.0f} MP), over the {limits.max_pixels / 1e6:.0f} MP "
-                         "limit (possible decompression bomb)", "decompression bomb") from None
+        raise _too_many_pixels(*_size_past_ceiling(data), limits) from None
     except UnidentifiedImageError:
         if _looks_like_heic(data) and not heif:
             raise ImageError("HEIC image, but HEIC support is not installed: pip install 'pixdex[heic]'",
@@ -217,8 +220,7 @@ def _open_upright(data: bytes, limits: ImageLimits, size: int, deadline: float) 
             raise ImageError(f"image is {w}x{h} px, {max(w, h) / max(min(w, h), 1):.0f} times longer than wide, over "
                              f"the {limits.max_aspect:g}:1 limit (PIXDEX_LIMITS__MAX_ASPECT)", "aspect ratio")
         if w * h > limits.max_pixels:
-            raise ImageError(f"image is {w}x{h} ({w * h / 1e6:.0f} MP), over the {limits.max_pixels / 1e6:.0f} MP "
-                             "limit (possible decompression bomb)", "decompression bomb")
+            raise _too_many_pixels(w, h, limits)
         if min(w, h) < limits.min_side:
             raise ImageError(f"image is {w}x{h} px, under the {limits.min_side} px minimum side", "too small")
         if fmt in ("JPEG", "MPO"):

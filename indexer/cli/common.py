@@ -22,6 +22,11 @@ def catalog_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--catalog", metavar="URL", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
+def device_option(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """`--device`, which overrides PIXDEX_DEVICE."""
+    p.add_argument("--device", help="auto, cpu, cuda or cuda:N (PIXDEX_DEVICE)")
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:

@@ -10,15 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from indexer.catalog import open_catalog
-from indexer.cli.common import ITEMS_FAILED, OK, StopOnSignal, positive_int, say
+from indexer.cli.common import ITEMS_FAILED, OK, StopOnSignal, device_option, positive_int, say
 from indexer.cli.plugins import Command
 from indexer.errors import UsageError
 from indexer.record import Record, Status
 from indexer.settings import Settings
-
-
-def _device(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", help="auto, cpu, cuda or cuda:N (PIXDEX_DEVICE)")
 
 
 def _index_arguments(p: argparse.ArgumentParser) -> None:
@@ -26,7 +22,7 @@ def _index_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="relabel even unchanged files")
     p.add_argument("--batch-size", type=positive_int, help="images per model batch (default 16, PIXDEX_BATCH_SIZE)")
     p.add_argument("--workers", type=positive_int, help="decode threads (default: cores, at most 4)")
-    _device(p)
+    device_option(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
@@ -88,7 +84,7 @@ def _watch_arguments(p: argparse.ArgumentParser) -> None:
                    help="--queue: long-poll seconds, 0-20 (default 20)")
     p.add_argument("--visibility-timeout", type=positive_int, default=300, metavar="S",
                    help="--queue: seconds a received message stays hidden from other consumers (default 300)")
-    _device(p)
+    device_option(p)
 
 
 def watch(args: argparse.Namespace, settings: Settings) -> int:
