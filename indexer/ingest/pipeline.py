@@ -73,8 +73,8 @@ def label_records(labeller: Labeller, batch: Sequence[Decoded]) -> list[Record]:
     """One model batch over the decoded images; a record per item (FAILED for those without pixels)."""
     ok = [d for d in batch if d.image is not None]
     predictions = labeller.predict(np.stack([d.image.pixels for d in ok])) if ok else []
-    labels = dict(zip((id(d) for d in ok), predictions, strict=True))
-    faces = dict(zip((id(d) for d in ok), labeller.find_faces([d.image.preview for d in ok]), strict=True))
+    faces = labeller.find_faces([d.image.preview for d in ok])
+    seen = {id(d): pf for d, pf in zip(ok, zip(predictions, faces, strict=True), strict=True)}
     model_id = labeller.model_id
     records = []
     for d in batch:
@@ -86,7 +86,7 @@ def label_records(labeller: Labeller, batch: Sequence[Decoded]) -> list[Record]:
         if d.image is None:
             records.append(Record(status=Status.FAILED, error=d.error, **base))
             continue
-        p, found = labels[id(d)], faces[id(d)]
+        p, found = seen[id(d)]
         records.append(Record(
             status=Status.LABELED, width=d.image.width, height=d.image.height, format=d.image.format,
             content_type=d.image.content_type, embedding=p.embedding, faces=found, **base,
