@@ -62,7 +62,11 @@ def main() -> None:
     if deleted := st.session_state.pop("deleted", None):
         st.toast(f"Deleted {deleted} from the catalogue")
     options = label_options(settings().catalog)
-    query = query_from_widgets(options)
+    try:
+        query = query_from_widgets(options)
+    except ValueError as exc:  # the query's bounds (at most 32 labels): a message, never a traceback
+        st.error(f"This search cannot be run: {exc}. Remove some labels.")
+        return
 
     # pages: the current page's cursor is in the URL (`after`); earlier ones are kept for "Previous"
     key = repr(query)  # everything the widgets chose (the cursor comes from the URL below)

@@ -15,7 +15,7 @@ import traceback
 import warnings
 
 from indexer.cli import index, opensearch, search, services
-from indexer.cli.common import INTERRUPTED, ITEMS_FAILED, USAGE, catalog_option
+from indexer.cli.common import INTERRUPTED, ITEMS_FAILED, OK, USAGE, catalog_option
 from indexer.cli.plugins import Command, installed
 from indexer.errors import PixdexError
 from indexer.settings import Settings
@@ -60,6 +60,9 @@ def execute(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     except ValueError as exc:  # a setting or an argument out of range (pydantic, Query)
         print(f"pixdex: error: {exc}", file=sys.stderr)
         return USAGE
+    except BrokenPipeError:  # `pixdex show ... | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return OK
     except (OSError, sqlite3.Error) as exc:  # disk full, catalogue locked too long, ...
         print(f"pixdex: error: {exc}; what was written stays", file=sys.stderr)
         return ITEMS_FAILED

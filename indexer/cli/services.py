@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import subprocess
 import sys
 import threading
 
@@ -105,7 +104,8 @@ def ui(args: argparse.Namespace, settings: Settings) -> int:
     if not os.environ.get("DISPLAY") and sys.platform.startswith("linux"):
         cmd += ["--server.headless", "true"]
     say(f"pixdex ui: http://{args.host}:{args.port}  (catalogue {settings.catalog})")
-    return subprocess.call(cmd, env=env)
+    sys.stderr.flush()
+    os.execve(sys.executable, cmd, env)  # noqa: S606 - Streamlit in this process: a signal to pixdex ui stops it
 
 
 COMMANDS = [

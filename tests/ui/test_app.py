@@ -132,3 +132,11 @@ def test_a_scene_and_people_found_in_the_app(settings, labeller, catalog, monkey
     assert beach.startswith("beach")  # the label searched for comes first on the tile
     assert len(image_links(run_app(all="people"))) >= 2
     assert len(image_links(run_app(all="black and white"))) == 1
+
+
+def test_more_labels_than_a_search_takes_is_a_message_not_a_traceback(photo_catalog):
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["all"] = [f"label{i}" for i in range(40)]  # a shared link, or "Select all" on a big catalogue
+    at.run()
+    assert not at.exception
+    assert any("at most 32 labels" in e.value for e in at.error)
