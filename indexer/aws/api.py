@@ -5,7 +5,9 @@ Powertools' APIGatewayRestResolver. The query parameters are the app's (see ui/s
     POST   /uploads       {"content_type": "image/jpeg", "size": N} -> 201 {"id", ..., "upload": {"url", "fields"}}:
                           a pre-signed S3 POST for images over API Gateway's and Lambda's request limits
     GET    /images/{id}   the record; status NOT_CLASSIFIED until the bucket's event labels it
-    GET    /search        ?all=cat&any=..&not=..&min=0.5&source=..&since=..&until=..&sort=..&limit=..&cursor=..
+    GET    /search        ?q=cat OR dog -beach (the query language, indexer.query_language), and/or
+                          ?all=cat&any=..&not=..&min=0.5&source=..&since=..&until=..&sort=..&limit=..&cursor=..
+                          -> {"total", "next_cursor", "records", "query", "terms", "hint"}
     GET    /labels        ?limit=50&min=0
     DELETE /images/{id}   the record, and the object when the API stored it
 
@@ -32,6 +34,7 @@ from indexer.catalog import Catalog, CatalogError, Query, Sort, open_catalog
 from indexer.errors import PixdexError
 from indexer.images import CONTENT_TYPES, ImageError, check_size, image_format
 from indexer.model import vocabulary
+from indexer.query_language import QueryError, hint_in, parse
 from indexer.record import Record, Status
 from indexer.settings import Settings
 from indexer.sources.remote import fetch_image
@@ -161,18 +164,26 @@ def delete_image(image_id: str) -> dict:
 @app.get("/search")
 def search() -> dict:
     q = app.current_event
+    words = vocabulary.for_model(deps().settings.model)
     try:
-        query = Query(all_of=_many(q, "all"), any_of=_many(q, "any"), none_of=_many(q, "not"),
-                      min_confidence=float(q.get_query_string_value("min", "0")),
-                      source_prefix=q.get_query_string_value("source") or None,
-                      since=_date(q.get_query_string_value("since")), until=_date(q.get_query_string_value("until")),
-                      sort=Sort(q.get_query_string_value("sort", "date")),
-                      limit=min(100, int(q.get_query_string_value("limit", "24"))),
-                      cursor=q.get_query_string_value("cursor"))
+        base = Query(all_of=_many(q, "all"), any_of=_many(q, "any"), none_of=_many(q, "not"),
+                     min_confidence=float(q.get_query_string_value("min", "0")),
+                     source_prefix=q.get_query_string_value("source") or None,
+                     since=_date(q.get_query_string_value("since")), until=_date(q.get_query_string_value("until")),
+                     limit=min(100, int(q.get_query_string_value("limit", "24"))),
+                     cursor=q.get_query_string_value("cursor"))
+        sort = q.get_query_string_value("sort")
+        parsed = parse(q.get_query_string_value("q", ""), words, base, Sort(sort) if sort else None)
+    except QueryError as exc:  # a UsageError: a 400 with the parser's message
+        raise ApiError(str(exc), 400) from None
     except ValueError as exc:
         raise ApiError(f"bad query: {exc}", 400) from None
-    page = deps().catalog.search(query)  # a forged cursor: InvalidCursor, a 400 by its kind
-    return {"total": page.total, "next_cursor": page.next_cursor, "records": [r.to_json() for r in page.records]}
+    catalog = deps().catalog
+    page = catalog.search(parsed.query)  # a forged cursor: InvalidCursor, a 400 by its kind
+    return {"total": page.total, "next_cursor": page.next_cursor, "records": [r.to_json() for r in page.records],
+            "query": parsed.text(), "terms": [{"kind": str(t.kind), "typed": t.typed, "label": t.label,
+                                               "known": t.known} for t in parsed.terms],
+            "hint": hint_in(parsed, words, catalog)}
 
 
 @app.get("/labels")

@@ -5,20 +5,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from datetime import datetime
 
 from indexer.catalog import Query, Sort, open_catalog
 from indexer.cli.common import ITEMS_FAILED, OK, add_json, find_record, not_found, positive_int, print_json, record_line
 from indexer.cli.plugins import Command
 from indexer.model import vocabulary
+from indexer.query_language import GRAMMAR, hint_in, parse
 from indexer.record import Status
 from indexer.settings import Settings
 
 
 def _search_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("labels", nargs="*", metavar="LABEL",
-                   help="labels the image must all have; a word means its label (cats, lakeside, seaside); "
-                        "quote a label of several words: 'black and white'")
+    p.add_argument("words", nargs="*", metavar="WORD",
+                   help="the query, as typed into the app's search box (the grammar is below)")
     p.add_argument("--any", action="append", default=[], metavar="LABEL", help="at least one of these (repeatable)")
     p.add_argument("--not", dest="none", action="append", default=[], metavar="LABEL",
                    help="none of these (repeatable)")
@@ -29,7 +30,8 @@ def _search_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", metavar="PREFIX", help="URI prefix, e.g. file:///home/me/photos/")
     p.add_argument("--since", type=datetime.fromisoformat, metavar="DATE", help="indexed on or after (ISO date)")
     p.add_argument("--until", type=datetime.fromisoformat, metavar="DATE", help="indexed before (ISO date)")
-    p.add_argument("--sort", choices=[s.value for s in Sort], default=Sort.DATE.value)
+    p.add_argument("--sort", choices=[s.value for s in Sort],
+                   help="default: by confidence when labels are searched, else newest first")
     p.add_argument("--limit", type=positive_int, default=20, help="records per page (default 20)")
     p.add_argument("--cursor", help="the next-page cursor printed by the previous page")
     add_json(p)
@@ -37,14 +39,18 @@ def _search_arguments(p: argparse.ArgumentParser) -> None:
 
 def search(args: argparse.Namespace, settings: Settings) -> int:
     words = vocabulary.for_model(settings.model)  # what a typed word means: butterflies -> butterfly
-    query = Query(all_of=words.resolve_all(args.labels), any_of=words.resolve_all(args.any),
-                  none_of=words.resolve_all(args.none),
-                  min_confidence=args.min_confidence, text=args.text,
-                  status=Status(args.status) if args.status else None,
-                  source_prefix=args.source, since=args.since, until=args.until, sort=Sort(args.sort),
-                  limit=args.limit, cursor=args.cursor)
+    base = Query(any_of=words.resolve_all(args.any), none_of=words.resolve_all(args.none),
+                 min_confidence=args.min_confidence, text=args.text,
+                 status=Status(args.status) if args.status else None,
+                 source_prefix=args.source, since=args.since, until=args.until,
+                 limit=args.limit, cursor=args.cursor)
+    parsed = parse(" ".join(args.words), words, base, Sort(args.sort) if args.sort else None)
+    query = parsed.query
     with open_catalog(settings.catalog, settings) as catalog:
         page = catalog.search(query)
+        unknown = hint_in(parsed, words, catalog)
+    if unknown:
+        print(f"pixdex: {unknown}", file=sys.stderr)
     if args.json:
         print_json(page.records, args.embedding)
     else:
@@ -137,11 +143,17 @@ def delete(args: argparse.Namespace, settings: Settings) -> int:
 
 COMMANDS = [
     Command("search", "find images by label", _search_arguments, search,
-            description="Find images by label. Every positional LABEL must match; with none, every record is "
-                        "listed, newest first. Labels include parent concepts (cat, dog, vehicle, food, ...), "
-                        "scenes (beach, mountain, lake, snow, street, indoor), people (person, people, portrait), "
-                        "and properties (black and white, colours, panorama). Words match case- and accent-"
-                        "insensitively, and plurals, synonyms and aliases mean their label."),
+            description=textwrap.fill(
+                "Find images by label, with the query you would type into the app's search box; with no words, "
+                "every record is listed, newest first. Labels include parent concepts (cat, dog, vehicle, food, "
+                "...), scenes (beach, mountain, lake, snow, street, indoor), people (person, people, portrait), "
+                "and properties (black and white, colours, panorama). Words match case- and accent-insensitively, "
+                "and plurals, synonyms and aliases mean their label. A word that is no label gets a 'did you "
+                "mean' on stderr.", 100),
+            epilog=GRAMMAR + "\n\n" + textwrap.fill(
+                "The shell reads -word as an option: write NOT beach, quote the query (pixdex search 'dog -beach'), "
+                "or end the options with -- (pixdex search -- dog -beach).", 100),
+            verbatim=True),
     Command("labels", "every label with its image count", _labels_arguments, labels),
     Command("show", "one record: labels, metadata, status", _one_record_arguments, show),
     Command("similar", "images that look alike (cosine over embeddings)", _similar_arguments, similar),

@@ -73,6 +73,11 @@ class Vocabulary:
         names = (*FACE_LABELS, *PROPERTY_LABELS, *self.taxonomy.names, *self.taxonomy.concepts)
         return {normalise(n): n for n in names}
 
+    @cached_property
+    def words(self) -> dict[str, str]:
+        """Every normalised word it reads (labels, aliases, WordNet synonyms) -> the label it means."""
+        return {**self.aliases, **self.labels}
+
     def resolve(self, word: str) -> str:
         """The label a typed word means: itself (any case or accents), an alias or synonym, or a
         plural's singular; a word the vocabulary does not know comes back as typed."""

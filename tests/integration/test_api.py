@@ -44,6 +44,12 @@ def test_submit_then_the_event_labels_it_search_finds_it_delete_removes_it(api, 
 
     status, found = call(deps, "GET", "/search", params={"all": "cat", "min": "0.5"})
     assert status == 200 and [r["id"] for r in found["records"]] == [image_id] and found["total"] == 1
+    status, typed = call(deps, "GET", "/search", params={"q": "Cats OR dogs -beach min:50%"})  # the search box
+    assert status == 200 and [r["id"] for r in typed["records"]] == [image_id], typed
+    assert typed["query"] == "cat OR dog -beach min:50%" and typed["hint"] is None
+    assert [(t["kind"], t["label"]) for t in typed["terms"]] == [("any", "cat"), ("any", "dog"), ("not", "beach")]
+    status, typo = call(deps, "GET", "/search", params={"q": "kat"})
+    assert status == 200 and typo["total"] == 0 and typo["hint"].startswith("no label `kat`; did you mean"), typo
     status, facets = call(deps, "GET", "/labels", params={"limit": "5"})
     assert status == 200 and {"label": "cat", "count": 1} in facets
 
@@ -166,6 +172,10 @@ def test_signed_upload_refusals(api, body, status, message):
      "content_type"),
     (("GET", "/search"), {"params": {"all": [f"label{i}" for i in range(500)]}}, 400, "at most 32 labels"),
     (("GET", "/search"), {"params": {"all": [f"label{i}" for i in range(65)]}}, 400, "at most 32 labels"),
+    (("GET", "/search"), {"params": {"q": " ".join(f"label{i}" for i in range(500))}}, 400, "characters"),
+    (("GET", "/search"), {"params": {"q": " ".join(f"w{i}" for i in range(100))}}, 400, "at most 32 labels"),
+    (("GET", "/search"), {"params": {"q": "x" * 10_000}}, 400, "at most 1000 characters"),
+    (("GET", "/search"), {"params": {"q": "camera:canon"}}, 400, "no field `camera:`"),
 ])
 def test_hostile_requests_are_refused_not_crashed_on(api, args, kw, status, message):
     deps, _ = api

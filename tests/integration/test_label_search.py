@@ -30,6 +30,11 @@ EXPECTED = {
     "butterflies": ({"butterfly.jpg"}, {"beach.jpg", "mountain.jpg", "cat.png"} | PEOPLE),
     "black and white": ({"portrait-bw.jpg", "cameraman.jpg"}, {"beach.jpg", "butterfly.jpg", "cat.png", "coffee.jpg"}),
     "cats": ({"cat.png"}, {"coffee.jpg", "butterfly.jpg"} | PEOPLE),
+    # the query language (indexer.query_language): OR, -word, NOT, filler words
+    "cat OR butterfly": ({"cat.png", "butterfly.jpg"}, {"coffee.jpg", "beach.jpg"} | PEOPLE),
+    "people -group": ({"bar55_2.jpg"}, NOBODY | {"qt-logo.jpg", "bar55.jpg"}),
+    "black and white NOT portrait": ({"cameraman.jpg"}, {"portrait-bw.jpg", "cat.png"}),
+    "photos of beaches": ({"beach.jpg"}, {"mountain.jpg", "cat.png"}),
 }
 
 
@@ -61,6 +66,8 @@ def check(env: dict) -> None:
         got = found(env, word)
         assert wanted <= got, (word, sorted(wanted - got))
         assert not unwanted & got, (word, sorted(unwanted & got))
+    typo = subprocess.run([PIXDEX, "search", "buterfly"], env=env, capture_output=True, text=True, timeout=120)
+    assert typo.returncode == 0 and "did you mean `butterfly`?" in typo.stderr, typo.stderr
 
 
 @pytest.fixture(scope="module")

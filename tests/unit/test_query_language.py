@@ -1,0 +1,133 @@
+"""indexer.query_language: what a person types into the search box reads into the query they meant,
+and what cannot be run is refused with a message before it reaches a catalogue."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from indexer.catalog import Query, Sort
+from indexer.model import vocabulary
+from indexer.query_language import MAX_CHARS, Kind, QueryError, hint, parse, suggestions
+from indexer.record import Status
+
+WORDS = vocabulary.imagenet()
+
+
+def read(text: str, **kw) -> Query:
+    return parse(text, WORDS, **kw).query
+
+
+@pytest.mark.parametrize(("typed", "all_of", "any_of", "none_of"), [
+    ("cat", ("cat",), (), ()),
+    ("Cats", ("cat",), (), ()),
+    ("cats and dogs", ("cat", "dog"), (), ()),
+    ("photos of golden retrievers", ("Golden Retriever",), (), ()),  # several words, no quotes
+    ("butterflies", ("butterfly",), (), ()),
+    ("cat OR dog", (), ("cat", "dog"), ()),
+    ("cat | dog | lake", (), ("cat", "dog", "lake"), ()),
+    ("cat|dog beach", ("beach",), ("cat", "dog"), ()),
+    ("dog -beach", ("dog",), (), ("beach",)),
+    ("dog NOT beaches", ("dog",), (), ("beach",)),
+    ("black and white", ("black and white",), (), ()),
+    ("monarch butterfly -black and white", ("monarch butterfly",), (), ("black and white",)),
+    ('"Egyptian cat"', ("Egyptian cat",), (), ()),
+    ("label:cat", ("cat",), (), ()),
+    ("cat cats Cat", ("cat",), (), ()),  # one label, once
+    ("lakeside", ("lakeshore",), (), ()),  # a WordNet synonym
+    ("people -portrait", ("people",), (), ("portrait",)),
+])
+def test_words_read_into_labels(typed, all_of, any_of, none_of):
+    q = read(typed)
+    assert (q.all_of, q.any_of, q.none_of) == (all_of, any_of, none_of)
+
+
+def test_quotes_read_a_label_exactly_where_a_bare_word_is_read_through_the_vocabulary():
+    assert read('"cats"').all_of == ("cats",)  # not the plural of cat: exactly as typed
+    assert read("cats").all_of == ("cat",)
+
+
+def test_fields_set_the_rest_of_the_query():
+    q = read("cat min:50% status:labeled source:file:///photos/ since:2026-01-01 until:2026-02-01 sort:date")
+    assert q.min_confidence == 0.5 and q.status == Status.LABELED and q.source_prefix == "file:///photos/"
+    assert (q.since, q.until) == (datetime(2026, 1, 1), datetime(2026, 2, 1))
+    assert q.sort == Sort.DATE
+    assert read("min:0.25").min_confidence == 0.25
+    assert read("espr*").text == "espr" and read("text:espr").text == "espr"
+
+
+def test_sort_is_by_confidence_for_labels_and_newest_first_without():
+    assert read("cat").sort == Sort.CONFIDENCE
+    assert read("").sort == Sort.DATE
+    assert read("-cat").sort == Sort.DATE  # nothing to rank by
+    assert read("cat", sort=Sort.DATE).sort == Sort.DATE  # the caller's choice
+    assert read("cat sort:confidence", sort=Sort.DATE).sort == Sort.CONFIDENCE  # the text's wins
+
+
+def test_labels_add_to_the_base_query_and_fields_override_it():
+    base = Query(all_of=("dog",), min_confidence=0.3, limit=7)
+    q = read("cat min:0.6", base=base)
+    assert q.all_of == ("dog", "cat") and q.min_confidence == 0.6 and q.limit == 7
+
+
+def test_the_query_is_written_back_for_chips_and_reading_it_again_gives_the_same_query():
+    parsed = parse("photos of Cats OR dogs -black and white min:50%", WORDS)
+    assert parsed.text() == 'cat OR dog -"black and white" min:50%'
+    assert parse(parsed.text(), WORDS).query == parsed.query
+    assert parsed.without_term(0) == 'dog -"black and white" min:50%'
+    assert parsed.without_field("min") == 'cat OR dog -"black and white"'
+    assert [t.kind for t in parsed.terms] == [Kind.ANY, Kind.ANY, Kind.NOT]
+
+
+@pytest.mark.parametrize(("typed", "message"), [
+    ("cat OR dog sea OR lake", "one OR group"),
+    ("OR cat", "OR needs a label on each side"),
+    ("cat OR", "OR needs a label on each side"),
+    ("-cat OR dog", "not excluded ones"),
+    ("cat NOT", "NOT needs a label"),
+    ("min:abc", "not a confidence"),
+    ("min:150%", "between 0 and 100%"),
+    ("status:great", "not a status"),
+    ("since:yesterday", "not a date"),
+    ("sort:random", "not a sort"),
+    ("camera:canon", "no field `camera:`"),
+    ('cat ""', "empty label"),
+    ("min:", "needs a value"),
+    ("a* b*", "one word prefix"),
+    (" ".join(f"word{i}" for i in range(40)), "at most 32 labels, not 40"),
+    ("x" * (MAX_CHARS + 1), f"at most {MAX_CHARS} characters"),
+])
+def test_what_cannot_run_is_refused_with_a_message(typed, message):
+    with pytest.raises(QueryError, match=message) as caught:
+        parse(typed, WORDS)
+    assert caught.value.exit_code == 2 and caught.value.http_status == 400
+
+
+def test_an_unknown_word_is_searched_as_typed_and_gets_a_did_you_mean():
+    parsed = parse("buterfly beach", WORDS)
+    assert parsed.query.all_of == ("buterfly", "beach") and parsed.unknown == ("buterfly",)
+    assert hint(parsed, WORDS) == "no label `buterfly`; did you mean `butterfly`?"
+    assert "butterfly" in suggestions("butter", WORDS)  # a word begun
+    assert hint(parse("xyzzyq", WORDS), WORDS) == "no label `xyzzyq`, nor one like it"
+    # a label of the catalogue's own (a reviewer's, your model's) is no mistake
+    assert hint(parsed, WORDS, present=["Buterfly"]) is None
+    assert suggestions("kat", WORDS, present=["cat", "dog"])[0] == "cat"  # what would find something first
+    assert hint(parse("cat", WORDS), WORDS) is None
+
+
+def test_filler_and_punctuation_read_as_nothing():
+    assert read("show me pictures of the beach ?").all_of == ("beach",)
+    assert read("- & cat").all_of == ("cat",)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300))
+def test_any_text_reads_or_is_refused_never_crashes(text):
+    try:
+        parsed = parse(text, WORDS)
+    except QueryError:
+        return
+    assert len(parsed.query.all_of) + len(parsed.query.any_of) + len(parsed.query.none_of) <= 32
