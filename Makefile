@@ -58,6 +58,7 @@ lint: venv
 
 bench: venv  ## benchmarks (not in the suite): labels on the validation set, indexing (N images), Lambda cold/warm, catalogues (CATALOG_N records), backfill (BACKFILL_N images, KEYS keys)
 	$(PY) tests/bench/bench_labels.py  # recall and precision per word on the validation photos (fetched once)
+	$(PY) tests/bench/bench_similar.py  # where "Similar images" stops (ui/image.py SIMILAR_CUTOFF)
 	$(PY) tests/bench/bench_index.py --n $(or $(N),64)
 	$(PY) tests/bench/bench_lambda.py --n 30
 	$(PY) tests/bench/bench_catalog.py --n $(or $(CATALOG_N),20000) --n-sqlite 100000

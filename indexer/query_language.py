@@ -98,6 +98,15 @@ class Parsed:
         """The query text with one label removed (a chip's close button)."""
         return self._write(self.terms[:index] + self.terms[index + 1:], self.fields, self.prefix)
 
+    def replacing(self, index: int, label: str) -> str:
+        """The query text with one label replaced (a did-you-mean clicked)."""
+        term = replace(self.terms[index], label=label, typed=label, known=True, exact=True)
+        return self._write((*self.terms[:index], term, *self.terms[index + 1:]), self.fields, self.prefix)
+
+    def adding(self, label: str) -> str:
+        """The query text with one more label (a facet clicked)."""
+        return self._write((*self.terms, Term(Kind.ALL, label, label, exact=True)), self.fields, self.prefix)
+
     def without_field(self, name: str) -> str:
         return self._write(self.terms, tuple(f for f in self.fields if f[0] != name), self.prefix)
 

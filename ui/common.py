@@ -3,12 +3,18 @@
 
 from __future__ import annotations
 
+import base64
+import html
 from pathlib import Path
+from urllib.parse import urlencode
 
 import streamlit as st
 
-from indexer.catalog import Catalog, CatalogError, open_catalog
+from indexer.catalog import Catalog, CatalogError, Query, Sort, open_catalog
+from indexer.model import vocabulary
 from indexer.model.labeller import Labeller, make_labeller
+from indexer.model.vocabulary import Vocabulary
+from indexer.query_language import QueryError, parse
 from indexer.record import Record, Status
 from indexer.settings import Settings
 from indexer.sources.s3 import make_client
@@ -17,6 +23,10 @@ from ui.thumbnails import Thumbnails
 
 IMAGE_PAGE = "image.py"
 SEARCH_PAGE = "search.py"
+PAGE_SIZE = 24  # images a search page shows
+SEARCH_PARAMS = ("q", "min", "source", "sort", "after", "page")  # a search in the URL; the image page keeps them
+GRID_COLUMNS = 8  # at most, a row; fewer as the window narrows
+GRID_MIN_WIDTH = 100  # px: three a row on a 390 px phone
 
 
 def settings() -> Settings:
@@ -62,6 +72,24 @@ def labeller() -> Labeller:
     return _labeller(repr(s.model_settings()), s)
 
 
+def words() -> Vocabulary:
+    """What typed words mean (the query language reads them through it)."""
+    return vocabulary.for_model(settings().model)
+
+
+def search_of(params: dict[str, str]) -> Query:
+    """The search page's query from its URL parameters (SEARCH_PARAMS), for the image page's
+    previous/next; a query that cannot be read is no query (the search page says why)."""
+    try:
+        minimum = float(params.get("min", 0))
+        sort = Sort(params["sort"]) if params.get("sort") in tuple(Sort) else None
+        base = Query(min_confidence=minimum, source_prefix=params.get("source") or None, limit=PAGE_SIZE,
+                     cursor=params.get("after"))
+        return parse(params.get("q", ""), words(), base, sort).query
+    except (QueryError, ValueError):
+        return Query()
+
+
 def user() -> str | None:
     """Who is signed in (st.login, when auth is configured in secrets.toml), else "local": the
     single-user mode of an app without sign-in. None: auth is configured, nobody signed in."""
@@ -86,16 +114,30 @@ def catalog() -> Catalog:
         st.stop()
 
 
-def grid(records: list[Record], focus: tuple[str, ...] = (), columns: int = 4) -> None:
-    """Thumbnails in rows; under each, its top labels as a link to the image page."""
+def grid(records: list[Record], focus: tuple[str, ...] = (), context: dict[str, str] | None = None,
+         scores: list[float] | None = None) -> None:
+    """Thumbnails in a grid that reflows with the width (8 a row on a desktop, 3 on a phone); the
+    thumbnail itself and the caption under it open the image page. The caption: the labels in
+    `focus` (what the search matched) first, with their confidences. `context`: the search the
+    image page goes back to (its query parameters)."""
     thumbs = thumbnails()
-    for start in range(0, len(records), columns):
-        for col, r in zip(st.columns(columns), records[start:start + columns], strict=False):
-            with col:
+    with st.grid(GRID_COLUMNS, min_column_width=GRID_MIN_WIDTH, gap="small") as cells:
+        for n, r in enumerate(records):
+            params = {**(context or {}), "id": r.id}
+            summary = "FAILED" if r.status == Status.FAILED else r.label_summary(1, focus)
+            name = r.uri.rsplit("/", 1)[-1]
+            with cells.cell():
                 data = thumbs.get(r.uri, r.etag)
-                if data:
-                    st.image(data, width="stretch")
+                if data:  # a link of our own: st.image(link=) opens a new tab
+                    alt = html.escape(f"{name}: {summary}" if summary else name, quote=True)
+                    href = html.escape(f"{IMAGE_PAGE.removesuffix('.py')}?{urlencode(params)}", quote=True)
+                    st.markdown(f'<a href="{href}" target="_self" class="pixdex-tile"><img alt="{alt}" '
+                                f'src="data:image/jpeg;base64,{base64.b64encode(data).decode()}" '
+                                'style="width:100%;aspect-ratio:1;border-radius:0.5rem;display:block"></a>',
+                                unsafe_allow_html=True)
                 else:
                     st.markdown(":gray[*(no preview)*]")
-                summary = "FAILED" if r.status == Status.FAILED else r.label_summary(2, focus, sep=" · ")
-                st.page_link(IMAGE_PAGE, label=summary or r.uri.rsplit("/", 1)[-1], query_params={"id": r.id})
+                label = summary or name
+                if scores is not None:
+                    label = f"{scores[n]:.0%} alike · {label}"
+                st.page_link(IMAGE_PAGE, label=label, query_params=params)

@@ -30,7 +30,7 @@ def main() -> None:
     for col, start in zip(st.columns(COLUMNS), range(0, len(shown), per_column or 1), strict=False):
         with col:
             for name, count in shown[start:start + per_column]:
-                st.page_link(SEARCH_PAGE, label=f"{name} · {count}", query_params={"all": name})
+                st.page_link(SEARCH_PAGE, label=f"{name} · {count}", query_params={"q": f'"{name}"'})
 
 
 main()

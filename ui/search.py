@@ -1,5 +1,7 @@
-"""Search, the home page. With no query: the newest images. The query lives in the URL (every
-widget is bound to a query parameter), so a search can be shared and reloaded."""
+"""Search, the home page: one search box that reads the query language (indexer.query_language),
+the query as read shown as removable chips, labels suggested while typing, results in a grid,
+facets to refine. With no query: the newest images. The whole search lives in the URL
+(?q=...&min=...), so Back, reload and a shared link restore it exactly."""
 
 from __future__ import annotations
 
@@ -9,67 +11,155 @@ from datetime import UTC, date, datetime, time, timedelta
 import streamlit as st
 
 from indexer.catalog import CatalogError, Query, Sort
-from ui.common import catalog, grid, settings
+from indexer.model.vocabulary import normalise
+from indexer.query_language import GRAMMAR, Kind, Parsed, QueryError, hint, parse, suggestions
+from ui.common import PAGE_SIZE, SEARCH_PARAMS, catalog, grid, settings, words
 
-PAGE_SIZE = 24
 FACETS = 15
+SUGGESTED = 6  # labels offered for the word being typed
+LEGACY = ("all", "any", "not")  # links from before the search box: ?all=cat&not=dog
+# facets beside the results on a desktop, above them (folded) on a phone: both are drawn, CSS shows one
+LAYOUT_CSS = """<style>
+@media (max-width: 640px) { .st-key-facets-side { display: none; } }
+@media (min-width: 641px) { .st-key-facets-top { display: none; } }
+</style>"""
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def label_options(url: str) -> list[str]:
-    """Every label in the catalogue `url`, most common first (the autocomplete list; kept a minute)."""
-    return [name for name, _ in catalog().facets(Query(), size=5000)]
+def label_counts(url: str) -> dict[str, int]:
+    """Every label in the catalogue `url` with its image count (suggestions and hints; kept a minute)."""
+    return dict(catalog().facets(Query(), size=5000))
 
 
-def refine(label: str) -> None:
-    """A facet was clicked: require that label too."""
-    chosen = st.session_state.get("all") or []
-    if label not in chosen:
-        st.session_state["all"] = [*chosen, label]
+def fold_legacy_links() -> None:
+    """?all=cat&any=..&not=.. (links from before the search box) become the query text, once."""
+    params = st.query_params
+    if "q" in params or not any(k in params for k in LEGACY):
+        return
+    quoted = {k: [f'"{v}"' for v in params.get_all(k) if v.strip()] for k in LEGACY}
+    parts = [*quoted["all"], " OR ".join(quoted["any"]), *(f"-{v}" for v in quoted["not"])]
+    for k in LEGACY:
+        if k in params:
+            del params[k]
+    params["q"] = st.session_state["q"] = " ".join(p for p in parts if p)  # the box is drawn after this
+
+
+def set_query(text: str) -> None:
+    """A chip, a suggestion or a facet was clicked: the search box's new text (callbacks run first)."""
+    st.session_state["q"] = text
 
 
 def to_utc(day: date, end: bool = False) -> datetime:
     return datetime.combine(day + timedelta(days=1) if end else day, time(), UTC)
 
 
-def query_from_widgets(options: list[str]) -> Query:
-    main, side = st.columns([3, 1])
-    labels = dict(options=options, filter_mode="contains", accept_new_options=True, bind="query-params")
-    all_of = main.multiselect("Labels: all of these", key="all", placeholder="Type a label: cat, coffee, vehicle…",
-                              **labels)
-    min_conf = side.slider("Minimum confidence", 0.0, 1.0, 0.0, 0.05, key="min", bind="query-params")
-    with st.expander("More filters", expanded=bool(set(st.query_params) - {"all", "min", "after", "page"})):
-        a, b = st.columns(2)
-        any_of = a.multiselect("Any of these", key="any", placeholder="at least one", **labels)
-        none_of = b.multiselect("None of these", key="not", placeholder="exclude", **labels)
-        c, d, e = st.columns([2, 2, 1])
-        source = c.text_input("Source prefix", key="source", placeholder="s3://bucket/photos/ or file:///home/",
+def filters() -> tuple[Query, Sort | None]:
+    """What the "More filters" controls choose (the text's own fields win over them)."""
+    with st.expander("More filters", expanded=bool(set(st.query_params) & {"min", "source", "sort"})):
+        a, b, c, d = st.columns([2, 2, 2, 1])
+        min_conf = a.slider("Minimum confidence", 0.0, 1.0, 0.0, 0.05, key="min", bind="query-params",
+                            help="of the labels searched for; labels are stored only above their own threshold")
+        source = b.text_input("Source prefix", key="source", placeholder="s3://bucket/photos/ or file:///home/",
                               bind="query-params")
-        dates = d.date_input("Indexed between", value=(), key="dates", format="YYYY-MM-DD")
-        sort = e.selectbox("Sort", ["auto", "date", "confidence"], key="sort", bind="query-params",
-                           help="auto: best match first when labels are chosen, else newest first")
-    labelled = bool(all_of or any_of)
-    order = Sort(sort) if sort != "auto" else (Sort.CONFIDENCE if labelled else Sort.DATE)
+        dates = c.date_input("Indexed between", value=(), key="dates", format="YYYY-MM-DD")
+        sort = d.selectbox("Sort", ["auto", "date", "confidence"], key="sort", bind="query-params",
+                           help="auto: best match first when labels are searched, else newest first")
     since = to_utc(dates[0]) if len(dates) >= 1 else None
     until = to_utc(dates[1], end=True) if len(dates) == 2 else None
-    return Query(all_of=tuple(all_of), any_of=tuple(any_of), none_of=tuple(none_of), min_confidence=min_conf,
-                 source_prefix=source.strip() or None, since=since, until=until, sort=order, limit=PAGE_SIZE)
+    base = Query(min_confidence=min_conf, source_prefix=source.strip() or None, since=since, until=until,
+                 limit=PAGE_SIZE)
+    return base, Sort(sort) if sort != "auto" else None
+
+
+def typing(text: str, counts: dict[str, int]) -> None:
+    """Labels of the catalogue for the word being typed (`butt` -> butterfly · 3), most images first."""
+    if not text or text.endswith((" ", '"')):
+        return
+    head, _, last = text.rpartition(" ")
+    key = normalise(last.lstrip("-"))
+    if len(key) < 2 or ":" in key or key in ("or", "not"):
+        return
+    found = [n for n in counts if any(w.startswith(key) for w in normalise(n).split())]
+    found = sorted(found, key=lambda n: (-counts[n], n))[:SUGGESTED]
+    if not found or found == [last]:
+        return
+    sign = "-" if last.startswith("-") else ""
+    with st.container(horizontal=True, key="typing"):
+        st.caption("Labels:", width="content")
+        for name in found:
+            written = f'{sign}"{name}"' if " " in name else f"{sign}{name}"
+            st.button(f"{name} · {counts[name]}", key=f"typing-{name}", type="tertiary", on_click=set_query,
+                      args=((f"{head} {written}" if head else written) + " ",))
+
+
+def chips(parsed: Parsed) -> None:
+    """The query as read, one removable chip per label and field: what the box understood."""
+    if not (parsed.terms or parsed.fields or parsed.prefix):
+        return
+    with st.container(horizontal=True, key="chips"):
+        for i, term in enumerate(parsed.terms):
+            shown = {Kind.ALL: term.label, Kind.ANY: f"{term.label} (or)", Kind.NOT: f"not {term.label}"}[term.kind]
+            st.button(f"{shown}  ✕", key=f"chip-{i}", help=f"typed: {term.typed}; click to remove",
+                      on_click=set_query, args=(parsed.without_term(i),))
+        for name, value in parsed.fields:
+            st.button(f"{name}:{value}  ✕", key=f"chip-{name}", on_click=set_query, args=(parsed.without_field(name),))
+        if parsed.prefix:
+            st.caption(f"labels with a word starting `{parsed.prefix}`", width="content")
+
+
+def did_you_mean(parsed: Parsed, counts: dict[str, int]) -> bool:
+    """For each word that is no label: the message and the labels it may mean, as buttons."""
+    message = hint(parsed, words(), counts)
+    if not message:
+        return False
+    st.info(message[0].upper() + message[1:])
+    present = list(counts)
+    with st.container(horizontal=True, key="did-you-mean"):
+        for i, term in enumerate(parsed.terms):
+            if term.known or normalise(term.label) in {normalise(p) for p in present}:
+                continue
+            for option in suggestions(term.label, words(), present):
+                label = words().resolve(option)
+                count = counts.get(label)
+                st.button(f"{option} · {count}" if count else option, key=f"mean-{i}-{option}",
+                          on_click=set_query, args=(parsed.replacing(i, label),))
+    return True
+
+
+def facets_panel(parsed: Parsed, facets: list[tuple[str, int]], where: str) -> None:
+    chosen = {name.casefold() for name in parsed.query.all_of}
+    for name, count in [(n, c) for n, c in facets if n.casefold() not in chosen][:FACETS]:
+        st.button(f"{name} · {count}", key=f"facet-{where}-{name}", on_click=set_query, args=(parsed.adding(name),),
+                  width="stretch")
 
 
 def main() -> None:
     cat = catalog()
     st.title("pixdex")
+    st.html(LAYOUT_CSS)
     if deleted := st.session_state.pop("deleted", None):
         st.toast(f"Deleted {deleted} from the catalogue")
-    options = label_options(settings().catalog)
+    fold_legacy_links()
+    counts = label_counts(settings().catalog)
+    if st.query_params.get("q"):
+        st.set_page_config(page_title=f"{st.query_params['q'][:60]} · pixdex")
+    bar = st.container(horizontal=True, vertical_alignment="center", key="search-bar")  # a row on a phone too
+    text = bar.text_input("Search", key="q", bind="query-params", type="search", live="600ms", max_chars=None,
+                          placeholder="Search: cat, beach -people, cat OR dog, \"black and white\"…",
+                          label_visibility="collapsed")
+    with bar.popover("", icon=":material/help:", help="How to search"):
+        st.code(GRAMMAR, language=None)
+    typing(text, counts)
+    base, sort = filters()
     try:
-        query = query_from_widgets(options)
-    except ValueError as exc:  # the query's bounds (at most 32 labels): a message, never a traceback
-        st.error(f"This search cannot be run: {exc}. Remove some labels.")
+        parsed = parse(text, words(), base, sort)
+    except QueryError as exc:  # too long, too many labels, a field that is not one: a message, never a traceback
+        st.error(f"This search cannot be run: {exc}")
         return
+    chips(parsed)
 
     # pages: the current page's cursor is in the URL (`after`); earlier ones are kept for "Previous"
-    key = repr(query)  # everything the widgets chose (the cursor comes from the URL below)
+    key = repr(parsed.query)
     if st.session_state.get("query") != key:
         if "query" in st.session_state:  # the query changed: back to its first page
             st.query_params.pop("after", None)
@@ -79,26 +169,32 @@ def main() -> None:
     number = int(st.query_params.get("page", "1")) if after and st.query_params.get("page", "").isdigit() else 1
     try:
         with st.spinner("Searching…"):
-            page = cat.search(replace(query, cursor=after))
-            facets = cat.facets(query, size=FACETS + len(query.all_of))
+            page = cat.search(replace(parsed.query, cursor=after))
+            facets = cat.facets(parsed.query, size=FACETS + len(parsed.query.all_of))
     except CatalogError as exc:
         st.error(f"The search failed: {exc}")
         if after:
             st.query_params.pop("after", None)
         return
 
+    hinted = did_you_mean(parsed, counts)
     if page.total == 0:
-        if options:
-            st.info("No image matches. Remove a label, lower the minimum confidence, or clear the other filters.")
-        else:
+        if not counts:
             st.info("The catalogue is empty. Index some photos: `pixdex index ~/Pictures`, or use the Upload page.")
+        elif not hinted:
+            st.info(f"No image matches `{parsed.text()}`. Remove a label (click its chip), lower the minimum "
+                    "confidence, or clear the other filters.")
         return
 
-    results, side = st.columns([5, 1])
+    with st.expander("Refine", expanded=False, key="facets-top"):
+        facets_panel(parsed, facets, "top")
+    results, side = st.columns([6, 1])
     with results:
         first = (number - 1) * PAGE_SIZE + 1
-        st.caption(f"Images {first}–{first + len(page.records) - 1} of {page.total}")
-        grid(page.records, query.matched_labels)
+        order = "best match first" if parsed.query.sort == Sort.CONFIDENCE else "newest first"
+        st.caption(f"Images {first}–{first + len(page.records) - 1} of {page.total} · {order}")
+        context = {k: st.query_params[k] for k in SEARCH_PARAMS if k in st.query_params}
+        grid(page.records, parsed.query.matched_labels, context)
         prev_col, _, next_col = st.columns([1, 4, 1])
         if after and prev_col.button("← Previous" if number > 1 else "← First page"):
             previous = st.session_state.previous  # empty after a reload: then back to the first page
@@ -114,11 +210,9 @@ def main() -> None:
                 st.session_state.previous.append(after)
             st.query_params.update(after=page.next_cursor, page=str(number + 1))
             st.rerun()
-    with side:
+    with side, st.container(key="facets-side"):
         st.caption("Refine")
-        chosen = {name.casefold() for name in query.all_of}
-        for name, count in [(n, c) for n, c in facets if n.casefold() not in chosen][:FACETS]:
-            st.button(f"{name} · {count}", key=f"facet-{name}", on_click=refine, args=(name,), width="stretch")
+        facets_panel(parsed, facets, "side")
 
 
 main()

@@ -91,6 +91,8 @@ def _ui_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; the app has no sign-in "
                         "unless auth is configured, so give 0.0.0.0 only behind one)")
+    p.add_argument("--dev", action="store_true",
+                   help="show error details (tracebacks) in the browser; by default they go to this log only")
 
 
 def ui(args: argparse.Namespace, settings: Settings) -> int:
@@ -100,7 +102,9 @@ def ui(args: argparse.Namespace, settings: Settings) -> int:
     env = {**os.environ, "PIXDEX_CATALOG": settings.catalog}
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
            "--server.address", args.host,
-           "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"]
+           "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal",
+           # no traceback on a user's screen: a generic message there, the details in this log
+           "--client.showErrorDetails", "full" if args.dev else "none"]
     if not os.environ.get("DISPLAY") and sys.platform.startswith("linux"):
         cmd += ["--server.headless", "true"]
     say(f"pixdex ui: http://{args.host}:{args.port}  (catalogue {settings.catalog})")

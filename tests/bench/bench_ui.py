@@ -40,10 +40,13 @@ from synthetic import opensearch_target, pct, query_labels, records  # the same 
 
 from indexer.catalog import Catalog, Query, Sort, open_catalog
 from indexer.catalog.opensearch import OpenSearchCatalog
+from indexer.model import vocabulary
+from indexer.query_language import hint_in, parse
 from indexer.settings import Settings
 
 BATCH = 1000
-PAGE_SIZE = 24  # ui/search.py
+PAGE_SIZE = 24  # ui/common.py
+WORDS = vocabulary.imagenet()
 FACETS = 30
 GOAL_MS = 300.0
 
@@ -74,8 +77,9 @@ def first_grid(opener: Callable[[], Catalog]) -> float:
     return elapsed
 
 
-def mix(common: list[str], rare: list[str], r: int) -> dict[str, Query]:
-    """Round r's queries: the app's (labelled ones sorted by confidence)."""
+def mix(common: list[str], rare: list[str], r: int) -> dict[str, Query | str]:
+    """Round r's queries: the app's (labelled ones sorted by confidence); text is typed into the
+    search box, so reading it (indexer.query_language, with its did-you-mean) is timed too."""
     c, c2 = common[r % len(common)], common[(r + 1) % len(common)]
     by_confidence = {"sort": Sort.CONFIDENCE, "limit": PAGE_SIZE}
     return {
@@ -84,6 +88,7 @@ def mix(common: list[str], rare: list[str], r: int) -> dict[str, Query]:
         "rare label": Query(all_of=(rare[r % len(rare)],), **by_confidence),
         "common label >= 0.5": Query(all_of=(c,), min_confidence=0.5, **by_confidence),
         "two labels": Query(all_of=(c, c2), **by_confidence),
+        "search box: a OR b -c, a typo": f'"{c}" OR "{c2}" -"{rare[r % len(rare)]}" kat',
     }
 
 
@@ -92,10 +97,16 @@ def page_latencies(catalog: Catalog, common: list[str], rare: list[str], rounds:
     """Per query kind: (page number, seconds for search + facets) of every page walked."""
     out: dict[str, list[tuple[int, float]]] = {}
     for r in range(rounds):
-        for kind, query in mix(common, rare, r).items():
+        for kind, asked in mix(common, rare, r).items():
             cursor = None
             for number in range(1, pages + 1):
                 t = time.perf_counter()
+                if isinstance(asked, str):
+                    parsed = parse(asked, WORDS, Query(limit=PAGE_SIZE))
+                    hint_in(parsed, WORDS, catalog)
+                    query = parsed.query
+                else:
+                    query = asked
                 page = catalog.search(Query(**{**query.__dict__, "cursor": cursor}))
                 catalog.facets(query, size=FACETS)
                 out.setdefault(kind, []).append((number, time.perf_counter() - t))
