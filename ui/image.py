@@ -8,6 +8,7 @@ import streamlit as st
 from indexer.catalog import CatalogError
 from indexer.record import Source, Status
 from ui.common import SEARCH_PAGE, SEARCH_PARAMS, catalog, grid, search_of, thumbnails
+from ui.decisions import add_box, label_buttons, report
 from ui.thumbnails import PREVIEW_SIDE
 
 # cosine of the embeddings, chosen on the validation set (make bench: tests/bench/bench_similar.py): at 0.35,
@@ -95,6 +96,12 @@ def main() -> None:
                 "id": record.id}
         st.markdown("\n".join(f"- **{k}**: `{v}`" for k, v in rows.items() if v))
 
+        report()
+        with st.expander("Correct the labels", icon=":material/edit:"):
+            st.caption("✕ removes one label; what stays and what you add is saved as reviewed, "
+                       "and survives relabelling.")
+            label_buttons(record, "image")
+            add_box(record, "image")
         with st.popover("Delete from the catalogue", icon=":material/delete:"):
             st.caption("Removes the record; the image itself stays where it is.")
             if st.button("Delete", key="delete", type="primary"):

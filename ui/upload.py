@@ -80,9 +80,10 @@ def main() -> None:
     s = settings()
     st.title("Upload")
     destination = s.upload_bucket or str(s.uploads)
+    mb = max(1, s.limits.max_bytes // 2 ** 20)  # Streamlit's MB are MiB: what it refuses is what we refuse
     files = st.file_uploader("Drop images here", type=sorted(e.lstrip(".") for e in EXTENSIONS),
-                             accept_multiple_files=True, key="files",
-                             help=f"Up to {s.limits.max_bytes // 1_000_000} MB each")
+                             accept_multiple_files=True, key="files", max_upload_size=mb,
+                             help=f"Up to {mb} MB each (PIXDEX_LIMITS__MAX_BYTES)")
     url = st.text_input("…or the URL of an image", key="url", placeholder="https://example.com/photo.jpg",
                         help="Fetched by the app: public http(s) addresses only, within the size and time limits")
     kept = st.checkbox("Keep these images in the catalogue", key="keep",

@@ -103,6 +103,8 @@ def ui(args: argparse.Namespace, settings: Settings) -> int:
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
            "--server.address", args.host,
            "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal",
+           # the server takes no larger upload than pixdex indexes (the Upload page states the same)
+           "--server.maxUploadSize", str(max(1, settings.limits.max_bytes // 2 ** 20)),
            # no traceback on a user's screen: a generic message there, the details in this log
            "--client.showErrorDetails", "full" if args.dev else "none"]
     if not os.environ.get("DISPLAY") and sys.platform.startswith("linux"):

@@ -29,11 +29,19 @@ def test_confirm_correct_and_reject_become_human_labels(photo_catalog):
     at = run_app("review.py", below="1.0")
     assert set(image_links(at)) == {"cat.png", "coffee.jpg", "rocket.jpg", "cameraman.jpg"}
     cam = record(photo_catalog, "cameraman.jpg")
-    next(b for b in at.button if b.key == f"confirm-{cam.id}").click().run()
+    confirm = next(b for b in at.button if b.key == f"confirm-{cam.id}")
+    assert confirm.label.startswith("Confirm: tripod")  # the button names what it saves
+    confirm.click().run()
+    assert "Confirmed, 1 image" in at.success[0].value and "cameraman.jpg: tripod" in at.success[0].value
     rocket = record(photo_catalog, "rocket.jpg")
-    at.multiselect(key=f"fix-{rocket.id}").select("space shuttle").run()
-    next(b for b in at.button if b.key == f"save-{rocket.id}").click().run()
+    at.text_input(key=f"add-{rocket.id}").input("space shuttles").run()  # read like the search box: the plural
+    add = next(b for b in at.button if b.key == f"save-{rocket.id}")
+    assert add.label == "Add: space shuttle"
+    add.click().run()
+    at = run_app("image.py", id=rocket.id)  # reviewed, it left the queue: corrected further on its own page
+    next(b for b in at.button if b.key == "remove-image-missile").click().run()
     coffee = record(photo_catalog, "coffee.jpg")
+    at = run_app("review.py", below="1.0")
     next(b for b in at.button if b.key == f"reject-{coffee.id}").click().run()
     assert not at.exception, at.exception
 
@@ -41,13 +49,26 @@ def test_confirm_correct_and_reject_become_human_labels(photo_catalog):
     assert cam.reviewed_by == "local" and "tripod" in [lb.name for lb in cam.labels]
     judged = [lb for lb in cam.labels if lb.source != Source.PROPERTY]  # properties are facts: kept as they are
     assert judged and all(lb.source == Source.HUMAN and lb.confidence == 1.0 for lb in judged)
-    assert [lb.name for lb in rocket.labels if lb.source != Source.PROPERTY] == ["space shuttle"]
-    assert rocket.labels[0].source == Source.HUMAN
+    kept = [lb for lb in rocket.labels if lb.source != Source.PROPERTY]
+    assert "space shuttle" in [lb.name for lb in kept] and "missile" not in [lb.name for lb in kept]
+    assert all(lb.source == Source.HUMAN for lb in kept)
     assert [lb for lb in coffee.labels if lb.source != Source.PROPERTY] == [] and coffee.reviewed_at is not None
     assert image_links(at) == ["cat.png"]  # reviewed images leave the queue
     with open_catalog(photo_catalog) as cat:  # the correction is searchable, parents included
         assert [r.uri for r in cat.search(Query(all_of=("space shuttle",))).records] == [rocket.uri]
         assert cat.search(Query(all_of=("espresso",))).total == 0
+
+
+def test_removing_one_label_keeps_the_others_and_its_concept_goes_with_it(photo_catalog):
+    cat_record = record(photo_catalog, "cat.png")
+    at = run_app("image.py", id=cat_record.id)
+    next(b for b in at.button if b.key == "remove-image-cat").click().run()  # the concept, and its kinds of cat
+    after = record(photo_catalog, "cat.png")
+    kept = {lb.name for lb in after.labels if lb.source != Source.PROPERTY}
+    assert "cat" not in kept and "Egyptian cat" not in kept and "animal" in kept
+    with open_catalog(photo_catalog) as cat:
+        assert cat.search(Query(all_of=("cat",))).total == 0  # no kind of cat left to find it as one
+    assert "Removed cat, 1 image" in at.success[0].value
 
 
 def test_human_labels_survive_relabelling(photo_catalog, settings, labeller, photos):
@@ -64,16 +85,30 @@ def test_human_labels_survive_relabelling(photo_catalog, settings, labeller, pho
     assert again.embedding is not None  # everything else was relabelled
 
 
-def test_bulk_confirm_a_selection(photo_catalog):
+def test_bulk_confirm_reports_every_image_and_undo_restores_them(photo_catalog):
     at = run_app("review.py", below="1.0")
     ids = {n: record(photo_catalog, n).id for n in ("cat.png", "cameraman.jpg")}
+    before = {n: record(photo_catalog, n) for n in ids}
     for id_ in ids.values():
         at.checkbox(key=f"pick-{id_}").check()
     at.run()
-    next(b for b in at.button if b.key == "bulk-confirm").click().run()
+    bulk = next(b for b in at.button if b.key == "bulk-confirm")
+    assert bulk.label == "Confirm 2 selected"
+    bulk.click().run()
     assert not at.exception, at.exception
     assert set(image_links(at)) == {"coffee.jpg", "rocket.jpg"}
+    done = at.success[0].value
+    assert "Confirmed, 2 images" in done and "cat.png: Egyptian cat" in done and "cameraman.jpg: tripod" in done
     assert record(photo_catalog, "cat.png").labels[0].source == Source.HUMAN
+
+    at.button(key="undo").click().run()  # the last action, undone: both images as they were
+    assert "Undid confirmed, 2 images" in at.success[0].value
+    for name in ids:
+        again = record(photo_catalog, name)
+        assert again.labels == before[name].labels and again.reviewed_at is None
+    assert set(image_links(at)) == {"cat.png", "cameraman.jpg", "coffee.jpg", "rocket.jpg"}
+    with open_catalog(photo_catalog) as cat:
+        assert cat.get(ids["cat.png"]).embedding is not None  # undo writes the whole record back
 
 
 def test_nothing_to_review(photo_catalog):

@@ -99,3 +99,11 @@ def test_a_url_is_refused_or_fetched_by_the_safety_rules(upload_env, photos, mon
         at.text_input(key="url").input(url).run()
         assert not at.error and any(t.startswith("**espresso**") for t in bars(at))
         assert "**espresso.jpg**" in [m.value for m in at.markdown]
+
+
+def test_the_size_the_page_states_is_the_size_the_uploader_takes(upload_env, monkeypatch):
+    monkeypatch.setenv("PIXDEX_LIMITS__MAX_BYTES", str(3 * 2 ** 20))
+    at = run_app("upload.py")
+    uploader = at.file_uploader(key="files")
+    assert uploader.proto.max_upload_size_mb == 3  # what Streamlit refuses in the browser and on the server
+    assert "Up to 3 MB each" in uploader.proto.help

@@ -1,0 +1,136 @@
+"""A person's decisions about labels, shared by the Review page and the image page: confirm what
+the model said, remove one label, add or correct labels, reject all. Each is saved through
+`Catalog.review` as human labels (they outrank the model's and survive relabelling), every image
+it changed is reported by name, and the last action can be undone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from indexer.catalog import CatalogError
+from indexer.record import Label, Record, Source
+from ui.common import catalog, labeller, user, words
+
+SHOWN_NAMES = 3  # labels named on a button before "+N more"
+
+
+@dataclass(frozen=True)
+class Decision:
+    record: Record
+    labels: list[Label]  # what the image's labels become (properties are kept by Catalog.review)
+
+
+@st.cache_resource
+def label_parents(model_id: str) -> dict[str, tuple[str, ...]]:
+    """Every name the model knows (classes and concepts) -> its parent concepts."""
+    taxonomy = labeller().taxonomy
+    return {**taxonomy.parents_of, **taxonomy.concept_parents}
+
+
+def parents() -> dict[str, tuple[str, ...]]:
+    return label_parents(labeller().model_id)
+
+
+def judged(record: Record) -> list[Label]:
+    """The labels a person decides on: all but the properties (facts of the pixels, kept as they are)."""
+    return [lb for lb in record.best_labels(len(record.labels)) if lb.source != Source.PROPERTY]
+
+
+def confirmed(record: Record) -> list[Label]:
+    """Confirming keeps the classifier's best specific label with the concepts it belongs to, and
+    what the face detector found (person, people, ...: another question than what the photo shows)."""
+    labels = judged(record)
+    faces = [lb for lb in labels if lb.source == Source.FACES]
+    best = [lb for lb in labels if lb.source != Source.FACES][:1]
+    if not best:
+        return faces
+    top = best[0]
+    return [top, *(lb for lb in labels if lb.name in top.parents and lb.source != Source.FACES), *faces]
+
+
+def without(record: Record, name: str) -> list[Label]:
+    """The labels once `name` is removed, and with it what it is a concept of (no `cat` left
+    behind an `Egyptian cat` that would still find the image as a cat)."""
+    return [lb for lb in judged(record) if lb.name != name and name not in lb.parents]
+
+
+def added(record: Record, typed: str) -> list[Label]:
+    """The labels with the typed ones (comma-separated, read through the vocabulary) added."""
+    known = parents()
+    names = [words().resolve(w) for w in typed.split(",") if w.strip()]
+    have = {lb.name for lb in judged(record)}
+    extra = [Label(n, 1.0, parents=known.get(n, ())) for n in dict.fromkeys(names) if n not in have]
+    return [*judged(record), *extra]
+
+
+def names(labels: list[Label]) -> str:
+    shown = [lb.name for lb in labels[:SHOWN_NAMES]]
+    more = f" +{len(labels) - SHOWN_NAMES} more" if len(labels) > SHOWN_NAMES else ""
+    return ", ".join(shown) + more if shown else "no label"
+
+
+def save(decisions: list[Decision], what: str) -> None:
+    """Save each decision; remember the records as they were (for undo) and what changed (the report)."""
+    cat = catalog()
+    before, changed, failed = [], [], []
+    for d in decisions:
+        try:
+            old = cat.get(d.record.id)  # whole, with its embedding: what undo writes back
+            cat.review(d.record.id, d.labels, user())
+        except CatalogError as exc:
+            failed.append(f"{d.record.uri}: {exc}")
+            continue
+        before.append(old)
+        changed.append(f"{d.record.uri.rsplit('/', 1)[-1]}: {names(d.labels)}")
+    st.session_state.decision_report = (what, changed, failed)
+    st.session_state.reviewed = st.session_state.get("reviewed", 0) + len(changed)  # the Review page's count
+    if before:
+        st.session_state.undo_last = (what, before)
+
+
+def undo() -> None:
+    what, before = st.session_state.pop("undo_last")
+    try:
+        catalog().upsert_many(before)
+    except CatalogError as exc:
+        st.session_state.decision_report = ("undo", [], [str(exc)])
+        return
+    names_ = [r.uri.rsplit("/", 1)[-1] for r in before]
+    st.session_state.decision_report = (f"undid {what}", names_, [])
+
+
+def report() -> None:
+    """What the last action changed, image by image, and its Undo button."""
+    got = st.session_state.pop("decision_report", None)
+    if got:
+        what, changed, failed = got
+        if changed:
+            st.success(f"{what.capitalize()}, {len(changed)} image{'s' if len(changed) != 1 else ''}:\n"
+                       + "\n".join(f"- {line}" for line in changed))
+        for line in failed:
+            st.error(f"Not saved: {line}")
+    if "undo_last" in st.session_state:
+        what, before = st.session_state.undo_last
+        st.button(f"Undo: {what} ({len(before)} image{'s' if len(before) != 1 else ''})", icon=":material/undo:",
+                  key="undo", on_click=undo)
+
+
+def label_buttons(record: Record, key: str) -> None:
+    """One button per label that removes just that label."""
+    with st.container(horizontal=True, key=f"labels-{key}"):
+        for lb in judged(record):
+            st.button(f"{lb.name} {lb.confidence:.0%}  ✕", key=f"remove-{key}-{lb.name}",
+                      help=f"Remove {lb.name}; the other labels stay, saved as reviewed",
+                      on_click=save, args=([Decision(record, without(record, lb.name))], f"removed {lb.name}"))
+
+
+def add_box(record: Record, key: str) -> None:
+    """Type labels (comma-separated) and save them added to the image's."""
+    box, button = st.columns([3, 2], vertical_alignment="bottom")
+    typed = box.text_input("Add labels", key=f"add-{key}", placeholder="space shuttle, rocket",
+                           help="comma-separated; words are read like the search box's (plurals, synonyms)")
+    new = [lb for lb in added(record, typed) if lb.name not in {j.name for j in judged(record)}] if typed else []
+    button.button(f"Add: {names(new)}" if new else "Add", key=f"save-{key}", disabled=not new,
+                  on_click=save, args=([Decision(record, added(record, typed))], f"added {names(new)}"))
