@@ -70,12 +70,15 @@ def _labels_arguments(p: argparse.ArgumentParser) -> None:
 
 def labels(args: argparse.Namespace, settings: Settings) -> int:
     with open_catalog(settings.catalog, settings) as catalog:
-        facets = catalog.facets(Query(min_confidence=args.min_confidence), size=args.limit)
+        facets = catalog.facets(Query(min_confidence=args.min_confidence), size=args.limit + 1)
+    more, facets = len(facets) > args.limit, facets[:args.limit]
     if args.json:
         print(json.dumps([{"label": n, "count": c} for n, c in facets], indent=2))
     else:
         for name, count in facets:
             print(f"{count:>7}  {name}")
+    if more:  # never a silent cut: say there are more, and how to see them
+        print(f"the {args.limit} most common labels shown; there are more: --limit N", file=sys.stderr)
     return OK
 
 

@@ -96,6 +96,9 @@ def test_show_similar_labels_delete(indexed):
     assert len(similar) == 2 and shown["id"] not in {r["id"] for r in similar}
     labels = {x["label"]: x["count"] for x in json.loads(pixdex(env, "labels", "--json").stdout)}
     assert labels["cat"] == 1 and labels["animal"] == 1
+    few = pixdex(env, "labels", "--limit", "2")
+    assert len(few.stdout.splitlines()) == 2 and "there are more: --limit N" in few.stderr  # never a silent cut
+    assert "there are more" not in pixdex(env, "labels", "--limit", "1000").stderr
     assert pixdex(env, "delete", shown["uri"]).returncode == 0
     assert json.loads(pixdex(env, "search", "cat", "--json").stdout) == []
     gone = pixdex(env, "show", shown["id"])
@@ -115,6 +118,10 @@ def test_bad_usage_exits_2_with_a_message(indexed, tmp_path):
     assert pixdex(env, "frobnicate").returncode == 2
     zero = pixdex(env, "similar", "x", "-k", "0")
     assert zero.returncode == 2 and "must be at least 1" in zero.stderr
+    for query, message in (("cat OR", "OR needs a label"), ("x" * 2000, "at most 1000 characters"),
+                           (" ".join(f"w{i}" for i in range(40)), "at most 32 labels")):
+        refused = pixdex(env, "search", query)
+        assert refused.returncode == 2 and message in refused.stderr and "Traceback" not in refused.stderr
 
 
 def test_delete_by_path_after_the_file_is_gone(tmp_path, photos):
