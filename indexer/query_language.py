@@ -44,7 +44,7 @@ FILLER = frozenset({"a", "an", "the", "of", "with", "and", "in", "on", "at", "ph
 FIELDS = ("label", "min", "status", "source", "since", "until", "sort", "text")
 _TOKEN = re.compile(r"""\s*(?:
     (?P<neg>-(?=\S))?              # -word: without it
-    (?:(?P<field>[a-z_]+):)?        # min:0.5, label:"..."
+    (?:(?P<field>[A-Za-z_]+):)?     # min:0.5, label:"..." (any case: MIN:0.5)
     (?:"(?P<quoted>[^"]*)"?         # "black and white" (an unclosed quote runs to the end)
       |(?P<word>\||[^\s"|]+)))     # a word, or | (OR)
 """, re.VERBOSE)
@@ -85,6 +85,7 @@ class Parsed:
     terms: tuple[Term, ...] = ()
     fields: tuple[tuple[str, str], ...] = ()  # (name, value) as typed, e.g. ("min", "50%")
     prefix: str | None = None  # `espr*`
+    vocabulary: Vocabulary | None = field(default=None, compare=False, repr=False)  # to write it back
 
     @property
     def unknown(self) -> tuple[str, ...]:
@@ -110,17 +111,32 @@ class Parsed:
     def without_field(self, name: str) -> str:
         return self._write(self.terms, tuple(f for f in self.fields if f[0] != name), self.prefix)
 
-    @staticmethod
-    def _write(terms: tuple[Term, ...], fields: tuple[tuple[str, str], ...], prefix: str | None) -> str:
-        parts = [t.text() for t in terms if t.kind == Kind.ALL]
-        group = [t.text() for t in terms if t.kind == Kind.ANY]
-        if group:
-            parts.append(" OR ".join(group))
-        parts += [t.text() for t in terms if t.kind == Kind.NOT]
+    def _write(self, terms: tuple[Term, ...], fields: tuple[tuple[str, str], ...], prefix: str | None) -> str:
+        words = [t.text() for t in terms if t.kind == Kind.ALL]
+        for n, t in enumerate(t for t in terms if t.kind == Kind.ANY):
+            words += [t.text()] if n == 0 else ["OR", t.text()]
+        words += [t.text() for t in terms if t.kind == Kind.NOT]
+        if self.vocabulary is not None:
+            words = _kept_apart(words, self.vocabulary)
         if prefix:
-            parts.append(f"{prefix}*")
-        parts += [f'{name}:"{value}"' if " " in value else f"{name}:{value}" for name, value in fields]
-        return " ".join(parts)
+            words.append(f'text:"{prefix}"' if " " in prefix or '"' in prefix else f"{prefix}*")
+        words += [f'{name}:"{value}"' if " " in value else f"{name}:{value}" for name, value in fields]
+        return " ".join(words)
+
+
+def _kept_apart(words: list[str], vocabulary: Vocabulary) -> list[str]:
+    """Quote bare words that, written side by side, would read as one label of several words
+    (`golden` and `retriever` from `golden -beach retriever` are two labels, not Golden Retriever)."""
+    out = list(words)
+    bare = [bool(re.fullmatch(r'[^\s"-][^\s"]*', w)) and w != "OR" for w in out]
+    for i in range(len(out)):
+        for j in range(i + 1, min(i + MAX_PHRASE, len(out))):
+            if not all(bare[i:j + 1]):
+                break
+            if _known(" ".join(words[i:j + 1]), vocabulary) is not None:
+                for k in range(i, j + 1):
+                    out[k] = f'"{words[k]}"'
+    return out
 
 
 @dataclass
@@ -157,54 +173,69 @@ def parse(text: str, vocabulary: Vocabulary, base: Query | None = None, sort: So
             i += 1
             continue
         if tok.operator == "OR":
+            if pending:
+                raise QueryError(f"{pending_word(pending)} OR: write `cat OR dog`, or `-cat` to exclude")
             _join_group(reading.terms, tokens, i)
             pending = Kind.ANY
             i += 1
             continue
         if tok.field is not None and tok.field != "label":
+            if pending:
+                raise QueryError(f"{pending_word(pending)} needs a label after it, not the field `{tok.field}:`")
             _field(reading, tok)
             i += 1
             continue
-        kind = Kind.NOT if tok.negated else pending or Kind.ALL
-        pending = None
-        if tok.field == "label" or tok.quoted:
-            if not tok.word.strip():
-                raise QueryError('an empty label (`""` or `label:`) finds nothing: put a label between the quotes')
-            reading.terms.append(Term(kind, tok.word, _exact(tok.word, vocabulary), exact=True))
-            i += 1
+        if not (tok.field == "label" or tok.quoted) and not any(c.isalnum() for c in tok.word):
+            i += 1  # a stray "-", "&", "?" or emoji reads as nothing (and leaves a NOT or OR for the next label)
             continue
-        if tok.word.endswith("*") and tok.word.strip("*"):
+        if tok.word.endswith("*") and not tok.quoted and tok.field is None:
+            if tok.negated or pending:
+                raise QueryError(f"a word prefix (`{tok.word}`) cannot be excluded or OR-ed: write the labels")
             if reading.prefix is not None:
                 raise QueryError(f"a search takes one word prefix (`{reading.prefix}*`), not also `{tok.word}`")
             reading.prefix = tok.word.rstrip("*")
             i += 1
             continue
-        if not any(c.isalnum() for c in tok.word):  # a stray "-", "&" or "?" reads as nothing
+        if tok.field == "label" or tok.quoted:
+            if not tok.word.strip():
+                raise QueryError('an empty label (`""` or `label:`) finds nothing: put a label between the quotes')
+            kind = Kind.NOT if tok.negated else pending or Kind.ALL
+            pending = None
+            reading.terms.append(Term(kind, tok.word, _exact(tok.word, vocabulary), exact=True))
             i += 1
             continue
         length, label = _longest_label(tokens, i, vocabulary)
         typed = " ".join(t.word for t in tokens[i:i + length])
         if label is None and normalise(typed) in FILLER:
-            i += 1
+            if tok.negated:
+                raise QueryError(f"-{typed} excludes nothing: `{typed}` is a filler word, not a label")
+            i += 1  # "NOT the beach": the NOT waits for the label
             continue
+        kind = Kind.NOT if tok.negated else pending or Kind.ALL
+        pending = None
         reading.terms.append(Term(kind, typed, label or typed, label is not None))
         i += length
-    if pending == Kind.NOT:
-        raise QueryError("NOT needs a label after it: `cat NOT dog`")
-    return _build(reading, base, sort)
+    if pending:
+        raise QueryError(f"{pending_word(pending)} needs a label after it: `cat NOT dog`, `cat OR dog`")
+    return _build(reading, base, sort, vocabulary)
+
+
+def pending_word(kind: Kind) -> str:
+    return "NOT" if kind == Kind.NOT else "OR"
 
 
 def _tokens(text: str) -> list[_Token]:
     out = []
     for m in _TOKEN.finditer(text):
         if m.group("quoted") is not None:
-            out.append(_Token(m.group("quoted"), bool(m.group("neg")), m.group("field"), quoted=True))
+            out.append(_Token(m.group("quoted"), bool(m.group("neg")), (m.group("field") or "").lower() or None,
+                              quoted=True))
             continue
-        word, name = m.group("word"), m.group("field")
+        word, name = m.group("word"), (m.group("field") or "").lower() or None
         if word is None:
             continue
-        if name is None and re.fullmatch(r"[a-z_]+:", word):  # `min:` with nothing after it
-            word, name = "", word[:-1]
+        if name is None and re.fullmatch(r"[A-Za-z_]+:", word):  # `min:` with nothing after it
+            word, name = "", word[:-1].lower()
         if not m.group("neg") and not name and word in ("OR", "|", "or"):
             out.append(_Token(word, operator="OR"))
         elif not m.group("neg") and not name and word in ("NOT", "not"):
@@ -229,7 +260,7 @@ def _join_group(terms: list[Term], tokens: list[_Token], at: int) -> None:
     terms[-1] = replace(last, kind=Kind.ANY)
 
 
-def _build(reading: _Reading, base: Query, sort: Sort | None) -> Parsed:
+def _build(reading: _Reading, base: Query, sort: Sort | None, vocabulary: Vocabulary) -> Parsed:
     fields = reading.fields
     try:
         sort = Sort(fields["sort"]) if "sort" in fields else sort
@@ -250,9 +281,10 @@ def _build(reading: _Reading, base: Query, sort: Sort | None) -> Parsed:
             since=_date("since", fields["since"]) if "since" in fields else base.since,
             until=_date("until", fields["until"]) if "until" in fields else base.until,
             sort=sort or (Sort.CONFIDENCE if labelled else Sort.DATE))
-    except ValueError as exc:  # the Query's own bounds: at most MAX_TERMS labels
-        raise QueryError(f"this search cannot be run: {exc}; remove some labels") from None
-    return Parsed(query, terms, tuple(fields.items()), reading.prefix)
+    except ValueError as exc:  # the Query's own bounds: labels, text length, dates
+        advice = "; remove some labels" if "labels" in str(exc) else ""
+        raise QueryError(f"{exc}{advice}") from None
+    return Parsed(query, terms, tuple(fields.items()), reading.prefix, vocabulary)
 
 
 def _union(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
@@ -266,6 +298,10 @@ def _field(reading: _Reading, tok: _Token) -> None:
     if tok.negated:
         raise QueryError(f"`-{name}:` cannot be negated")
     if name == "text":
+        if not value.strip("*"):
+            raise QueryError(f"`{name}:` needs a value, e.g. {_EXAMPLES[name]}")
+        if reading.prefix is not None:
+            raise QueryError(f"a search takes one word prefix (`{reading.prefix}*`), not also `text:{value}`")
         reading.prefix = value.rstrip("*")
         return
     reading.fields[name] = value

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -27,6 +28,27 @@ PAGE_SIZE = 24  # images a search page shows
 SEARCH_PARAMS = ("q", "min", "source", "sort", "after", "page")  # a search in the URL; the image page keeps them
 GRID_COLUMNS = 8  # at most, a row; fewer as the window narrows
 GRID_MIN_WIDTH = 100  # px: three a row on a 390 px phone
+
+
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>$~|!])")  # links, images, code, emphasis, colours, maths
+_LINE_START = re.compile(r"^(\s*)(?:([#>+=-])|(\d+)([.)]))")  # a heading, a quote or a list item at the start
+
+
+def md(text: object) -> str:
+    """`text` as it is, inside Streamlit markdown (labels, buttons, messages, titles): the markdown
+    characters escaped, so a label, a file name or a query from a URL can make no link, image,
+    colour or emoji of itself."""
+    escaped = _MARKDOWN.sub(r"\\\1", str(text).replace("\n", " "))
+    # nor an autolink: markdown links a bare "http://..." or "www..." even when escaped; a word joiner
+    # (U+2060, invisible) between the scheme and "//" keeps it plain text
+    escaped = escaped.replace("://", ":\u2060//").replace("www.", "www\u2060.")
+    return _LINE_START.sub(lambda m: m.group(1) + (f"\\{m.group(2)}" if m.group(2) else f"{m.group(3)}\\{m.group(4)}"),
+                           escaped)
+
+
+def quoted(text: object) -> str:
+    """A word or query quoted in a message: “cat OR dog”, escaped."""
+    return f"“{md(text)}”"
 
 
 def settings() -> Settings:
@@ -110,7 +132,7 @@ def catalog() -> Catalog:
     try:
         return _catalog(s.catalog, s)
     except CatalogError as exc:
-        st.error(f"Cannot open the catalogue: {exc}")
+        st.error(f"Cannot open the catalogue: {md(exc)}")
         st.stop()
 
 
@@ -140,4 +162,4 @@ def grid(records: list[Record], focus: tuple[str, ...] = (), context: dict[str, 
                 label = summary or name
                 if scores is not None:
                     label = f"{scores[n]:.0%} alike · {label}"
-                st.page_link(IMAGE_PAGE, label=label, query_params=params)
+                st.page_link(IMAGE_PAGE, label=md(label), query_params=params)

@@ -11,9 +11,10 @@ import streamlit as st
 
 from indexer.catalog import CatalogError
 from indexer.record import Label, Record, Source
-from ui.common import catalog, labeller, user, words
+from ui.common import catalog, labeller, md, user, words
 
 SHOWN_NAMES = 3  # labels named on a button before "+N more"
+MAX_LABEL = 100  # characters in a label a person adds (a search takes 1000 characters in all)
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def without(record: Record, name: str) -> list[Label]:
 def added(record: Record, typed: str) -> list[Label]:
     """The labels with the typed ones (comma-separated, read through the vocabulary) added."""
     known = parents()
-    names = [words().resolve(w) for w in typed.split(",") if w.strip()]
+    names = [words().resolve(w) for w in typed.split(",") if w.strip() and len(w.strip()) <= MAX_LABEL]
     have = {lb.name for lb in judged(record)}
     extra = [Label(n, 1.0, parents=known.get(n, ())) for n in dict.fromkeys(names) if n not in have]
     return [*judged(record), *extra]
@@ -97,6 +98,7 @@ def undo() -> None:
     except CatalogError as exc:
         st.session_state.decision_report = ("undo", [], [str(exc)])
         return
+    st.session_state.reviewed = max(0, st.session_state.get("reviewed", 0) - len(before))
     names_ = [r.uri.rsplit("/", 1)[-1] for r in before]
     st.session_state.decision_report = (f"undid {what}", names_, [])
 
@@ -107,13 +109,13 @@ def report() -> None:
     if got:
         what, changed, failed = got
         if changed:
-            st.success(f"{what.capitalize()}, {len(changed)} image{'s' if len(changed) != 1 else ''}:\n"
-                       + "\n".join(f"- {line}" for line in changed))
+            st.success(f"{md(what.capitalize())}, {len(changed)} image{'s' if len(changed) != 1 else ''}:\n"
+                       + "\n".join(f"- {md(line)}" for line in changed))
         for line in failed:
-            st.error(f"Not saved: {line}")
+            st.error(f"Not saved: {md(line)}")
     if "undo_last" in st.session_state:
         what, before = st.session_state.undo_last
-        st.button(f"Undo: {what} ({len(before)} image{'s' if len(before) != 1 else ''})", icon=":material/undo:",
+        st.button(f"Undo: {md(what)} ({len(before)} image{'s' if len(before) != 1 else ''})", icon=":material/undo:",
                   key="undo", on_click=undo)
 
 
@@ -121,8 +123,8 @@ def label_buttons(record: Record, key: str) -> None:
     """One button per label that removes just that label."""
     with st.container(horizontal=True, key=f"labels-{key}"):
         for lb in judged(record):
-            st.button(f"{lb.name} {lb.confidence:.0%}  ✕", key=f"remove-{key}-{lb.name}",
-                      help=f"Remove {lb.name}; the other labels stay, saved as reviewed",
+            st.button(f"{md(lb.name)} {lb.confidence:.0%}  ✕", key=f"remove-{key}-{lb.name}",
+                      help=f"Remove {md(lb.name)}; the other labels stay, saved as reviewed",
                       on_click=save, args=([Decision(record, without(record, lb.name))], f"removed {lb.name}"))
 
 
@@ -132,5 +134,7 @@ def add_box(record: Record, key: str) -> None:
     typed = box.text_input("Add labels", key=f"add-{key}", placeholder="space shuttle, rocket",
                            help="comma-separated; words are read like the search box's (plurals, synonyms)")
     new = [lb for lb in added(record, typed) if lb.name not in {j.name for j in judged(record)}] if typed else []
-    button.button(f"Add: {names(new)}" if new else "Add", key=f"save-{key}", disabled=not new,
+    if any(len(w.strip()) > MAX_LABEL for w in typed.split(",")):
+        box.caption(f"A label is at most {MAX_LABEL} characters; longer ones are left out.")
+    button.button(f"Add: {md(names(new))}" if new else "Add", key=f"save-{key}", disabled=not new,
                   on_click=save, args=([Decision(record, added(record, typed))], f"added {names(new)}"))

@@ -7,7 +7,7 @@ import streamlit as st
 
 from indexer.catalog import CatalogError
 from indexer.record import Source, Status
-from ui.common import SEARCH_PAGE, SEARCH_PARAMS, catalog, grid, search_of, thumbnails
+from ui.common import SEARCH_PAGE, SEARCH_PARAMS, catalog, grid, md, quoted, search_of, thumbnails
 from ui.decisions import add_box, label_buttons, report
 from ui.thumbnails import PREVIEW_SIDE
 
@@ -45,7 +45,7 @@ def main() -> None:
         return
     record = cat.get(ref)
     if record is None:
-        st.warning(f"No image {ref!r} in the catalogue: it may have been deleted.")
+        st.warning(f"No image {quoted(ref[:200])} in the catalogue: it may have been deleted.")
         st.page_link(SEARCH_PAGE, label="Search", icon=":material/search:")
         return
 
@@ -61,9 +61,9 @@ def main() -> None:
         st.button("Next", icon=":material/chevron_right:", shortcut="Right", disabled=after is None,
                   on_click=go, args=(after,), help="the image after this one (→)")
         if search.get("q"):
-            st.caption(f"in the results of `{search['q']}`")
-    st.title(name)
-    st.caption(record.uri)
+            st.caption(f"in the results of {quoted(search['q'][:200])}")
+    st.title(md(name))
+    st.caption(md(record.uri))
     picture, facts = st.columns([3, 2])
     with picture:
         data = thumbnails().get(record.uri, record.etag, PREVIEW_SIDE, square=False)
@@ -73,7 +73,7 @@ def main() -> None:
             st.warning("No preview: the image cannot be read now (moved, deleted, or no permission).")
     with facts:
         if record.status == Status.FAILED:
-            st.error(f"FAILED: {record.error}")
+            st.error(f"FAILED: {md(record.error)}")
         elif record.status == Status.NOT_CLASSIFIED:
             st.info("Not labelled yet.")
         parents = {p for lb in record.labels for p in lb.parents}
@@ -85,7 +85,7 @@ def main() -> None:
             if shown:
                 st.subheader(title)
             for lb in shown:
-                st.progress(min(1.0, lb.confidence), text=f"**{lb.name}** {lb.confidence:.0%} · {lb.source}")
+                st.progress(min(1.0, lb.confidence), text=f"**{md(lb.name)}** {lb.confidence:.0%} · {lb.source}")
         st.subheader("Details")
         rows = {"status": str(record.status), "size": f"{record.width}×{record.height} px" if record.width else None,
                 "format": record.format, "faces": str(len(record.faces)) if record.faces else None,
@@ -94,7 +94,7 @@ def main() -> None:
                 "indexed": f"{record.indexed_at:%Y-%m-%d %H:%M} UTC", "model": record.model_id,
                 "reviewed": f"{record.reviewed_by} {record.reviewed_at:%Y-%m-%d}" if record.reviewed_at else None,
                 "id": record.id}
-        st.markdown("\n".join(f"- **{k}**: `{v}`" for k, v in rows.items() if v))
+        st.markdown("\n".join(f"- **{k}**: {md(v)}" for k, v in rows.items() if v))
 
         report()
         with st.expander("Correct the labels", icon=":material/edit:"):
@@ -114,7 +114,7 @@ def main() -> None:
         with st.spinner("Finding similar images…"):
             similar = cat.similar(record.id, k=8)
     except CatalogError as exc:
-        st.caption(f"Not available here: {exc}")
+        st.caption(f"Not available here: {md(exc)}")
         return
     alike = [(r, score) for r, score in similar if score >= SIMILAR_CUTOFF]
     if alike:

@@ -10,7 +10,7 @@ import streamlit as st
 
 from indexer.catalog import CatalogError, Query, Sort
 from indexer.record import Status
-from ui.common import IMAGE_PAGE, catalog, thumbnails, user
+from ui.common import IMAGE_PAGE, catalog, md, thumbnails, user
 from ui.decisions import Decision, add_box, confirmed, label_buttons, names, report, save
 
 PER_PAGE = 8
@@ -28,7 +28,7 @@ def main() -> None:
     try:
         page = cat.search(Query(review_below=below, sort=Sort.DATE, limit=PER_PAGE))
     except CatalogError as exc:
-        st.error(f"Cannot read the review queue: {exc}")
+        st.error(f"Cannot read the review queue: {md(exc)}")
         return
     done = st.session_state.get("reviewed", 0)
     if done + page.total:
@@ -59,9 +59,9 @@ def main() -> None:
                 picture.markdown(":gray[*(no preview)*]")
             with body:
                 st.checkbox("select", key=f"pick-{r.id}")
-                st.page_link(IMAGE_PAGE, label=name, query_params={"id": r.id})
+                st.page_link(IMAGE_PAGE, label=md(name), query_params={"id": r.id})
                 if r.status == Status.FAILED:
-                    st.error(r.error or "FAILED")
+                    st.error(md(r.error or "FAILED"))
                 elif r.status == Status.NOT_CLASSIFIED:
                     st.info("Not classified yet")
                 else:
@@ -69,7 +69,7 @@ def main() -> None:
                     label_buttons(r, r.id)
                 keep = confirmed(r)
                 with st.container(horizontal=True, key=f"decide-{r.id}"):
-                    st.button(f"Confirm: {names(keep)}", key=f"confirm-{r.id}", type="primary",
+                    st.button(f"Confirm: {md(names(keep))}", key=f"confirm-{r.id}", type="primary",
                               disabled=r.status != Status.LABELED or not keep,
                               on_click=save, args=([Decision(r, keep)], "confirmed"))
                     st.button("No label applies", key=f"reject-{r.id}", help="Saves no label for this image",

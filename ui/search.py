@@ -12,8 +12,8 @@ import streamlit as st
 
 from indexer.catalog import CatalogError, Query, Sort
 from indexer.model.vocabulary import normalise
-from indexer.query_language import GRAMMAR, Kind, Parsed, QueryError, hint, parse, suggestions
-from ui.common import PAGE_SIZE, SEARCH_PARAMS, catalog, grid, settings, words
+from indexer.query_language import GRAMMAR, Kind, Parsed, QueryError, parse, suggestions
+from ui.common import PAGE_SIZE, SEARCH_PARAMS, catalog, grid, md, quoted, settings, words
 
 FACETS = 15
 SUGGESTED = 6  # labels offered for the word being typed
@@ -36,12 +36,20 @@ def fold_legacy_links() -> None:
     params = st.query_params
     if "q" in params or not any(k in params for k in LEGACY):
         return
-    quoted = {k: [f'"{v}"' for v in params.get_all(k) if v.strip()] for k in LEGACY}
+    quoted = {k: [f'"{v.replace(chr(34), "")}"' for v in params.get_all(k) if v.replace('"', "").strip()]
+              for k in LEGACY}
     parts = [*quoted["all"], " OR ".join(quoted["any"]), *(f"-{v}" for v in quoted["not"])]
     for k in LEGACY:
         if k in params:
             del params[k]
     params["q"] = st.session_state["q"] = " ".join(p for p in parts if p)  # the box is drawn after this
+
+
+def md_hint(message: str) -> str:
+    """A parser's message for the page: its `word` spans as quotes, the rest escaped."""
+    parts = message.split("`")
+    out = "".join(quoted(p) if n % 2 else md(p) for n, p in enumerate(parts))
+    return out[:1].upper() + out[1:]
 
 
 def set_query(text: str) -> None:
@@ -73,13 +81,19 @@ def filters() -> tuple[Query, Sort | None]:
 
 def typing(text: str, counts: dict[str, int]) -> None:
     """Labels of the catalogue for the word being typed (`butt` -> butterfly · 3), most images first."""
-    if not text or text.endswith((" ", '"')):
+    if not text or text.endswith(" ") or (text.endswith('"') and text.count('"') % 2 == 0):
         return
-    head, _, last = text.rpartition(" ")
-    key = normalise(last.lstrip("-"))
+    if text.count('"') % 2:  # inside quotes: the phrase since the open quote is what is being typed
+        at = text.rindex('"')
+        head, last = text[:at].rstrip(), text[at:]
+        if last.startswith('"') and at > 0 and text[at - 1] == "-":
+            head, last = text[:at - 1].rstrip(), "-" + last
+    else:
+        head, _, last = text.rpartition(" ")
+    key = normalise(last.lstrip("-").lstrip('"'))
     if len(key) < 2 or ":" in key or key in ("or", "not"):
         return
-    found = [n for n in counts if any(w.startswith(key) for w in normalise(n).split())]
+    found = [n for n in counts if normalise(n).startswith(key) or any(w.startswith(key) for w in normalise(n).split())]
     found = sorted(found, key=lambda n: (-counts[n], n))[:SUGGESTED]
     if not found or found == [last]:
         return
@@ -88,7 +102,7 @@ def typing(text: str, counts: dict[str, int]) -> None:
         st.caption("Labels:", width="content")
         for name in found:
             written = f'{sign}"{name}"' if " " in name else f"{sign}{name}"
-            st.button(f"{name} · {counts[name]}", key=f"typing-{name}", type="tertiary", on_click=set_query,
+            st.button(f"{md(name)} · {counts[name]}", key=f"typing-{name}", type="tertiary", on_click=set_query,
                       args=((f"{head} {written}" if head else written) + " ",))
 
 
@@ -99,37 +113,42 @@ def chips(parsed: Parsed) -> None:
     with st.container(horizontal=True, key="chips"):
         for i, term in enumerate(parsed.terms):
             shown = {Kind.ALL: term.label, Kind.ANY: f"{term.label} (or)", Kind.NOT: f"not {term.label}"}[term.kind]
-            st.button(f"{shown}  ✕", key=f"chip-{i}", help=f"typed: {term.typed}; click to remove",
+            st.button(f"{md(shown)}  ✕", key=f"chip-{i}", help=f"typed: {md(term.typed)}; click to remove",
                       on_click=set_query, args=(parsed.without_term(i),))
         for name, value in parsed.fields:
-            st.button(f"{name}:{value}  ✕", key=f"chip-{name}", on_click=set_query, args=(parsed.without_field(name),))
+            st.button(f"{name}:{md(value)}  ✕", key=f"chip-{name}", on_click=set_query,
+                      args=(parsed.without_field(name),))
         if parsed.prefix:
-            st.caption(f"labels with a word starting `{parsed.prefix}`", width="content")
+            st.caption(f"labels with a word starting {quoted(parsed.prefix)}", width="content")
 
 
 def did_you_mean(parsed: Parsed, counts: dict[str, int]) -> bool:
-    """For each word that is no label: the message and the labels it may mean, as buttons."""
-    message = hint(parsed, words(), counts)
-    if not message:
+    """For each word that is neither in the vocabulary nor a label of the catalogue: a message
+    (what `hint` says in the CLI and the API) and the labels it may mean, as buttons."""
+    present = {normalise(p) for p in counts}
+    unknown = [(i, t) for i, t in enumerate(parsed.terms) if not t.known and normalise(t.label) not in present]
+    if not unknown:
         return False
-    st.info(message[0].upper() + message[1:])
-    present = list(counts)
+    lines, offers = [], []
+    for i, term in dict((t.label, (i, t)) for i, t in unknown).values():
+        options = suggestions(term.label, words(), list(counts))
+        lines.append(f"No label {quoted(term.label)}; did you mean " + " or ".join(quoted(o) for o in options) + "?"
+                     if options else f"No label {quoted(term.label)}, nor one like it.")
+        offers += [(i, o) for o in options]
+    st.info(" ".join(lines))
     with st.container(horizontal=True, key="did-you-mean"):
-        for i, term in enumerate(parsed.terms):
-            if term.known or normalise(term.label) in {normalise(p) for p in present}:
-                continue
-            for option in suggestions(term.label, words(), present):
-                label = words().resolve(option)
-                count = counts.get(label)
-                st.button(f"{option} · {count}" if count else option, key=f"mean-{i}-{option}",
-                          on_click=set_query, args=(parsed.replacing(i, label),))
+        for i, option in offers:
+            label = words().resolve(option)
+            count = counts.get(label)
+            st.button(f"{md(option)} · {count}" if count else md(option), key=f"mean-{i}-{option}",
+                      on_click=set_query, args=(parsed.replacing(i, label),))
     return True
 
 
 def facets_panel(parsed: Parsed, facets: list[tuple[str, int]], where: str) -> None:
     chosen = {name.casefold() for name in parsed.query.all_of}
     for name, count in [(n, c) for n, c in facets if n.casefold() not in chosen][:FACETS]:
-        st.button(f"{name} · {count}", key=f"facet-{where}-{name}", on_click=set_query, args=(parsed.adding(name),),
+        st.button(f"{md(name)} · {count}", key=f"facet-{where}-{name}", on_click=set_query, args=(parsed.adding(name),),
                   width="stretch")
 
 
@@ -138,23 +157,22 @@ def main() -> None:
     st.title("pixdex")
     st.html(LAYOUT_CSS)
     if deleted := st.session_state.pop("deleted", None):
-        st.toast(f"Deleted {deleted} from the catalogue")
+        st.toast(f"Deleted {md(deleted)} from the catalogue")
     fold_legacy_links()
     counts = label_counts(settings().catalog)
-    if st.query_params.get("q"):
-        st.set_page_config(page_title=f"{st.query_params['q'][:60]} · pixdex")
     bar = st.container(horizontal=True, vertical_alignment="center", key="search-bar")  # a row on a phone too
     text = bar.text_input("Search", key="q", bind="query-params", type="search", live="600ms", max_chars=None,
                           placeholder="Search: cat, beach -people, cat OR dog, \"black and white\"…",
                           label_visibility="collapsed")
     with bar.popover("", icon=":material/help:", help="How to search"):
         st.code(GRAMMAR, language=None)
+    st.set_page_config(page_title=f"{text[:60]} · pixdex" if text else "pixdex")  # the box's text, after callbacks
     typing(text, counts)
     base, sort = filters()
     try:
         parsed = parse(text, words(), base, sort)
     except QueryError as exc:  # too long, too many labels, a field that is not one: a message, never a traceback
-        st.error(f"This search cannot be run: {exc}")
+        st.error(f"This search cannot be run: {md_hint(str(exc))}")
         return
     chips(parsed)
 
@@ -172,7 +190,7 @@ def main() -> None:
             page = cat.search(replace(parsed.query, cursor=after))
             facets = cat.facets(parsed.query, size=FACETS + len(parsed.query.all_of))
     except CatalogError as exc:
-        st.error(f"The search failed: {exc}")
+        st.error(f"The search failed: {md(exc)}")
         if after:
             st.query_params.pop("after", None)
         return
@@ -182,7 +200,7 @@ def main() -> None:
         if not counts:
             st.info("The catalogue is empty. Index some photos: `pixdex index ~/Pictures`, or use the Upload page.")
         elif not hinted:
-            st.info(f"No image matches `{parsed.text()}`. Remove a label (click its chip), lower the minimum "
+            st.info(f"No image matches {quoted(parsed.text())}. Remove a label (click its chip), lower the minimum "
                     "confidence, or clear the other filters.")
         return
 

@@ -18,7 +18,7 @@ from indexer.sources.base import Fetched, SourceItem
 from indexer.sources.files import FileSource, source_item
 from indexer.sources.remote import UrlRefused, fetch_image
 from indexer.sources.s3 import split_s3_uri
-from ui.common import IMAGE_PAGE, catalog, labeller, s3, settings
+from ui.common import IMAGE_PAGE, catalog, labeller, md, s3, settings
 from ui.thumbnails import THUMB_SIDE, render
 
 
@@ -59,15 +59,15 @@ def show(name: str, data: bytes, record: Record, where: str | None, s: Settings)
     except ImageError:
         picture.markdown(":gray[*(no preview)*]")
     with text:
-        st.markdown(f"**{name}**")
+        st.markdown(f"**{md(name)}**")
         if record.status == Status.FAILED:
-            st.error(f"Not an image pixdex can label: {record.error}")
+            st.error(f"Not an image pixdex can label: {md(record.error)}")
             return
         parents = {p for lb in record.labels for p in lb.parents}
         classes = [lb for lb in record.best_labels(len(record.labels)) if lb.name not in parents][:3]
         concepts = sorted((lb for lb in record.labels if lb.name in parents), key=lambda lb: -lb.confidence)[:3]
         for lb in classes + concepts:
-            st.progress(min(1.0, lb.confidence), text=f"**{lb.name}** {lb.confidence:.0%}")
+            st.progress(min(1.0, lb.confidence), text=f"**{md(lb.name)}** {lb.confidence:.0%}")
         if where:
             st.success(f"Kept: {where}")
             if not where.startswith("s3://"):
@@ -100,7 +100,7 @@ def main() -> None:
                 fetched[url.strip()] = exc
         got = fetched[url.strip()]
         if isinstance(got, UrlRefused):
-            st.error(f"Not fetched: {got}")
+            st.error(f"Not fetched: {md(got)}")
         else:
             items.append((f"url:{got.url}", got.name, lambda got=got: got.data))
     if not items:
@@ -112,7 +112,7 @@ def main() -> None:
             try:
                 check_size(len(data), s.limits)
             except ImageError as exc:
-                st.error(f"{name}: {exc}")
+                st.error(f"{md(name)}: {md(exc)}")
                 continue
             done = st.session_state.setdefault("done", {})
             if file_id in done and (done[file_id][2] == kept or done[file_id][2]):

@@ -170,7 +170,7 @@ def search() -> dict:
                      min_confidence=float(q.get_query_string_value("min", "0")),
                      source_prefix=q.get_query_string_value("source") or None,
                      since=_date(q.get_query_string_value("since")), until=_date(q.get_query_string_value("until")),
-                     limit=min(100, int(q.get_query_string_value("limit", "24"))),
+                     limit=min(100, _whole(q.get_query_string_value("limit", "24"), "limit")),
                      cursor=q.get_query_string_value("cursor"))
         sort = q.get_query_string_value("sort")
         parsed = parse(q.get_query_string_value("q", ""), words, base, Sort(sort) if sort else None)
@@ -190,7 +190,8 @@ def search() -> dict:
 def labels() -> list:
     q = app.current_event
     try:
-        limit, minimum = int(q.get_query_string_value("limit", "50")), float(q.get_query_string_value("min", "0"))
+        limit = _whole(q.get_query_string_value("limit", "50"), "limit")
+        minimum = float(q.get_query_string_value("min", "0"))
         query = Query(min_confidence=minimum)
     except ValueError as exc:
         raise ApiError(f"bad query: {exc}", 400) from None
@@ -259,6 +260,13 @@ def _many(event, name: str) -> tuple[str, ...]:
     """A repeated query parameter's words, each as the label it means (indexer.model.vocabulary)."""
     words = vocabulary.for_model(deps().settings.model)
     return words.resolve_all(event.get_multi_value_query_string_values(name) or [])
+
+
+def _whole(value: str, name: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {value[:40]!r}") from None
 
 
 def _date(value: str | None) -> datetime | None:

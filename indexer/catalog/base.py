@@ -63,6 +63,13 @@ class Query:
             raise ValueError(f"a search takes at most {MAX_TERMS} labels, not {terms}")
         if self.text is not None and len(self.text) > 200:
             raise ValueError(f"a text search takes at most 200 characters, not {len(self.text)}")
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            try:
+                utc_iso(value)  # what the backends compare: year 1 at +01:00 is no UTC time
+            except (OverflowError, ValueError):
+                raise ValueError(f"{name} {value.isoformat()} is out of range: give a date from year 1 to 9999 "
+                                 f"that stays so in UTC") from None
 
     @property
     def matched_labels(self) -> tuple[str, ...]:
@@ -220,6 +227,10 @@ class Catalog(ABC):
         record = self.get(id_)
         if record is None:
             raise CatalogError(f"no image with id or URI {id_!r} in the catalogue")
+        return self._reviewed_record(record, labels, user)
+
+    @staticmethod
+    def _reviewed_record(record: Record, labels: Sequence[Label], user: str) -> Record:
         human = [Label(lb.name, 1.0, Source.HUMAN, tuple(lb.parents)) for lb in labels]
         human += [lb for lb in record.labels if lb.source == Source.PROPERTY]  # exact: no review changes them
         # no sequencer: a review is no bucket event, and the key keeps the one last applied

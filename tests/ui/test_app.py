@@ -11,6 +11,7 @@ from apptest import APP, image_links, run_app
 from streamlit.testing.v1 import AppTest
 
 from indexer.catalog import Query, open_catalog
+from indexer.record import Label
 
 
 def captions(at: AppTest) -> list[str]:
@@ -75,7 +76,7 @@ def test_min_confidence_from_the_filters_or_the_text(photo_catalog):
 def test_a_word_that_is_no_label_gets_did_you_mean_and_one_click_fixes_it(photo_catalog):
     at = run_app(q="kat")
     assert image_links(at) == []
-    assert at.info[0].value.startswith("No label `kat`; did you mean `cat`")  # the catalogue's own label first
+    assert at.info[0].value.startswith("No label “kat”; did you mean “cat”")  # the catalogue's own label first
     fix = next(b for b in at.button if b.key and b.key.startswith("mean-"))
     assert fix.label == "cat · 1"
     fix.click().run()
@@ -156,7 +157,7 @@ def test_the_image_page_walks_the_results_it_was_opened_from(photo_catalog):
 
 def test_the_image_page_without_or_with_an_unknown_id(photo_catalog):
     assert "Pick an image" in run_app("image.py").info[0].value
-    assert "No image 'nope'" in run_app("image.py", id="nope").warning[0].value
+    assert "No image “nope”" in run_app("image.py", id="nope").warning[0].value
 
 
 def test_the_labels_page_filters_and_links_to_search(photo_catalog):
@@ -203,3 +204,29 @@ def test_a_scene_and_people_found_in_the_app(settings, labeller, catalog, monkey
     assert beach.startswith("beach")  # the label searched for comes first on the tile
     assert len(image_links(run_app(q="people"))) >= 2
     assert len(image_links(run_app(q="black and white"))) == 1
+
+
+def test_text_from_a_url_or_a_label_is_shown_as_text_never_as_a_link_or_an_image(photo_catalog):
+    """A query, an id or a stored label holding markdown (a link, a remote image: a tracking pixel)
+    is escaped wherever the app shows it: chips, messages, buttons, titles."""
+    import re
+
+    live = re.compile(r"(?<!\\)\]\(")  # `](` not escaped: markdown would make a link or an image of it
+
+    def shown(at: AppTest) -> list[str]:
+        texts = [e.value for e in (*at.info, *at.error, *at.warning, *at.success, *at.caption, *at.markdown)
+                 if 'class="pixdex-tile"' not in e.value]
+        return texts + [b.label for b in at.button] + [b.proto.help for b in at.button]
+
+    evil = "![x](http://evil.invalid/t.png) a`[click](http://evil.invalid/)`b"
+    for at in (run_app(q=evil), run_app(q=f"cat source:{evil.replace(' ', '')}"),
+               run_app("image.py", id=evil), run_app("image.py", id="x", q=evil)):
+        assert not at.exception
+        assert not [t for t in shown(at) if live.search(t) or "://" in t], shown(at)  # nor a bare autolink
+    with open_catalog(photo_catalog) as cat:  # a reviewer adds a label of markdown: everyone sees it
+        [cat_record] = cat.search(Query(all_of=("cat",))).records
+        cat.review(cat_record.id, [Label("![x](http://evil.invalid/s.png)", 1.0)], "mallory")
+    for at in (run_app(), run_app("image.py", id=cat_record.id), run_app("labels.py")):
+        assert not at.exception
+        texts = shown(at) + [p.proto.text for p in at.get("progress")] + [link.label for link in at.get("page_link")]
+        assert not [t for t in texts if live.search(t)], texts

@@ -29,7 +29,7 @@ def test_search_facets_and_pages_on_opensearch(os_catalog):
     assert link.startswith("cat 9")
     assert "Egyptian cat · 1" in [b.label for b in at.button]
     assert "Images 1–4 of 4 · newest first" in [c.value for c in run_app().caption]
-    assert run_app(q="kat").info[0].value.startswith("No label `kat`; did you mean `cat`")
+    assert run_app(q="kat").info[0].value.startswith("No label “kat”; did you mean “cat”")
 
 
 def test_stats_and_review_on_opensearch(os_catalog):

@@ -97,6 +97,10 @@ def test_the_query_is_written_back_for_chips_and_reading_it_again_gives_the_same
     ('cat ""', "empty label"),
     ("min:", "needs a value"),
     ("a* b*", "one word prefix"),
+    ("-espr*", "cannot be excluded"), ("NOT espr* cat", "cannot be excluded"), ("cat OR espr* dog", "OR-ed"),
+    ("cat OR the", "OR needs a label after it"), ("cat OR 🐱", "OR needs a label after it"),
+    ("cat NOT OR dog", "NOT OR"), ("-the", "filler word"), ("text:***", "needs a value"),
+    ("since:0001-01-01T00:00+01:00", "out of range"), ("until:9999-12-31T23:59-05:00", "out of range"),
     (" ".join(f"word{i}" for i in range(40)), "at most 32 labels, not 40"),
     ("x" * (MAX_CHARS + 1), f"at most {MAX_CHARS} characters"),
 ])
@@ -118,9 +122,26 @@ def test_an_unknown_word_is_searched_as_typed_and_gets_a_did_you_mean():
     assert hint(parse("cat", WORDS), WORDS) is None
 
 
-def test_filler_and_punctuation_read_as_nothing():
+def test_filler_and_punctuation_read_as_nothing_and_leave_not_and_or_for_the_next_label():
     assert read("show me pictures of the beach ?").all_of == ("beach",)
     assert read("- & cat").all_of == ("cat",)
+    for typed in ("sky NOT the beach", "sky NOT & beach", "sky NOT 🐶 beaches"):
+        q = read(typed)
+        assert (q.all_of, q.none_of) == (("sky",), ("beach",)), typed  # never an exclusion turned inclusion
+    assert read("cat OR the dog").any_of == ("cat", "dog")
+    assert read("MIN:0.5 Label:cat").min_confidence == 0.5 and read("Label:cat").all_of == ("cat",)
+
+
+@pytest.mark.parametrize("typed", [
+    "golden -beach retriever", "hot -beach dog", "black -cat white", 'text:"two words"', "cat OR dog -beach min:50%",
+    '"golden" "retriever"', "monarch butterfly espr*", "people NOT group sort:date",
+])
+def test_written_back_it_reads_as_the_same_query(typed):
+    parsed = parse(typed, WORDS)
+    assert parse(parsed.text(), WORDS).query == parsed.query, parsed.text()
+    for i in range(len(parsed.terms)):  # every chip's removal, too
+        again = parse(parsed.without_term(i), WORDS).query
+        assert len(again.all_of) + len(again.any_of) + len(again.none_of) == len(parsed.terms) - 1
 
 
 @settings(max_examples=300, deadline=None)
