@@ -20,7 +20,7 @@ from backfill.shard import Shard
 from backfill.sources import Listing, Skipped
 from indexer.catalog import Catalog
 from indexer.errors import is_transient
-from indexer.ingest.pipeline import Decoded, decode_fetched, keep_reviews, label_records, read_item, unchanged
+from indexer.ingest.pipeline import Decoded, decode_fetched, label_records, read_item, unchanged
 from indexer.model.labeller import Labeller
 from indexer.record import Record, Status, record_id
 from indexer.settings import ImageLimits
@@ -256,17 +256,18 @@ class Writer:
         if len(self.records) + len(self.removals) >= self.size or time.monotonic() - self._oldest >= self.max_delay:
             self.flush()
 
-    def _write(self) -> None:
-        self.catalog.upsert_many(keep_reviews(self.catalog, self.records))
+    def _write(self, expected: dict[str, str | None]) -> None:
+        # `expected`: checked again inside the write, so an event landing after the check below wins too
+        self.catalog.upsert_many(self.records, expected=expected)
         if self.removals:
-            self.catalog.delete(self.removals)
+            self.catalog.delete(self.removals, expected=expected)
 
     def flush(self) -> None:
         if not self.records and not self.removals:
             return
         t = time.perf_counter()
-        self._leave_what_events_changed()
-        retried(self._write, self.retries + 1, self.backoff)
+        expected = self._leave_what_events_changed()
+        retried(lambda: self._write(expected), self.retries + 1, self.backoff)
         self.report.timed("write", time.perf_counter() - t)
         for record, reason in zip(self.records, self.reasons, strict=True):
             if record.status == Status.FAILED:
@@ -277,15 +278,17 @@ class Writer:
         self.report.add(removed=len(self.removals))
         self.records, self.reasons, self.removals = [], [], []
 
-    def _leave_what_events_changed(self) -> None:
+    def _leave_what_events_changed(self) -> dict[str, str | None]:
         """Drop the writes and removals of ids a bucket event touched since their skip check: the
         event (a delete, a new upload) is newer than the bytes the backfill read. Without this a
-        key deleted during the run would come back as a record of an object that is gone."""
+        key deleted during the run would come back as a record of an object that is gone. Returns
+        what was seen per id, for the write to check once more as it writes (`expected`)."""
         ids = [r.id for r in self.records] + self.removals
         now = retried(lambda: self.catalog.sequencers(ids))
-        changed = {i for i in ids if now.get(i) != self.seen.pop(i)}
+        seen = {i: self.seen.pop(i) for i in ids}
+        changed = {i for i in ids if now.get(i) != seen[i]}
         if not changed:
-            return
+            return seen
         reason = "changed by a bucket event during the backfill"
         for r in self.records:
             if r.id in changed:
@@ -297,3 +300,4 @@ class Writer:
             if i in changed:
                 self.report.skip(reason, i)
         self.removals = [i for i in self.removals if i not in changed]
+        return seen

@@ -94,7 +94,7 @@ def save(decisions: list[Decision], what: str) -> None:
 def undo() -> None:
     what, before = st.session_state.pop("undo_last")
     try:
-        catalog().upsert_many(before)
+        catalog().upsert_many(before, keep_reviews=False)  # exactly as they were, reviews included or not
     except CatalogError as exc:
         st.session_state.decision_report = ("undo", [], [str(exc)])
         return

@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from indexer.errors import CatalogError
@@ -21,6 +21,7 @@ class InvalidCursor(CatalogError):
 
 
 MAX_TERMS = 32  # labels in one query (all, any and not together): SQLite joins one table per label
+TOMBSTONE_RETENTION = timedelta(days=14)  # SQS keeps a message at most 14 days: no older event can still arrive
 MAX_CURSOR_NUMBER = 2 ** 53  # what a cursor's sort value can be (microseconds, a confidence) and stay exact
 
 
@@ -150,6 +151,18 @@ def label_rows_of(record: Record) -> list[tuple[str, float]]:
     return list({**inherited, **own}.values())
 
 
+def kept_review(new: Record, old: Record | None) -> Record:
+    """`new` as it replaces `old`: a person's review of the same bytes (etag) stays, their labels
+    outranking the model's (a relabel by a new model, --force, a backfill --relabel); new bytes
+    under the key go back to the model and the review queue. Backends apply it inside the write,
+    so a review made while a relabel was under way is not lost to it."""
+    if old is None or old.reviewed_at is None or new.reviewed_at is not None or old.etag != new.etag:
+        return new
+    exact = [lb for lb in new.labels if lb.source == Source.PROPERTY]  # facts, not judgements
+    return replace(new, labels=[lb for lb in old.labels if lb.source == Source.HUMAN] + exact,
+                   reviewed_at=old.reviewed_at, reviewed_by=old.reviewed_by)
+
+
 def can_name_a_record(ref: str) -> bool:
     """Whether `ref` can be an id or a canonical URI: those are text (ids hex, URIs percent-encoded),
     so a string that is not (a file name's undecodable bytes, as surrogates) names none."""
@@ -177,14 +190,27 @@ class Catalog(ABC):
     """
 
     @abstractmethod
-    def upsert_many(self, records: Iterable[Record]) -> int:
-        """Insert or replace by id, all or nothing; stale records (see the class) are left out. A
-        record without a sequencer keeps the one already applied. Returns how many were written."""
+    def upsert_many(self, records: Iterable[Record], keep_reviews: bool = True,
+                    expected: Mapping[str, str | None] | None = None) -> int:
+        """Insert or replace by id; stale records (see the class) are left out. A record without a
+        sequencer keeps the one already applied. With `keep_reviews`, a stored review of the same
+        bytes stays (`kept_review`; off only to write back a record exactly, as an undo does).
+        `expected`: per id, the sequencer the caller saw applied (None: none); a record whose key
+        has moved on since (a bucket event) is left out: the backfill's "events win". Checked
+        inside the write (one transaction; conditional writes), never read first and written
+        later. Returns how many were written."""
 
     @abstractmethod
-    def delete(self, ids: Iterable[str], sequencer: str | None = None) -> int:
-        """Remove records by id, unless `sequencer` is stale for one (see the class); leave a
-        tombstone with the newest sequencer known. Returns how many records were removed."""
+    def delete(self, ids: Iterable[str], sequencer: str | None = None,
+               expected: Mapping[str, str | None] | None = None) -> int:
+        """Remove records by id, unless `sequencer` is stale for one (see the class) or the id's
+        applied sequencer is no longer `expected`; leave a tombstone with the newest sequencer
+        known. Returns how many records were removed."""
+
+    @abstractmethod
+    def prune_tombstones(self, older_than: timedelta = TOMBSTONE_RETENTION) -> int:
+        """Forget the sequencers of keys deleted more than `older_than` ago (no event that old can
+        still arrive, so none can be late enough to need them). Returns how many were forgotten."""
 
     @abstractmethod
     def sequencers(self, ids: Sequence[str]) -> dict[str, str]:
@@ -217,7 +243,7 @@ class Catalog(ABC):
     def review(self, id_: str, labels: Sequence[Label], user: str) -> Record:
         """A person's decision: `labels` become the image's labels, as human labels (an empty list:
         no label applies). Human labels outrank the model's and survive relabelling
-        (indexer.ingest.pipeline.keep_reviews)."""
+        (`kept_review`, applied by every write)."""
         reviewed = self._reviewed(id_, labels, user)
         self.upsert_many([reviewed])
         return reviewed

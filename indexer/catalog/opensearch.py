@@ -14,8 +14,9 @@ record's other fields are mapped, and written to documents, as catalog/fields.py
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,6 +27,7 @@ from opensearchpy.exceptions import OpenSearchException, TransportError
 
 from indexer.catalog.base import (
     COUNT_FIELDS,
+    TOMBSTONE_RETENTION,
     Catalog,
     CatalogError,
     Cursor,
@@ -36,6 +38,7 @@ from indexer.catalog.base import (
     can_name_a_record,
     chunks,
     is_newer,
+    kept_review,
     label_rows_of,
 )
 from indexer.catalog.fields import decode, encode, opensearch_properties
@@ -45,6 +48,7 @@ from indexer.settings import OpenSearchSettings
 
 MAPPING_VERSION = 2  # 2: faces, face_count (added to an index of 1 in place: new fields only)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_ATTEMPTS = 8  # rounds of a conditional write before it gives up (each lost round: another writer won)
 MAX_CHUNK_BYTES = 9 * 1024 * 1024  # under the 10 MiB request limit of the smallest Amazon OpenSearch instances
 LC = {"type": "keyword", "normalizer": "lowercase"}
 ADDED_FIELDS = ("faces", "face_count")  # since MAPPING_VERSION 1: put into an older index when it is opened
@@ -176,7 +180,8 @@ class OpenSearchCatalog(Catalog):
 
     # -- writes ------------------------------------------------------------------------------
 
-    def upsert_many(self, records: Iterable[Record]) -> int:
+    def upsert_many(self, records: Iterable[Record], keep_reviews: bool = True,
+                    expected: Mapping[str, str | None] | None = None) -> int:
         records = list({r.id: r for r in records}.values())
         for r in records:  # checked before anything is written: a bulk request is no transaction
             if r.id != record_id(r.uri):
@@ -187,57 +192,169 @@ class OpenSearchCatalog(Catalog):
         if not records:
             return 0
         with self._errors("write records"):
-            on_records, on_tombstones = self._marks([r.id for r in records])
-            applied = _newest(on_records, on_tombstones)
-            keep = [r for r in records if is_newer(r.sequencer, applied.get(r.id))]
-            actions = [{"_op_type": "index", "_index": self.alias, "_id": r.id,
-                        "_source": _doc(r, r.sequencer or applied.get(r.id))} for r in keep]
-            actions += [{"_op_type": "delete", "_index": self.tombstones, "_id": r.id}
-                        for r in keep if r.id in on_tombstones]
-            self._bulk(actions)
-        return len(keep)
+            return len(self._apply({r.id: r for r in records}, None, keep_reviews, expected))
 
-    def delete(self, ids: Iterable[str], sequencer: str | None = None) -> int:
+    def delete(self, ids: Iterable[str], sequencer: str | None = None,
+               expected: Mapping[str, str | None] | None = None) -> int:
         ids = list(dict.fromkeys(ids))
         if not ids:
             return 0
         with self._errors("delete records"):
-            applied = _newest(*self._marks(ids))
-            todo = [i for i in ids if is_newer(sequencer, applied.get(i))]
-            now = utcnow().isoformat()
-            actions = [{"_op_type": "delete", "_index": self.alias, "_id": i} for i in todo]
-            actions += [{"_op_type": "index", "_index": self.tombstones, "_id": i,
-                         "_source": {"sequencer": sequencer or applied[i], "deleted_at": now}}
-                        for i in todo if sequencer or i in applied]
-            results = self._bulk(actions)
-        return sum(1 for op, status in results if op == "delete" and status == 200)
+            removed = self._apply(dict.fromkeys(ids), sequencer, False, expected)
+        return sum(removed.values())
+
+    def _apply(self, changes: dict[str, Record | None], delete_sequencer: str | None, keep_reviews: bool,
+               expected: Mapping[str, str | None] | None) -> dict[str, bool]:
+        """Write records (a Record) or delete them (None, with `delete_sequencer`), each only if it
+        is newer than what was applied to its id, safely against other writers at the same moment
+        (many Lambdas, the backfill, the app). Per id, in rounds:
+
+        1. read its record and its register (the `tombstones` doc: the last sequencer applied, and
+           whether the key is deleted), each with its version (seq_no, primary_term);
+        2. a stale change is dropped (and, with `expected`, one whose key has moved on); else the
+           register takes the new sequencer, conditionally on the version read: of two writers,
+           one wins, the other reads again;
+        3. the record is written (keeping a review of the same bytes: `kept_review`) or deleted,
+           conditionally on its version read: a change that lands in between (an event, a
+           review) sends this one back to step 1, where it may now be stale;
+        4. a record this call created is checked against its register once more: a newer delete
+           or write registered meanwhile wins, and the record is removed (creating is the one
+           write no version can guard: the record was not there).
+
+        Returns {id: whether it changed something} (for a delete, whether a record was removed)
+        for every id applied; stale ones are absent. CatalogUnavailable when an id was still
+        contended after MAX_ATTEMPTS rounds (the same call can succeed later)."""
+        pending, done, created = dict(changes), {}, {}
+        for _ in range(MAX_ATTEMPTS):
+            if not pending:
+                break
+            records, registers = self._read(list(pending))
+            registering, writing = [], {}
+            for id_, r in list(pending.items()):
+                incoming = r.sequencer if r is not None else delete_sequencer
+                rec, reg = records[id_], registers[id_]
+                applied = max((m for m in (rec.sequencer, reg.sequencer) if m), default=None)
+                step = _step(incoming, r is None, rec, reg)
+                if expected is not None and applied != expected.get(id_):
+                    step = "skip"  # a bucket event changed the key since the caller looked: it wins
+                if step == "skip":
+                    del pending[id_]  # stale (a newer change is registered), or already applied
+                    continue
+                mark = incoming or applied
+                if step == "register" and mark is not None and (incoming is not None or reg.deleted != (r is None)):
+                    body = {"sequencer": mark, **({"deleted_at": utcnow().isoformat()} if r is None else {})}
+                    registering.append({"_op_type": "index", "_index": self.tombstones, "_id": id_, "_source": body,
+                                        **_if(reg)})
+                writing[id_] = (r, rec, mark)
+            # registers are read by id (real-time), never searched: no refresh to wait for
+            lost = {info["_id"] for info in self._bulk(registering, refresh=False) if info["status"] == 409}
+            actions = []
+            for id_, (r, rec, mark) in writing.items():
+                if id_ in lost:
+                    continue  # another writer registered first: read again
+                if r is not None:
+                    if keep_reviews and rec.source.get("reviewed_at"):
+                        r = kept_review(r, _record(rec.source))
+                    actions.append({"_op_type": "index", "_index": self.alias, "_id": id_, "_source": _doc(r, mark),
+                                    **_if(rec)})
+                elif rec.version is not None:
+                    actions.append({"_op_type": "delete", "_index": self.alias, "_id": id_, **_if(rec)})
+                else:  # nothing to remove; the register says deleted
+                    done[id_] = False
+                    del pending[id_]
+            for info in self._bulk(actions):
+                id_ = info["_id"]
+                if info["status"] == 409:
+                    continue  # the record changed since it was read: read again
+                del pending[id_]
+                done[id_] = info["status"] in (200, 201)
+                r = changes[id_]
+                if r is not None and r.sequencer is not None and info.get("result") == "created":
+                    created[id_] = (info["_seq_no"], info["_primary_term"], r.sequencer)
+        if pending:
+            raise CatalogUnavailable(f"{len(pending)} records were changed by other writers {MAX_ATTEMPTS} times "
+                                     f"while this write tried to apply: try again")
+        for id_ in self._superseded(created):
+            done.pop(id_, None)
+        return done
+
+    def _superseded(self, created: dict[str, tuple[int, int, str]]) -> list[str]:
+        """Step 4 of _apply: the records created whose register has moved on, removed again."""
+        if not created:
+            return []
+        _, registers = self._read(list(created), records=False)
+        gone = [i for i, (_, _, seq) in created.items() if registers[i].sequencer != seq]
+        self._bulk([{"_op_type": "delete", "_index": self.alias, "_id": i, "if_seq_no": created[i][0],
+                     "if_primary_term": created[i][1]} for i in gone])  # 409: written again since, by a newer one
+        return gone
+
+    def review(self, id_: str, labels: Sequence[Label], user: str) -> Record:
+        """As Catalog.review, written only if the record is still as it was read (its version): a
+        write landing in between (an event, another reviewer) makes it read and decide again, so
+        neither is lost; after MAX_ATTEMPTS contended rounds, CatalogUnavailable (try again)."""
+        with self._errors("review a record"):
+            for _ in range(MAX_ATTEMPTS):
+                found = self.get(id_)
+                if found is None:
+                    raise CatalogError(f"no image with id or URI {id_!r} in the catalogue")
+                doc = self.client.mget(index=self.alias, body={"ids": [found.id]})["docs"][0]
+                if not doc.get("found"):
+                    continue  # deleted since: the next round says so
+                current = _record(doc["_source"])
+                reviewed = self._reviewed_record(current, labels, user)
+                [info] = self._bulk([{"_op_type": "index", "_index": self.alias, "_id": current.id,
+                                      "_source": _doc(reviewed, current.sequencer),
+                                      "if_seq_no": doc["_seq_no"], "if_primary_term": doc["_primary_term"]}])
+                if info["status"] != 409:
+                    return reviewed
+        raise CatalogUnavailable(f"the image {id_!r} kept changing while it was reviewed: try again")
 
     def sequencers(self, ids: Sequence[str]) -> dict[str, str]:
         with self._errors("read sequencers"):
-            return _newest(*self._marks(ids))
+            records, registers = self._read(list(ids))
+        marks = ({i: d.sequencer for i, d in records.items() if d.sequencer},
+                 {i: d.sequencer for i, d in registers.items() if d.sequencer})
+        return _newest(*marks)
 
-    def _marks(self, ids: Sequence[str]) -> tuple[dict[str, str], dict[str, str]]:
-        """Sequencers on records, and on tombstones."""
-        out: tuple[dict[str, str], dict[str, str]] = ({}, {})
-        for index, marks in zip((self.alias, self.tombstones), out, strict=True):
-            for chunk in chunks(list(ids)):
-                found = self.client.mget(index=index, body={"ids": chunk}, _source_includes=["sequencer"])
+    def _read(self, ids: list[str], records: bool = True) -> tuple[dict[str, _Seen], dict[str, _Seen]]:
+        """Each id's record and register as they are now, with their versions (real-time mget)."""
+        out: tuple[dict[str, _Seen], dict[str, _Seen]] = ({}, {})
+        for index, seen in zip((self.alias, self.tombstones), out, strict=True):
+            if index == self.alias and not records:
+                continue
+            for chunk in chunks(ids):
+                # a record whole but its embedding (its review is kept by the write); a register whole
+                found = self.client.mget(index=index, body={"ids": chunk}, _source_excludes=["embedding"])
                 for doc in found["docs"]:
-                    if doc.get("found") and doc["_source"].get("sequencer"):
-                        marks[doc["_id"]] = doc["_source"]["sequencer"]
+                    if doc.get("found"):
+                        src = doc.get("_source") or {}
+                        seen[doc["_id"]] = _Seen((doc["_seq_no"], doc["_primary_term"]), src.get("sequencer"),
+                                                 bool(src.get("deleted_at")), src)
+            for i in ids:
+                seen.setdefault(i, _Seen())
         return out
 
-    def _bulk(self, actions: list[dict]) -> list[tuple[str, int]]:
-        """streaming_bulk with backoff on 429; every per-document error is raised, none swallowed.
-        Returns (operation, status) per action; deleting what is not there is no error."""
+    def prune_tombstones(self, older_than: timedelta = TOMBSTONE_RETENTION) -> int:
+        """Forget deleted keys' sequencers older than `older_than` (default: SQS's longest retention,
+        14 days: no event older than that can still arrive). Returns how many were removed."""
+        cutoff = (utcnow() - older_than).isoformat()
+        with self._errors("prune tombstones"):
+            answer = self.client.delete_by_query(index=self.tombstones, body={
+                "query": {"range": {"deleted_at": {"lt": cutoff}}}}, refresh=True, conflicts="proceed")
+        return int(answer.get("deleted", 0))
+
+    def _bulk(self, actions: list[dict], refresh: str | bool | None = None) -> list[dict]:
+        """streaming_bulk with backoff on 429; every per-document error is raised, none swallowed,
+        except a version conflict (409: the caller reads again) and deleting what is not there.
+        Returns each action's result (`_id`, `status`, `result`, `_seq_no`, `_primary_term`)."""
         results, errors = [], []
         for ok, item in helpers.streaming_bulk(
                 self.client, actions, chunk_size=500, max_chunk_bytes=MAX_CHUNK_BYTES, max_retries=5,
                 initial_backoff=1, max_backoff=30, raise_on_error=False, raise_on_exception=True,
-                refresh=self.refresh):
+                refresh=self.refresh if refresh is None else refresh):
             [(op, info)] = item.items()
-            results.append((op, info.get("status", 0)))
-            if not ok and not (op == "delete" and info.get("status") == 404):
+            results.append(info)
+            if not ok and info.get("status") != 409 and not (op == "delete" and info.get("status") == 404):
                 errors.append(f"{op} {info.get('_id')}: {info.get('error')}")
         if errors:
             raise CatalogError(f"{len(errors)} of {len(actions)} writes failed: " + "; ".join(errors[:3]))
@@ -437,6 +554,37 @@ def _sort(q: Query) -> list[dict]:
         matched.append(_words(q.text))
     return [{"labels.confidence": {"order": "desc", "mode": "max", "missing": -1, "nested": {
         "path": "labels", "filter": {"bool": {"should": matched, "minimum_should_match": 1}}}}}, {"id": "desc"}]
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """A document as one read found it: its version, for a write that must find it unchanged."""
+
+    version: tuple[int, int] | None = None  # (seq_no, primary_term); None: not there
+    sequencer: str | None = None
+    deleted: bool = False  # a register: the key is deleted
+    source: dict[str, Any] = field(default_factory=dict, compare=False)  # what was read of it
+
+
+def _step(incoming: str | None, deleting: bool, rec: _Seen, reg: _Seen) -> str:
+    """What _apply does next for one change: "skip" it (stale, or applied already), "register" its
+    sequencer, or (registered already, by this writer in an earlier round, by a copy of the same
+    event, or by a writer that stopped half-way) "write" the record."""
+    if incoming is None:  # no order to keep (folders, backfill, reviews): it applies
+        return "register"
+    if reg.sequencer == incoming and reg.deleted == deleting:
+        if deleting:
+            return "write" if rec.version is not None else "skip"
+        return "skip" if rec.sequencer is not None and rec.sequencer >= incoming else "write"
+    applied = max((m for m in (rec.sequencer, reg.sequencer) if m), default=None)
+    return "register" if is_newer(incoming, applied) else "skip"
+
+
+def _if(seen: _Seen) -> dict[str, Any]:
+    """The condition of a write that must find the document as it was read (absent: create it)."""
+    if seen.version is None:
+        return {"_op_type": "create"}
+    return {"if_seq_no": seen.version[0], "if_primary_term": seen.version[1]}
 
 
 def _newest(*marks: dict[str, str]) -> dict[str, str]:

@@ -12,7 +12,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -23,7 +23,6 @@ from indexer.model.labeller import Labeller
 from indexer.model.people import face_labels
 from indexer.model.properties import property_labels
 from indexer.record import Record, Status, record_id
-from indexer.record import Source as LabelSource
 from indexer.settings import ImageLimits, Settings
 from indexer.sources.base import Fetched, ObjectMissing, ReadError, Source, SourceItem, SourceUnavailable
 
@@ -94,23 +93,6 @@ def label_records(labeller: Labeller, batch: Sequence[Decoded]) -> list[Record]:
                     + property_labels(d.image.pixels, d.image.width, d.image.height)),
         ))
     return records
-
-
-def keep_reviews(catalog: Catalog, records: list[Record]) -> list[Record]:
-    """Records about to replace stored ones, with the stored human review kept: a person's labels
-    outrank the model's and survive relabelling (a new model, --force, a backfill --relabel) of
-    the same bytes (etag)."""
-    stored = catalog.get_many([r.id for r in records])
-    out = []
-    for r in records:
-        old = stored.get(r.id)
-        # the review was of these bytes; new bytes under the key go back to the model and the queue
-        if old is not None and old.reviewed_at is not None and old.etag == r.etag:
-            exact = [lb for lb in r.labels if lb.source == LabelSource.PROPERTY]  # facts, not judgements
-            r = replace(r, labels=[lb for lb in old.labels if lb.source == LabelSource.HUMAN] + exact,
-                        reviewed_at=old.reviewed_at, reviewed_by=old.reviewed_by)
-        out.append(r)
-    return out
 
 
 @dataclass
@@ -248,7 +230,7 @@ class Pipeline:
         records = label_records(self.labeller, batch)
         summary.stage_seconds["label"] += time.perf_counter() - t
         t = time.perf_counter()
-        self.catalog.upsert_many(keep_reviews(self.catalog, records))
+        self.catalog.upsert_many(records)  # a stored review of the same bytes stays (Catalog.upsert_many)
         summary.stage_seconds["write"] += time.perf_counter() - t
         for r in records:
             if r.status == Status.FAILED:

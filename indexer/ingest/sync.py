@@ -6,11 +6,13 @@ when the event is handled, so a late or duplicated event cannot write stale byte
 - created: read the object and label it; if it is gone by now, remove the key;
 - removed: ask the store what the key holds now; nothing: remove it (leaving a tombstone); an
   object (a previous version became current, or the key was written again): label that.
-Sequencers, where the event has one, order all of this (see indexer.catalog.base.Catalog).
+Sequencers, where the event has one, order all of this (see indexer.catalog.base.Catalog); the
+tombstones of deletes older than SQS's retention are pruned, at most once an hour per Sync.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -23,12 +25,15 @@ from indexer.record import record_id
 from indexer.settings import Settings
 from indexer.sources.base import ReadError, Source, SourceUnavailable
 
+PRUNE_EVERY_S = 3600
+
 
 class Sync:
     def __init__(self, settings: Settings, labeller: Labeller, catalog: Catalog, source: Source) -> None:
         self.catalog = catalog
         self.source = source
         self.pipeline = Pipeline(settings, labeller, catalog, source, remove_missing=True)
+        self._pruned_at = 0.0  # time.monotonic() of the last prune_tombstones
 
     @classmethod
     def from_settings(cls, settings: Settings, source: Source) -> Sync:
@@ -60,6 +65,9 @@ class Sync:
                 items.append(replace(current, sequencer=event.sequencer))
         summary = self.pipeline.run(items, progress=progress)
         summary.removed += removed
+        if removed and time.monotonic() - self._pruned_at > PRUNE_EVERY_S:  # a Lambda copy lives for hours
+            self._pruned_at = time.monotonic()
+            self.catalog.prune_tombstones()
         if summary.deferred:
             raise SourceUnavailable("; ".join(error for _, error in summary.deferred))
         return summary

@@ -259,6 +259,52 @@ def test_a_delete_leaves_a_tombstone_that_late_creates_cannot_pass(backend):
     assert backend.get(created.id).label_names == ["dog"]
 
 
+def test_a_review_survives_a_relabel_of_the_same_bytes_written_after_it(backend):
+    from dataclasses import replace
+
+    from indexer.record import Label, Source
+
+    record = versioned("k", 1, "cat")
+    backend.upsert_many([record])
+    relabel = replace(record, labels=[Label("dog", 0.7)], sequencer=None)  # read before the review, written after
+    backend.review(record.id, [Label("tabby cat", 1.0)], "ana")
+    assert backend.upsert_many([relabel]) == 1
+    kept = backend.get(record.id)
+    assert [(lb.name, lb.source) for lb in kept.labels] == [("tabby cat", Source.HUMAN)] and kept.reviewed_by == "ana"
+    new_bytes = replace(relabel, etag="other")  # another photo under the key: back to the model
+    backend.upsert_many([new_bytes])
+    assert backend.get(record.id).label_names == ["dog"] and backend.get(record.id).reviewed_at is None
+    backend.review(record.id, [Label("tabby cat", 1.0)], "ana")
+    backend.upsert_many([new_bytes], keep_reviews=False)  # an undo: exactly the record given
+    assert backend.get(record.id).label_names == ["dog"]
+
+
+def test_a_write_expecting_what_it_saw_loses_to_an_event_that_came_since(backend):
+    record = versioned("k", 1, "cat")
+    backend.upsert_many([record])
+    seen = backend.sequencers([record.id]).get(record.id)
+    backend.upsert_many([versioned("k", 2, "dog")])  # a bucket event, after the backfill looked
+    assert backend.upsert_many([versioned("k", None, "bird")], expected={record.id: seen}) == 0
+    assert backend.get(record.id).label_names == ["dog"]
+    assert backend.delete([record.id], expected={record.id: seen}) == 0 and backend.get(record.id) is not None
+    now = backend.sequencers([record.id]).get(record.id)
+    assert backend.upsert_many([versioned("k", None, "bird")], expected={record.id: now}) == 1
+    assert backend.delete([record.id], expected={record.id: now}) == 1
+
+
+def test_tombstones_older_than_sqs_keeps_a_message_are_pruned(backend):
+    from datetime import timedelta
+
+    old, recent = versioned("old", 1, "cat"), versioned("recent", 1, "dog")
+    backend.upsert_many([old, recent])
+    backend.delete([old.id, recent.id], sequencer=seq(2))
+    assert backend.prune_tombstones() == 0  # deleted just now: within the 14 days an event may still come
+    assert backend.sequencers([old.id, recent.id]) == {old.id: seq(2), recent.id: seq(2)}
+    assert backend.prune_tombstones(older_than=timedelta(0)) == 2
+    assert backend.sequencers([old.id, recent.id]) == {}
+    assert backend.upsert_many([versioned("old", 1, "cat")]) == 1  # nothing left to order it by: it applies
+
+
 def test_a_stale_delete_keeps_the_newer_record(backend):
     created = versioned("k", 5, "cat")
     backend.upsert_many([created])

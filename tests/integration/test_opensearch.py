@@ -124,7 +124,7 @@ def test_a_document_the_index_refuses_is_an_error_with_its_reason(osmem_clone):
 
     catalog = open_catalog(osmem_clone.url, SETTINGS)
     bad = Record(uri="file:///photos/bad.jpg", status=Status.LABELED, size="twelve")  # not a long
-    with pytest.raises(CatalogError, match=r"1 of \d+ writes failed: index [0-9a-f]{32}: .*size"):
+    with pytest.raises(CatalogError, match=r"1 of \d+ writes failed: (index|create) [0-9a-f]{32}: .*size"):
         catalog.upsert_many([rec("fine", {"cat": 0.5}), bad])
     assert names(catalog.search(Query())) == ["fine"]  # the others were written; nothing silently dropped
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 
 from indexer.catalog.base import (
     COUNT_FIELDS,
+    TOMBSTONE_RETENTION,
     Catalog,
     CatalogError,
     Cursor,
@@ -19,6 +21,7 @@ from indexer.catalog.base import (
     can_name_a_record,
     chunks,
     is_newer,
+    kept_review,
     label_rows_of,
     utc_iso,
 )
@@ -49,12 +52,13 @@ class SQLiteCatalog(Catalog):
 
     # -- writes ----------------------------------------------------------------------------------
 
-    def upsert_many(self, records: Iterable[Record]) -> int:
+    def upsert_many(self, records: Iterable[Record], keep_reviews: bool = True,
+                    expected: Mapping[str, str | None] | None = None) -> int:
         records = list({r.id: r for r in records}.values())  # the same id twice in a batch: the last one wins
         if not records:
             return 0
         with self._lock, transaction(self._db, self.path):
-            written, code_of = self._write(records)
+            written, code_of = self._write(records, keep_reviews, expected)
         self._labels.committed(code_of)
         return written
 
@@ -67,10 +71,19 @@ class SQLiteCatalog(Catalog):
         self._labels.committed(code_of)
         return reviewed
 
-    def _write(self, records: list[Record]) -> tuple[int, dict[str, int]]:
+    def _write(self, records: list[Record], keep_reviews: bool = True,
+               expected: Mapping[str, str | None] | None = None) -> tuple[int, dict[str, int]]:
         """upsert_many's work, in the caller's transaction: (records written, label codes used)."""
         updates = ", ".join(f"{c}=excluded.{c}" for c in COLUMNS if c != "id")
         applied = self._applied([r.id for r in records])
+        if expected is not None:
+            records = [r for r in records if applied.get(r.id) == expected.get(r.id)]
+        if keep_reviews:
+            reviewed = {}
+            for chunk in chunks([r.id for r in records]):
+                reviewed.update({old.id: old for old in self._fetch_where(
+                    f"reviewed_at IS NOT NULL AND id IN ({marks(len(chunk))})", chunk, embedding=False)})
+            records = [kept_review(r, reviewed.get(r.id)) for r in records]
         rows, labels_of = [], {}
         for r in records:
             if not is_newer(r.sequencer, applied.get(r.id)):
@@ -91,18 +104,25 @@ class SQLiteCatalog(Catalog):
         self._db.executemany("DELETE FROM tombstones WHERE id=?", ids)
         return len(rows), code_of
 
-    def delete(self, ids: Iterable[str], sequencer: str | None = None) -> int:
+    def delete(self, ids: Iterable[str], sequencer: str | None = None,
+               expected: Mapping[str, str | None] | None = None) -> int:
         ids = list(dict.fromkeys(ids))
         deleted = 0
         with self._lock, transaction(self._db, self.path):
             applied = self._applied(ids)
-            todo = [i for i in ids if is_newer(sequencer, applied.get(i))]
+            todo = [i for i in ids if is_newer(sequencer, applied.get(i))
+                    and (expected is None or applied.get(i) == expected.get(i))]
             for chunk in chunks(todo):
                 deleted += self._db.execute(f"DELETE FROM images WHERE id IN ({marks(len(chunk))})", chunk).rowcount
             now = utc_iso(utcnow())
             tombstones = [(i, sequencer or applied[i], now) for i in todo if sequencer or i in applied]
             self._db.executemany("INSERT OR REPLACE INTO tombstones VALUES (?, ?, ?)", tombstones)
         return deleted
+
+    def prune_tombstones(self, older_than: timedelta = TOMBSTONE_RETENTION) -> int:
+        cutoff = utc_iso(utcnow() - older_than)
+        with self._lock, transaction(self._db, self.path):
+            return self._db.execute("DELETE FROM tombstones WHERE deleted_at < ?", (cutoff,)).rowcount
 
     def sequencers(self, ids: Sequence[str]) -> dict[str, str]:
         with self._lock:
