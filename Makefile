@@ -9,7 +9,7 @@ PORT ?= 8501
 DEMO_CATALOG ?= $(CURDIR)/var/demo.db
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: venv demo index ui test lint bench fuzz taxonomy clean chromium stack deploy
+.PHONY: venv demo index ui test lint bench fuzz taxonomy clean chromium stack deploy compiled
 
 venv: $(VENV)/.installed
 
@@ -17,13 +17,22 @@ $(VENV)/.installed: pyproject.toml constraints.txt Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt torch
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[ui,dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[ui,dev,compile]'
 	# the face detector's MTCNN weights (indexer/model/faces.py): the wheel's files only, without its
 	# pins (old torch, Pillow, numpy) and its torchvision, which pixdex never imports
 	$(PY) -m pip install --quiet --no-deps facenet-pytorch==2.6.0
 	touch $@
 
-demo: venv  ## index PHOTOS (default: the bundled test photos) and start the app
+# the compiled classifier for this machine (indexer/model/runtimes.py): fp32, and int8 calibrated on the
+# bundled test photos; once per machine and torch version (about a minute each), in the user cache folder
+COMPILED_STAMP := $(VENV)/.compiled
+compiled: $(COMPILED_STAMP)
+$(COMPILED_STAMP): $(VENV)/.installed
+	$(VENV)/bin/pixdex compile-model --device cpu
+	$(VENV)/bin/pixdex compile-model --device cpu --int8 tests/data/photos tests/data/scenes tests/data/people
+	touch $@
+
+demo: venv compiled  ## index PHOTOS (default: the bundled test photos) and start the app
 	$(VENV)/bin/pixdex --catalog sqlite:///$(DEMO_CATALOG) index $(PHOTOS) || test $$? -eq 1
 	$(VENV)/bin/pixdex --catalog sqlite:///$(DEMO_CATALOG) search cat
 	$(VENV)/bin/pixdex --catalog sqlite:///$(DEMO_CATALOG) ui --port $(PORT)
@@ -56,9 +65,10 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-cache
 
-bench: venv  ## benchmarks (not in the suite): labels on the validation set, indexing (N images), Lambda cold/warm, catalogues (CATALOG_N records), backfill (BACKFILL_N images, KEYS keys)
+bench: venv compiled  ## benchmarks (not in the suite): labels on the validation set, indexing (N images), Lambda cold/warm, catalogues (CATALOG_N records), backfill (BACKFILL_N images, KEYS keys)
 	$(PY) tests/bench/bench_labels.py  # recall and precision per word on the validation photos (fetched once)
 	$(PY) tests/bench/bench_similar.py  # where "Similar images" stops (ui/image.py SIMILAR_CUTOFF)
+	$(PY) tests/bench/bench_runtimes.py  # the classifier's runtimes side by side, and how far each strays
 	$(PY) tests/bench/bench_index.py --n $(or $(N),64)
 	$(PY) tests/bench/bench_lambda.py --n 30
 	$(PY) tests/bench/bench_catalog.py --n $(or $(CATALOG_N),20000) --n-sqlite 100000

@@ -45,6 +45,8 @@ class ModelSettings(BaseModel):
     # parent concepts kept per image at or above this; big concepts (animal: 398 classes) collect
     # a few percent from tiny class probabilities, which is noise to a person searching "animal"
     min_concept_confidence: float = 0.15
+    runtime: str = "auto"  # auto | eager | channels_last | compiled (indexer.model.runtimes)
+    compiled: Path = Field(default_factory=lambda: user_cache_path("pixdex") / "compiled")  # compiled packages
 
 
 class OpenSearchSettings(BaseModel):
@@ -97,6 +99,8 @@ class Settings(BaseSettings):
     batch_size: int = 16
     decode_workers: int = Field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
     model_threads: int | None = None  # torch threads on CPU; default: torch's choice (all cores)
+    model_runtime: str = "auto"  # auto | eager | channels_last | compiled (indexer.model.runtimes)
+    model_compiled: Path = Field(default_factory=lambda: user_cache_path("pixdex") / "compiled")
     faces: bool = True  # detect faces (person, people, portrait, group); needs facenet-pytorch's weight files
     limits: ImageLimits = ImageLimits()
     # S3-compatible endpoint (MinIO, an emulator); unset: boto3's AWS_ENDPOINT_URL, else AWS itself
@@ -122,5 +126,5 @@ class Settings(BaseSettings):
     def model_settings(self) -> ModelSettings:
         return ModelSettings(
             name=self.model, labels=self.model_labels, input_size=self.model_input_size, device=self.device,
-            threads=self.model_threads, faces=self.faces,
+            threads=self.model_threads, faces=self.faces, runtime=self.model_runtime, compiled=self.model_compiled,
         )

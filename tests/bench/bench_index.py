@@ -30,7 +30,7 @@ from PIL import Image, ImageOps
 
 from indexer.images import decode
 from indexer.model.labeller import Labeller, make_labeller
-from indexer.settings import ImageLimits, ModelSettings, Settings
+from indexer.settings import ImageLimits, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 PHOTOS = ROOT / "tests" / "data" / "photos"
@@ -111,8 +111,10 @@ def main() -> None:
     print(f"corpus bytes: {sum(map(len, blobs)) / 1e6:.1f} MB in {corpus}")
 
     decode_ips, arrays = bench_decode(blobs)
-    labeller = make_labeller(ModelSettings(device="cpu"))
+    # the runtime `pixdex index` runs (PIXDEX_MODEL_RUNTIME, the compiled packages of `make compiled`)
+    labeller = make_labeller(Settings().model_settings().model_copy(update={"device": "cpu"}))
     labeller.load()
+    print(f"model runtime: {labeller.runtime} (the same for pixdex index)")
     labeller.predict(arrays[:args.batch_size])  # warm-up, untimed
     # This VM's speed drifts from minute to minute: alternate the two measures and compare medians.
     model_runs, pipeline_runs, wall_runs = [], [], []

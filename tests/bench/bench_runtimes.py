@@ -1,0 +1,113 @@
+"""The classifier's runtimes side by side (indexer.model.runtimes): model-only images/s at a batch,
+and how far each strays from eager fp32 on real photos.
+
+For every runtime available here (eager, channels_last, and compiled and int8 when `make
+compiled` / `pixdex compile-model` has built their packages): images/s over --rounds timed
+batches after a warm-up, in one run so the ratios compare; top-1 agreement with eager fp32 on the
+validation photos (tests/bench/validation/README.md; int8 is calibrated on the test photos, none
+of them in the validation set) and the largest difference of a concept's confidence; the time to
+load the runtime (a cold start pays it). The GPU rows run when CUDA is there.
+
+Run:  make bench   or   .venv/bin/python tests/bench/bench_runtimes.py --batch 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_labels import _file, photos
+
+from indexer.images import decode
+from indexer.model.labeller import EfficientNetLite0Labeller, predictions
+from indexer.settings import ImageLimits, Settings
+
+
+def validation_pixels(size: int) -> np.ndarray:
+    """(N, S, S, 3) uint8: every fetched validation photo as the pipeline feeds the model."""
+    out = []
+    for photo in photos():
+        path = _file(photo)
+        if path is not None:
+            out.append(decode(path.read_bytes(), ImageLimits(), size, 0).pixels)
+    if not out:
+        raise SystemExit("no validation photos: run .venv/bin/python scripts/fetch_validation.py")
+    return np.stack(out)
+
+
+def labeller(runtime: str, device: str) -> tuple[EfficientNetLite0Labeller, float]:
+    t = time.perf_counter()
+    model = Settings().model_settings()  # PIXDEX_MODEL_COMPILED: where compiled packages are
+    lab = EfficientNetLite0Labeller(model.model_copy(update={"device": device, "faces": False, "runtime": runtime}))
+    lab.load()
+    return lab, time.perf_counter() - t
+
+
+def rate(lab: EfficientNetLite0Labeller, batch: np.ndarray, rounds: int) -> float:
+    lab.probabilities(batch)  # warm-up: first-call allocations, oneDNN primitive caches
+    t = time.perf_counter()
+    for _ in range(rounds):
+        lab.probabilities(batch)
+    return rounds * len(batch) / (time.perf_counter() - t)
+
+
+def agreement(lab: EfficientNetLite0Labeller, reference: tuple[np.ndarray, np.ndarray], pixels: np.ndarray,
+              batch: int) -> tuple[float, float]:
+    """(top-1 agreement with the reference, largest |concept confidence difference|) over `pixels`."""
+    probs = np.concatenate([lab.probabilities(pixels[i:i + batch])[0] for i in range(0, len(pixels), batch)])
+    ref_probs, ref_emb = reference
+    top1 = float(np.mean(probs.argmax(1) == ref_probs.argmax(1)))
+    mine = predictions(probs, ref_emb, lab.taxonomy, lab.settings.top_k, "x")
+    theirs = predictions(ref_probs, ref_emb, lab.taxonomy, lab.settings.top_k, "x")
+    worst = 0.0
+    for a, b in zip(mine, theirs, strict=True):
+        ca, cb = dict(a.concepts), dict(b.concepts)
+        for name in ca.keys() | cb.keys():
+            worst = max(worst, abs(ca.get(name, 0.0) - cb.get(name, 0.0)))
+    return top1, worst
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch", type=int, default=16, help="images per batch on CPU (default 16)")
+    parser.add_argument("--gpu-batch", type=int, default=256, help="images per batch on a GPU (default 256)")
+    parser.add_argument("--rounds", type=int, default=8, help="timed batches per runtime (default 8)")
+    args = parser.parse_args()
+
+    pixels = held_out = validation_pixels(224)
+    print(f"{len(pixels)} validation photos; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    rows = []
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for device in devices:
+        size = args.batch if device == "cpu" else args.gpu_batch
+        batch = np.resize(pixels, (size, *pixels.shape[1:]))
+        eager, load_s = labeller("eager", device)
+        reference = tuple(np.concatenate(part) for part in zip(
+            *[eager.probabilities(held_out[i:i + 32]) for i in range(0, len(held_out), 32)], strict=True))
+        candidates = [("eager", eager, load_s)]
+        for runtime in ("channels_last", "compiled", "int8"):
+            lab, load_s = labeller(runtime, device)
+            if lab.runtime == runtime:
+                candidates.append((runtime, lab, load_s))
+            else:
+                print(f"{device}: no {runtime} package here ({lab.runtime} instead): make compiled builds them")
+        for name, lab, load_s in candidates:
+            top1, worst = agreement(lab, reference, held_out, 32)
+            rows.append((device, name, size, rate(lab, batch, args.rounds), top1, worst, load_s))
+    base = {d: next(r[3] for r in rows if r[0] == d and r[1] == "eager") for d in devices}
+    print(f"\n{'device':6} {'runtime':24} {'batch':>5} {'images/s':>9} {'x eager':>8} {'top-1 agree':>12} "
+          f"{'max concept diff':>17} {'load s':>7}")
+    for device, name, size, ips, top1, worst, load_s in rows:
+        print(f"{device:6} {name:24} {size:5d} {ips:9.1f} {ips / base[device]:8.2f} {top1:12.1%} {worst:17.4f} "
+              f"{load_s:7.2f}")
+    print(f"(agreement with eager fp32 on {len(held_out)} validation photos)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""The classifier's runtimes (indexer.model.runtimes) on real photos: channels_last, the compiled
+package and the int8 one give the labels eager fp32 gives; `auto` takes the fastest package built
+for this machine, and a missing, foreign or damaged one falls back to channels_last with a log
+line, never an error. The packages are really compiled here (about a minute, once per run)."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexer.errors import UsageError
+from indexer.images import decode
+from indexer.model.labeller import EfficientNetLite0Labeller
+from indexer.settings import ImageLimits, ModelSettings
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+PIXDEX = str(Path(sys.executable).with_name("pixdex"))
+
+
+def pixels() -> np.ndarray:
+    files = sorted(p for sub in ("photos", "scenes", "people") for p in (DATA / sub).iterdir()
+                   if p.suffix in (".jpg", ".png"))
+    return np.stack([decode(f.read_bytes(), ImageLimits(), 224, 0).pixels for f in files])
+
+
+def labeller(runtime: str, folder: Path) -> EfficientNetLite0Labeller:
+    lab = EfficientNetLite0Labeller(ModelSettings(device="cpu", faces=False, runtime=runtime, compiled=folder))
+    lab.load()
+    return lab
+
+
+@pytest.fixture(scope="module")
+def packages(tmp_path_factory) -> Path:
+    """Both packages, built by the command a person runs (make compiled)."""
+    folder = tmp_path_factory.mktemp("compiled")
+    env = {"PIXDEX_MODEL_COMPILED": str(folder), "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin"}
+    for extra in ([], ["--int8", str(DATA / "photos"), str(DATA / "scenes"), str(DATA / "people")]):
+        done = subprocess.run([PIXDEX, "compile-model", "--device", "cpu", *extra], env=env, capture_output=True,
+                              text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "compiled in" in done.stderr
+    return folder
+
+
+def test_every_runtime_labels_real_photos_as_eager_fp32_does(packages):
+    images = pixels()
+    eager = labeller("eager", packages)
+    reference = eager.predict(images)
+    for runtime in ("channels_last", "compiled", "int8"):
+        lab = labeller(runtime, packages)
+        assert lab.runtime == runtime
+        got = lab.predict(images)
+        for a, b in zip(got, reference, strict=True):
+            assert a.classes[0][0] == b.classes[0][0], runtime  # the same best class
+            concepts, theirs = dict(a.concepts), dict(b.concepts)
+            worst = max(abs(concepts.get(n, 0) - theirs.get(n, 0)) for n in concepts.keys() | theirs.keys())
+            assert worst < (0.05 if runtime == "int8" else 1e-3), (runtime, worst)
+            assert float(np.dot(a.embedding, b.embedding)) > 0.98  # similar images stay similar
+
+
+def test_auto_takes_int8_then_compiled_then_channels_last(packages, tmp_path):
+    assert labeller("auto", packages).runtime == "int8"
+    only_fp32 = tmp_path / "fp32"
+    only_fp32.mkdir()
+    for package in packages.glob("*.pt2"):
+        if not package.name.endswith("-int8.pt2"):
+            (only_fp32 / package.name).write_bytes(package.read_bytes())
+    assert labeller("auto", only_fp32).runtime == "compiled"
+    assert labeller("auto", tmp_path / "none").runtime == "channels_last"
+
+
+def test_a_missing_or_damaged_package_falls_back_with_a_log_line(packages, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="pixdex.model")
+    assert labeller("compiled", tmp_path / "none").runtime == "channels_last"
+    assert "no compiled model for this machine" in caplog.text and "pixdex compile-model" in caplog.text
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    for package in packages.glob("*.pt2"):
+        (damaged / package.name).write_bytes(b"not a package")
+    lab = labeller("auto", damaged)
+    assert lab.runtime == "channels_last" and "cannot be loaded" in caplog.text
+    assert lab.predict(pixels()[:2])[0].classes  # and it labels
+
+
+def test_an_unknown_runtime_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="is no runtime: one of auto, eager, channels_last, compiled, int8"):
+        labeller("turbo", tmp_path)
