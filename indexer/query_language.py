@@ -267,6 +267,8 @@ def _build(reading: _Reading, base: Query, sort: Sort | None, vocabulary: Vocabu
     except ValueError:
         raise QueryError(f"sort:{fields['sort']} is not a sort; sort:date or sort:confidence") from None
     terms = tuple({(t.kind, t.label.casefold()): t for t in reading.terms}.values())  # `cat cats`: one chip
+    if sum(t.kind == Kind.ANY for t in terms) == 1:  # `cat OR cat`: an OR of one is that label
+        terms = tuple(replace(t, kind=Kind.ALL) if t.kind == Kind.ANY else t for t in terms)
     labelled = bool(base.all_of or base.any_of or base.text or reading.prefix is not None
                     or any(t.kind != Kind.NOT for t in terms))
     by_kind = {k: tuple(t.label for t in terms if t.kind == k) for k in Kind}

@@ -232,3 +232,26 @@ def test_the_local_server_refuses_bad_bodies_and_a_slow_client_stalls_nobody(api
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "opensearch"])
+def test_the_search_box_query_on_both_backends(backend, request, settings, labeller, photos):
+    """GET /search?q= reads what a person types the same way on SQLite and on the OpenSearch API."""
+    from indexer.ingest.pipeline import Pipeline
+    from indexer.sources.files import FileSource, find_images, source_item
+
+    url = settings.catalog if backend == "sqlite" else request.getfixturevalue("osmem_clone").url
+    s = settings.model_copy(update={"catalog": url})
+    with open_catalog(url, s) as catalog:
+        Pipeline(s, labeller, catalog, FileSource(s.limits)).run(source_item(p) for p in find_images([photos]))
+        deps = Deps(s, catalog, None)
+        names = {}
+        for q in ("cats", "cat OR espresso", "cat OR espresso NOT cat", '"Egyptian cat" min:30%', "espr*", "kat"):
+            status, body = call(deps, "GET", "/search", params={"q": q})
+            assert status == 200, body
+            names[q] = sorted(r["uri"].rsplit("/", 1)[-1] for r in body["records"])
+        assert names == {"cats": ["cat.png"], "cat OR espresso": ["cat.png", "coffee.jpg"],
+                         "cat OR espresso NOT cat": ["coffee.jpg"], '"Egyptian cat" min:30%': ["cat.png"],
+                         "espr*": ["coffee.jpg"], "kat": []}
+        assert call(deps, "GET", "/search", params={"q": "kat"})[1]["hint"].startswith("no label `kat`; did you mean")
+        assert call(deps, "GET", "/search", params={"q": "cat OR"})[0] == 400

@@ -2,7 +2,7 @@
 and real photos with bytes changed, added or cut) and what reads a query's words. Every input is
 decoded or refused with an ImageError, within the decode deadline; every word gives a label name
 or a ValueError from the query's bounds. `make test` runs a few hundred inputs each; `make fuzz`
-(PIXDEX_FUZZ_EXAMPLES) many more."""
+(PIXDEX_FUZZ_EXAMPLES) many more. The query parser too: anything typed reads or is refused."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from indexer.catalog import Query
 from indexer.images import ImageError, decode
 from indexer.model import vocabulary
+from indexer.query_language import QueryError, parse
 from indexer.settings import ImageLimits
 
 EXAMPLES = int(os.environ.get("PIXDEX_FUZZ_EXAMPLES", "150"))
@@ -75,3 +76,19 @@ def test_any_words_make_a_query_or_a_clear_refusal(words):
         Query(all_of=resolved)
     except ValueError as exc:
         assert "at most" in str(exc)
+
+
+QUERY_ATOMS = st.sampled_from(["cat", "cats", "OR", "or", "|", "NOT", "not", "-", '"', "the", "golden", "retriever",
+                               "black and white", "min:", "min:50%", "label:", "text:", "espr*", "*", "sort:date",
+                               "since:2026-01-01", "since:0001-01-01T00:00+01:00", "🐱", "\x00", "a:b"])
+
+
+@FUZZ
+@given(st.lists(st.one_of(QUERY_ATOMS, st.text(max_size=12)), max_size=30).map(" ".join))
+def test_any_typed_query_reads_or_is_refused_and_reads_the_same_written_back(text):
+    words = vocabulary.imagenet()
+    try:
+        parsed = parse(text, words)
+    except QueryError:
+        return
+    assert parse(parsed.text(), words).query == parsed.query  # chips and the URL write it back
