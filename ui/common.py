@@ -37,11 +37,11 @@ _LINE_START = re.compile(r"^(\s*)(?:([#>+=-])|(\d+)([.)]))")  # a heading, a quo
 def md(text: object) -> str:
     """`text` as it is, inside Streamlit markdown (labels, buttons, messages, titles): the markdown
     characters escaped, so a label, a file name or a query from a URL can make no link, image,
-    colour or emoji of itself."""
+    colour, code or heading of itself (an emoji shortcode, :rocket:, stays: it can do no harm)."""
     escaped = _MARKDOWN.sub(r"\\\1", str(text).replace("\n", " "))
     # nor an autolink: markdown links a bare "http://..." or "www..." even when escaped; a word joiner
     # (U+2060, invisible) between the scheme and "//" keeps it plain text
-    escaped = escaped.replace("://", ":\u2060//").replace("www.", "www\u2060.")
+    escaped = escaped.replace("://", ":\u2060//").replace("www.", "www\u2060.").replace("@", "@\u2060")
     return _LINE_START.sub(lambda m: m.group(1) + (f"\\{m.group(2)}" if m.group(2) else f"{m.group(3)}\\{m.group(4)}"),
                            escaped)
 

@@ -5,7 +5,7 @@ it changed is reported by name, and the last action can be undone."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import streamlit as st
 
@@ -94,9 +94,15 @@ def save(decisions: list[Decision], what: str) -> None:
 def undo() -> None:
     what, before = st.session_state.pop("undo_last")
     try:
-        catalog().upsert_many(before, keep_reviews=False)  # exactly as they were, reviews included or not
+        # exactly as they were, reviews included or not; no sequencer: the key keeps the one applied
+        # (the record's own is not newer than itself, so written with it the undo would be dropped)
+        written = catalog().upsert_many([replace(r, sequencer=None) for r in before], keep_reviews=False)
     except CatalogError as exc:
         st.session_state.decision_report = ("undo", [], [str(exc)])
+        return
+    if written < len(before):
+        st.session_state.decision_report = ("undo", [], [f"{len(before) - written} of {len(before)} images could "
+                                                          "not be written back"])
         return
     st.session_state.reviewed = max(0, st.session_state.get("reviewed", 0) - len(before))
     names_ = [r.uri.rsplit("/", 1)[-1] for r in before]

@@ -1,7 +1,8 @@
 """Search, the home page: one search box that reads the query language (indexer.query_language),
 the query as read shown as removable chips, labels suggested while typing, results in a grid,
-facets to refine. With no query: the newest images. The whole search lives in the URL
-(?q=...&min=...), so Back, reload and a shared link restore it exactly."""
+facets to refine. With no query: the newest images. The search lives in the URL (?q=, min=, source=,
+sort=, the page), so Back, reload and a shared link restore it; the "Indexed between" dates do not
+(a date range that matters goes in the text: since:2026-01-01 until:2026-02-01)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """How the classifier runs: the same network and weights, laid out or compiled for the hardware.
 
-`PIXDEX_MODEL__RUNTIME` picks one (`make bench` measures them side by side, with how far each
+`PIXDEX_MODEL_RUNTIME` picks one (`make bench` measures them side by side, with how far each
 strays from eager fp32 on real photos: tests/bench/bench_runtimes.py):
 
 - `eager`: the network as written (NCHW fp32), the reference.
@@ -131,7 +131,7 @@ def prepare(module: torch.nn.Module, wanted: str, device: torch.device, folder: 
             continue
         t = time.perf_counter()
         try:
-            runner = _load_package(path)
+            runner = _load_package(path, device)
         except Exception as exc:  # a damaged or foreign package: the network still runs
             log.warning("%s model %s cannot be loaded (%s); running channels_last", runtime, path, exc)
             continue
@@ -140,21 +140,37 @@ def prepare(module: torch.nn.Module, wanted: str, device: torch.device, folder: 
     return module.to(memory_format=torch.channels_last), "channels_last"
 
 
-def _load_package(path: Path) -> Callable:
+def _load_package(path: Path, device: torch.device) -> Callable:
     """The package's runner. torch's C++ loader straight away: `aoti_load_package` would import
     inductor first, 1.2 s of a cold start, for no work of its own here (inputs and outputs are
     flat tensors). Either way the weights come in with the shared library, in milliseconds."""
     import torch
 
     try:
-        loader = torch._C._aoti.AOTIModelPackageLoader(str(path), "model", False, 1, -1)
+        index = device.index if device.type == "cuda" and device.index is not None else -1
+        loader = torch._C._aoti.AOTIModelPackageLoader(str(path), "model", False, 1, index)
     except (AttributeError, TypeError):  # another torch's private signature: the public way
         from torch._inductor import aoti_load_package
 
-        return aoti_load_package(str(path))
+        return _in_batches(aoti_load_package(str(path)))
 
     def run(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return tuple(loader.run([x.contiguous(memory_format=torch.channels_last)]))
+
+    return _in_batches(run)
+
+
+def _in_batches(run: Callable) -> Callable:
+    """A package takes batches of at most MAX_BATCH (what it was exported for): larger ones in parts."""
+    import torch
+
+    def runner(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if len(x) <= MAX_BATCH:
+            return run(x)
+        parts = [run(x[i:i + MAX_BATCH]) for i in range(0, len(x), MAX_BATCH)]
+        return tuple(torch.cat(outputs) for outputs in zip(*parts, strict=True))
+
+    return runner
 
     return run
 

@@ -90,3 +90,11 @@ def test_a_missing_or_damaged_package_falls_back_with_a_log_line(packages, tmp_p
 def test_an_unknown_runtime_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="is no runtime: one of auto, eager, channels_last, compiled, int8"):
         labeller("turbo", tmp_path)
+
+
+def test_a_batch_larger_than_a_package_takes_is_run_in_parts(packages):
+    from indexer.model.runtimes import MAX_BATCH
+
+    images = np.resize(pixels(), (MAX_BATCH + 3, 224, 224, 3))  # a --batch-size over what was exported
+    probs, embeddings = labeller("compiled", packages).probabilities(images)
+    assert probs.shape == (MAX_BATCH + 3, 1000) and embeddings.shape == (MAX_BATCH + 3, 1280)
