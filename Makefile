@@ -69,6 +69,7 @@ bench: venv compiled  ## benchmarks (not in the suite): labels on the validation
 	$(PY) tests/bench/bench_labels.py  # recall and precision per word on the validation photos (fetched once)
 	$(PY) tests/bench/bench_similar.py  # where "Similar images" stops (ui/image.py SIMILAR_CUTOFF)
 	$(PY) tests/bench/bench_runtimes.py  # the classifier's runtimes side by side, and how far each strays
+	$(PY) tests/bench/bench_metadata.py  # what reading EXIF costs the decode (on and off, one run)
 	$(PY) tests/bench/bench_index.py --n $(or $(N),64)
 	$(PY) tests/bench/bench_lambda.py --n 30
 	$(PY) tests/bench/bench_catalog.py --n $(or $(CATALOG_N),20000) --n-sqlite 100000

@@ -12,13 +12,14 @@ import io
 import re
 import struct
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from indexer.errors import InputError
+from indexer.exif import PhotoMetadata, read_metadata
 from indexer.settings import ImageLimits
 
 FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF", "HEIF"}
@@ -45,6 +46,7 @@ class DecodedImage:
     format: str
     content_type: str
     preview: np.ndarray | None = None  # the whole picture, upright RGB, longest side <= `preview` (faces)
+    metadata: PhotoMetadata = field(default_factory=PhotoMetadata)  # EXIF: when, with what, where
 
 
 @cache
@@ -78,13 +80,13 @@ def decode(data: bytes, limits: ImageLimits, size: int = 224, preview: int = 0) 
     """Decode, orient and convert to RGB; resize the shorter side to `size` and centre-crop. With
     `preview`, also the whole picture with its longest side at most that (from the same decode:
     a JPEG's draft is already about that size)."""
-    rgb, fmt, (w, h) = open_upright(data, limits, size)
+    rgb, fmt, (w, h), metadata = _checked(data, limits, size)
     whole = None
     if preview:
         scale = min(1.0, preview / max(rgb.size))  # never grown; shrunk straight from the decode
         target = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
         whole = np.asarray(rgb if scale == 1.0 else rgb.resize(target, Image.Resampling.BILINEAR, reducing_gap=2.0))
-    return DecodedImage(fit(rgb, size), w, h, fmt, CONTENT_TYPES[fmt], whole)
+    return DecodedImage(fit(rgb, size), w, h, fmt, CONTENT_TYPES[fmt], whole, metadata)
 
 
 def _too_many_pixels(w: int, h: int, limits: ImageLimits) -> ImageError:
@@ -201,6 +203,10 @@ def image_format(data: bytes) -> str:
 def open_upright(data: bytes, limits: ImageLimits, size: int) -> tuple[Image.Image, str, tuple[int, int]]:
     """Checked against `limits`, decoded (JPEG at the smallest DCT scale whose shorter side is
     still >= `size`), EXIF-oriented and RGB. Returns it, the format, and the full oriented size."""
+    return _checked(data, limits, size)[:3]
+
+
+def _checked(data: bytes, limits: ImageLimits, size: int) -> tuple[Image.Image, str, tuple[int, int], PhotoMetadata]:
     check_size(len(data), limits)
     try:
         return _open_upright(data, limits, size, time.monotonic() + limits.decode_seconds)
@@ -209,8 +215,8 @@ def open_upright(data: bytes, limits: ImageLimits, size: int) -> tuple[Image.Ima
                          "(PIXDEX_LIMITS__DECODE_SECONDS)", "decode deadline") from None
 
 
-def _open_upright(data: bytes, limits: ImageLimits, size: int, deadline: float) -> tuple[Image.Image, str,
-                                                                                         tuple[int, int]]:
+def _open_upright(data: bytes, limits: ImageLimits, size: int, deadline: float) -> tuple[
+        Image.Image, str, tuple[int, int], PhotoMetadata]:
     if data[:2] == b"\xff\xd8":  # a JPEG: its structure first, before Pillow parses a single header
         check_jpeg_structure(data, limits)
     with _identify(data, limits, deadline) as img:
@@ -227,6 +233,7 @@ def _open_upright(data: bytes, limits: ImageLimits, size: int, deadline: float) 
             # decode at 1/2, 1/4 or 1/8 scale, never below the model input on the shorter side
             scale = size / min(w, h)
             img.draft("RGB" if img.mode == "RGB" else None, (max(1, round(w * scale)), max(1, round(h * scale))))
+        metadata = read_metadata(img)  # from the headers already parsed: no second read
         img.decodermaxblock = 16384  # the deadline is looked at before each block is decoded
         try:
             img.load()
@@ -235,7 +242,7 @@ def _open_upright(data: bytes, limits: ImageLimits, size: int, deadline: float) 
             raise ImageError(f"image data is truncated or corrupt ({exc})", "truncated or corrupt") from None
         if oriented.size != img.size:
             w, h = h, w
-        return to_rgb(oriented), fmt, (w, h)
+        return to_rgb(oriented), fmt, (w, h), metadata
 
 
 def to_rgb(img: Image.Image) -> Image.Image:

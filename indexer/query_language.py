@@ -14,7 +14,7 @@ import difflib
 import re
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from indexer.catalog import Catalog, Query, Sort
@@ -32,6 +32,7 @@ The query language (the same in the app's search box, pixdex search and GET /sea
   espr*                  a label with a word that starts so (espresso, espresso maker)
   min:0.5, min:50%       the matched labels' minimum confidence
   label:X  status:failed  source:s3://bucket/photos/  since:2026-01-01  until:2026-02-01
+  taken:2019, taken:2019-05, taken:2018..2020   camera:"Canon EOS 80D"   has:location   no:date
   sort:date, sort:confidence (default: confidence when labels are searched, else newest first)
 Words such as and, of, with, photos between labels mean nothing: "photos of cats and dogs" is cat dog.
 A word that is no label gets "did you mean ...?"; at most 1000 characters and 32 labels."""
@@ -41,7 +42,8 @@ PRESENT_LABELS = 5000  # the catalogue's labels a hint looks among
 MAX_PHRASE = 5  # words in the longest label read without quotes ("black and white", "golden retriever")
 FILLER = frozenset({"a", "an", "the", "of", "with", "and", "in", "on", "at", "photo", "photos", "picture",
                     "pictures", "pic", "pics", "image", "images", "showing", "show", "me"})
-FIELDS = ("label", "min", "status", "source", "since", "until", "sort", "text")
+FIELDS = ("label", "min", "status", "source", "since", "until", "sort", "text", "taken", "camera", "has", "no")
+HAS = {"location": "has_location", "date": "has_date"}  # has:location, no:date
 _TOKEN = re.compile(r"""\s*(?:
     (?P<neg>-(?=\S))?              # -word: without it
     (?:(?P<field>[A-Za-z_]+):)?     # min:0.5, label:"..." (any case: MIN:0.5)
@@ -119,7 +121,8 @@ class Parsed:
         if self.vocabulary is not None:
             words = _kept_apart(words, self.vocabulary)
         if prefix:
-            words.append(f'text:"{prefix}"' if " " in prefix or '"' in prefix else f"{prefix}*")
+            plain = re.fullmatch(r"[^\s\"\-:|*][^\s\":|*]*", prefix) is not None  # reads back as itself
+            words.append(f"{prefix}*" if plain else f'text:"{prefix}"')
         words += [f'{name}:"{value}"' if " " in value else f"{name}:{value}" for name, value in fields]
         return " ".join(words)
 
@@ -278,6 +281,7 @@ def _build(reading: _Reading, base: Query, sort: Sort | None, vocabulary: Vocabu
             none_of=_union(base.none_of, by_kind[Kind.NOT]),
             text=reading.prefix if reading.prefix is not None else base.text,
             min_confidence=_confidence(fields["min"]) if "min" in fields else base.min_confidence,
+            **_taken(fields.get("taken"), base), camera=fields.get("camera", base.camera), **_has(fields, base),
             status=_status(fields["status"]) if "status" in fields else base.status,
             source_prefix=fields.get("source", base.source_prefix),
             since=_date("since", fields["since"]) if "since" in fields else base.since,
@@ -287,6 +291,48 @@ def _build(reading: _Reading, base: Query, sort: Sort | None, vocabulary: Vocabu
         advice = "; remove some labels" if "labels" in str(exc) else ""
         raise QueryError(f"{exc}{advice}") from None
     return Parsed(query, terms, tuple(fields.items()), reading.prefix, vocabulary)
+
+
+def _taken(value: str | None, base: Query) -> dict[str, datetime | None]:
+    """taken:2019, taken:2019-05, taken:2019-05-03, taken:2019..2021 (both ends included), as a range."""
+    if value is None:
+        return {"taken_since": base.taken_since, "taken_until": base.taken_until}
+    first, dots, last = value.partition("..")
+    if not dots:
+        since, until = _period(first, value)
+    else:
+        since, until = _period(first, value)[0] if first else None, _period(last, value)[1] if last else None
+    return {"taken_since": since, "taken_until": until}
+
+
+def _period(text: str, value: str) -> tuple[datetime, datetime]:
+    """A year, a month or a day: its first instant and the first instant after it (UTC)."""
+    parts = text.split("-")
+    try:
+        numbers = [int(p) for p in parts]
+        if len(numbers) == 1 and len(parts[0]) == 4:
+            return datetime(numbers[0], 1, 1, tzinfo=UTC), datetime(numbers[0] + 1, 1, 1, tzinfo=UTC)
+        if len(numbers) == 2:
+            y, m = numbers
+            return datetime(y, m, 1, tzinfo=UTC), datetime(y + m // 12, m % 12 + 1, 1, tzinfo=UTC)
+        if len(numbers) == 3:
+            day = datetime(*numbers, tzinfo=UTC)
+            return day, day + timedelta(days=1)
+    except (ValueError, OverflowError):
+        pass
+    raise QueryError(f"taken:{value} is not a year, month or day: write taken:2019, taken:2019-05, "
+                     "taken:2019-05-03 or taken:2018..2020")
+
+
+def _has(fields: dict[str, str], base: Query) -> dict[str, bool | None]:
+    out = {attr: getattr(base, attr) for attr in HAS.values()}
+    for name, wanted in (("has", True), ("no", False)):
+        if name in fields:
+            attr = HAS.get(fields[name].lower())
+            if attr is None:
+                raise QueryError(f"{name}:{fields[name]} is not one of " + ", ".join(f"{name}:{h}" for h in HAS))
+            out[attr] = wanted
+    return out
 
 
 def _union(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
@@ -309,7 +355,8 @@ def _field(reading: _Reading, tok: _Token) -> None:
     reading.fields[name] = value
 
 
-_EXAMPLES = {"min": "min:0.5 or min:50%", "status": "status:failed", "source": "source:s3://bucket/photos/",
+_EXAMPLES = {"taken": "taken:2019 or taken:2019-05", "camera": 'camera:"Canon EOS 80D"',
+             "has": "has:location", "no": "no:date", "min": "min:0.5 or min:50%", "status": "status:failed", "source": "source:s3://bucket/photos/",
              "since": "since:2026-01-31", "until": "until:2026-02-01", "sort": "sort:date", "text": "text:espr",
              "label": 'label:"black and white"'}
 

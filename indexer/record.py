@@ -91,6 +91,17 @@ class Record:
     indexed_at: datetime = field(default_factory=utcnow)
     reviewed_at: datetime | None = None
     reviewed_by: str | None = None
+    # what the photo says of itself (indexer.exif): empty where it says nothing usable
+    taken_at: datetime | None = None  # UTC
+    camera: str | None = None
+    lens: str | None = None
+    focal_length: float | None = None  # mm
+    exposure_time: float | None = None  # s
+    f_number: float | None = None
+    iso: int | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    altitude: float | None = None  # m
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -144,7 +155,7 @@ class Record:
         out["faces"] = [{"box": [round(v, 4) for v in f[:4]], "score": round(f[4], 4)} for f in self.faces]
         out["face_count"] = len(self.faces)
         out["status"] = str(self.status)
-        for key in ("last_modified", "indexed_at", "reviewed_at"):
+        for key in ("last_modified", "indexed_at", "reviewed_at", "taken_at"):
             out[key] = out[key].isoformat() if out[key] else None
         out["embedding"] = self.embedding.round(6).tolist() if with_embedding and self.embedding is not None else None
         if not with_embedding:

@@ -53,6 +53,11 @@ class Query:
     cursor: str | None = None
     # the review queue: not reviewed yet, and FAILED, NOT_CLASSIFIED, or best label under this
     review_below: float | None = None
+    taken_since: datetime | None = None  # taken_at >= (records without a date taken never match)
+    taken_until: datetime | None = None  # taken_at <
+    camera: str | None = None  # exactly this camera, any case: "Canon EOS 80D"
+    has_location: bool | None = None  # with (True) or without (False) a GPS position
+    has_date: bool | None = None  # with (True) or without (False) a date taken
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_confidence <= 1.0:
@@ -64,7 +69,7 @@ class Query:
             raise ValueError(f"a search takes at most {MAX_TERMS} labels, not {terms}")
         if self.text is not None and len(self.text) > 200:
             raise ValueError(f"a text search takes at most 200 characters, not {len(self.text)}")
-        for name in ("since", "until"):
+        for name in ("since", "until", "taken_since", "taken_until"):
             value = getattr(self, name)
             try:
                 utc_iso(value)  # what the backends compare: year 1 at +01:00 is no UTC time

@@ -31,6 +31,7 @@ KEYWORD = {"type": "keyword"}  # exact values: filters, terms aggregations, sort
 LONG = {"type": "long"}
 INTEGER = {"type": "integer"}
 DATE = {"type": "date"}
+DOUBLE = {"type": "double"}
 TEXT = {"type": "text", "fields": {"raw": {"type": "keyword", "ignore_above": 512}}}  # words, and `.raw` to count by
 
 
@@ -63,6 +64,17 @@ FIELDS: tuple[Field, ...] = (
     Field("indexed_at", "TEXT NOT NULL", DATE),
     Field("reviewed_at", "TEXT", DATE),
     Field("reviewed_by", "TEXT", KEYWORD),
+    Field("taken_at", "TEXT", DATE),
+    Field("camera", "TEXT COLLATE NOCASE", {"type": "keyword", "fields": {"lc": {"type": "keyword",
+                                                                            "normalizer": "lowercase"}}}),
+    Field("lens", "TEXT", KEYWORD),
+    Field("focal_length", "REAL", DOUBLE),
+    Field("exposure_time", "REAL", DOUBLE),
+    Field("f_number", "REAL", DOUBLE),
+    Field("iso", "INTEGER", INTEGER),
+    Field("latitude", "REAL", DOUBLE),
+    Field("longitude", "REAL", DOUBLE),
+    Field("altitude", "REAL", DOUBLE),
 )
 OWN = ("labels", "embedding", "faces")  # encoded by each backend itself (see the module docstring)
 
@@ -99,7 +111,7 @@ def _codec(name: str, hint: Any) -> Codec:
         return utc_iso, _date
     if isinstance(kind, type) and issubclass(kind, Enum):
         return (lambda v: None if v is None else str(v)), (lambda v: None if v is None else kind(v))
-    if kind in (str, int):
+    if kind in (str, int, float):
         return _same, _same
     raise TypeError(f"Record.{name}: no stored form for {hint}; make it an OWN field (indexer/catalog/fields.py)")
 

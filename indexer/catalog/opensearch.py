@@ -40,18 +40,21 @@ from indexer.catalog.base import (
     is_newer,
     kept_review,
     label_rows_of,
+    utc_iso,
 )
 from indexer.catalog.fields import decode, encode, opensearch_properties
 from indexer.errors import CatalogUnavailable
 from indexer.record import Label, Record, Source, Status, embedding_model, record_id, utcnow
 from indexer.settings import OpenSearchSettings
 
-MAPPING_VERSION = 2  # 2: faces, face_count (added to an index of 1 in place: new fields only)
+MAPPING_VERSION = 3  # 2: faces, face_count; 3: what photos say (taken_at, camera, ..., location); in place
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_ATTEMPTS = 8  # rounds of a conditional write before it gives up (each lost round: another writer won)
 MAX_CHUNK_BYTES = 9 * 1024 * 1024  # under the 10 MiB request limit of the smallest Amazon OpenSearch instances
 LC = {"type": "keyword", "normalizer": "lowercase"}
-ADDED_FIELDS = ("faces", "face_count")  # since MAPPING_VERSION 1: put into an older index when it is opened
+# since MAPPING_VERSION 1: put into an older index when it is opened (new fields only: no reindex)
+ADDED_FIELDS = ("faces", "face_count", "taken_at", "camera", "lens", "focal_length", "exposure_time", "f_number",
+                "iso", "latitude", "longitude", "altitude", "location")
 
 
 def index_body(embedding_dim: int) -> dict[str, Any]:
@@ -77,6 +80,7 @@ def index_body(embedding_dim: int) -> dict[str, Any]:
                 "label_names": name,
                 "faces": {"type": "object", "enabled": False},  # boxes for the app: kept, not indexed
                 "face_count": {"type": "integer"},
+                "location": {"type": "geo_point"},  # latitude and longitude, for the map and radius filters
                 "embedding": {"type": "knn_vector", "dimension": embedding_dim,
                               "method": {"name": "hnsw", "space_type": "cosinesimil", "engine": "lucene"}},
             },
@@ -240,16 +244,22 @@ class OpenSearchCatalog(Catalog):
                 if step == "skip":
                     del pending[id_]  # stale (a newer change is registered), or already applied
                     continue
-                mark = incoming or applied
-                if step == "register" and mark is not None and (incoming is not None or reg.deleted != (r is None)):
+                # the order mark the record keeps: its event's; without one, the record's own (never a
+                # sequencer another writer registered and has yet to write), or a deleted key's
+                mark = incoming or (rec.sequencer if rec.version is not None else reg.sequencer)
+                registered = step == "register" and mark is not None and (
+                    incoming is not None or reg.deleted != (r is None))
+                if registered:
                     body = {"sequencer": mark, **({"deleted_at": utcnow().isoformat()} if r is None else {})}
                     registering.append({"_op_type": "index", "_index": self.tombstones, "_id": id_, "_source": body,
                                         **_if(reg)})
-                writing[id_] = (r, rec, mark)
+                # the register a record this call creates must still find: checked in step 4
+                want = (mark, False) if registered else (reg.sequencer, reg.deleted)
+                writing[id_] = (r, rec, mark, registered, want)
             # registers are read by id (real-time), never searched: no refresh to wait for
             lost = {info["_id"] for info in self._bulk(registering, refresh=False) if info["status"] == 409}
-            actions = []
-            for id_, (r, rec, mark) in writing.items():
+            actions, wanted = [], {}
+            for id_, (r, rec, mark, registered, want) in writing.items():
                 if id_ in lost:
                     continue  # another writer registered first: read again
                 if r is not None:
@@ -257,8 +267,11 @@ class OpenSearchCatalog(Catalog):
                         r = kept_review(r, _record(rec.source))
                     actions.append({"_op_type": "index", "_index": self.alias, "_id": id_, "_source": _doc(r, mark),
                                     **_if(rec)})
+                    wanted[id_] = want
                 elif rec.version is not None:
                     actions.append({"_op_type": "delete", "_index": self.alias, "_id": id_, **_if(rec)})
+                elif registered:
+                    continue  # a delete just registered: read the record again (a create may have landed)
                 else:  # nothing to remove; the register says deleted
                     done[id_] = False
                     del pending[id_]
@@ -269,8 +282,8 @@ class OpenSearchCatalog(Catalog):
                 del pending[id_]
                 done[id_] = info["status"] in (200, 201)
                 r = changes[id_]
-                if r is not None and r.sequencer is not None and info.get("result") == "created":
-                    created[id_] = (info["_seq_no"], info["_primary_term"], r.sequencer)
+                if r is not None and info.get("result") == "created" and (r.sequencer is not None or expected):
+                    created[id_] = wanted[id_]
         if pending:
             raise CatalogUnavailable(f"{len(pending)} records were changed by other writers {MAX_ATTEMPTS} times "
                                      f"while this write tried to apply: try again")
@@ -278,14 +291,24 @@ class OpenSearchCatalog(Catalog):
             done.pop(id_, None)
         return done
 
-    def _superseded(self, created: dict[str, tuple[int, int, str]]) -> list[str]:
-        """Step 4 of _apply: the records created whose register has moved on, removed again."""
+    def _superseded(self, created: dict[str, tuple[str | None, bool]]) -> list[str]:
+        """Step 4 of _apply: the ids whose record this call created but whose register has moved on
+        since (a newer delete or create registered meanwhile). A newer create writes its own record
+        over this one; after a newer delete, the record is removed, whatever was written over it
+        since (a review, a relabel of the bytes that are gone)."""
         if not created:
             return []
         _, registers = self._read(list(created), records=False)
-        gone = [i for i, (_, _, seq) in created.items() if registers[i].sequencer != seq]
-        self._bulk([{"_op_type": "delete", "_index": self.alias, "_id": i, "if_seq_no": created[i][0],
-                     "if_primary_term": created[i][1]} for i in gone])  # 409: written again since, by a newer one
+        gone = [i for i, want in created.items() if (registers[i].sequencer, registers[i].deleted) != want]
+        deleted = [i for i in gone if registers[i].deleted]
+        for _ in range(MAX_ATTEMPTS):
+            if not deleted:
+                break
+            records, _ = self._read(deleted)
+            present = [i for i in deleted if records[i].version is not None]
+            results = self._bulk([{"_op_type": "delete", "_index": self.alias, "_id": i, **_if(records[i])}
+                                  for i in present])
+            deleted = [info["_id"] for info in results if info["status"] == 409]  # written again: once more
         return gone
 
     def review(self, id_: str, labels: Sequence[Label], user: str) -> Record:
@@ -482,6 +505,7 @@ def _doc(r: Record, sequencer: str | None) -> dict[str, Any]:
         "embedding": None if r.embedding is None else [float(x) for x in r.embedding],
         "faces": [list(f) for f in r.faces],
         "face_count": len(r.faces),
+        "location": None if r.latitude is None or r.longitude is None else {"lat": r.latitude, "lon": r.longitude},
     }
 
 
@@ -540,6 +564,19 @@ def _query(q: Query) -> dict:
         if q.until:
             bounds["lt"] = _us(q.until)
         must.append({"range": {"indexed_us": bounds}})
+    if q.taken_since or q.taken_until:
+        taken = {}
+        if q.taken_since:
+            taken["gte"] = utc_iso(q.taken_since)
+        if q.taken_until:
+            taken["lt"] = utc_iso(q.taken_until)
+        must.append({"range": {"taken_at": taken}})
+    if q.camera:
+        must.append({"term": {"camera.lc": q.camera.lower()}})
+    if q.has_location is not None:
+        (must if q.has_location else must_not).append({"exists": {"field": "location"}})
+    if q.has_date is not None:
+        (must if q.has_date else must_not).append({"exists": {"field": "taken_at"}})
     return {"bool": {"filter": must, "must_not": must_not}}
 
 
@@ -573,6 +610,8 @@ def _step(incoming: str | None, deleting: bool, rec: _Seen, reg: _Seen) -> str:
     if incoming is None:  # no order to keep (folders, backfill, reviews): it applies
         return "register"
     if reg.sequencer == incoming and reg.deleted == deleting:
+        if rec.sequencer is not None and rec.sequencer > incoming:
+            return "skip"  # a newer record beside an older register (written before registers were kept)
         if deleting:
             return "write" if rec.version is not None else "skip"
         return "skip" if rec.sequencer is not None and rec.sequencer >= incoming else "write"

@@ -101,10 +101,26 @@ def show(args: argparse.Namespace, settings: Settings) -> int:
     if record.width:
         print(f"  image     {record.width}x{record.height} {record.format}, {record.size} bytes")
     print(f"  model     {record.model_id}\n  indexed   {record.indexed_at:%Y-%m-%d %H:%M:%S} UTC")
+    if record.faces:
+        print(f"  faces     {len(record.faces)}")
+    if record.taken_at:
+        print(f"  taken     {record.taken_at:%Y-%m-%d %H:%M:%S} UTC")
+    shot = [record.camera, record.lens, record.focal_length and f"{record.focal_length:g} mm",
+            record.f_number and f"f/{record.f_number:g}", record.exposure_time and _exposure(record.exposure_time),
+            record.iso and f"ISO {record.iso}"]
+    if any(shot):
+        print(f"  camera    {', '.join(str(x) for x in shot if x)}")
+    if record.latitude is not None and record.longitude is not None:
+        altitude = f", {record.altitude:g} m" if record.altitude is not None else ""
+        print(f"  location  {record.latitude:.6f}, {record.longitude:.6f}{altitude}")
     for lb in sorted(record.labels, key=lambda lb: -lb.confidence):
         parents = f"  ({', '.join(lb.parents)})" if lb.parents else ""
         print(f"  {lb.confidence:6.1%}  {lb.name} [{lb.source}]{parents}")
     return OK
+
+
+def _exposure(seconds: float) -> str:
+    return f"1/{round(1 / seconds)} s" if seconds < 1 else f"{seconds:g} s"
 
 
 def _similar_arguments(p: argparse.ArgumentParser) -> None:

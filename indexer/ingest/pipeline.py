@@ -86,9 +86,13 @@ def label_records(labeller: Labeller, batch: Sequence[Decoded]) -> list[Record]:
             records.append(Record(status=Status.FAILED, error=d.error, **base))
             continue
         p, found = seen[id(d)]
+        m = d.image.metadata
         records.append(Record(
             status=Status.LABELED, width=d.image.width, height=d.image.height, format=d.image.format,
             content_type=d.image.content_type, embedding=p.embedding, faces=found, **base,
+            taken_at=m.taken_at, camera=m.camera, lens=m.lens, focal_length=m.focal_length,
+            exposure_time=m.exposure_time, f_number=m.f_number, iso=m.iso, latitude=m.latitude,
+            longitude=m.longitude, altitude=m.altitude,
             labels=(p.labels(labeller.vocabulary) + face_labels(found)
                     + property_labels(d.image.pixels, d.image.width, d.image.height)),
         ))

@@ -407,3 +407,32 @@ def test_similar_images_by_the_same_weights_whatever_rules_labelled_them(tmp_pat
 
 def test_a_name_that_is_not_text_names_no_record(cat):
     assert cat.get("/photos/caf\udce9.png") is None  # a Latin-1 file name, as os.fsdecode gives it
+
+
+def test_what_photos_say_of_themselves_filters_on_both_backends(backend):
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    paris = replace(rec("paris", {"tower": 0.9}), taken_at=datetime(2019, 5, 3, 12, 20, tzinfo=UTC),
+                    camera="Canon EOS 80D", lens="EF50mm", focal_length=50.0, exposure_time=0.004, f_number=2.8,
+                    iso=400, latitude=48.8581833, longitude=2.2944444, altitude=35.0)
+    winter = replace(rec("winter", {"snow": 0.8}), taken_at=datetime(2018, 12, 31, 23, 59, tzinfo=UTC),
+                     camera="NIKON D3")
+    scan = rec("scan", {"snow": 0.7})  # no EXIF at all
+    backend.upsert_many([paris, winter, scan])
+
+    def names(**kw):
+        return sorted(r.uri.rsplit("/", 1)[-1] for r in backend.search(Query(**kw)).records)
+
+    assert names(taken_since=datetime(2019, 1, 1, tzinfo=UTC), taken_until=datetime(2020, 1, 1, tzinfo=UTC)) == \
+        ["paris.jpg"]
+    assert names(taken_until=datetime(2019, 1, 1, tzinfo=UTC)) == ["winter.jpg"]  # no date taken: never in a range
+    assert names(camera="canon eos 80d") == ["paris.jpg"]  # any case
+    assert names(has_location=True) == ["paris.jpg"] and names(has_location=False) == ["scan.jpg", "winter.jpg"]
+    assert names(has_date=False) == ["scan.jpg"]
+    assert names(all_of=("snow",), has_date=True) == ["winter.jpg"]
+    got = backend.get(paris.id)
+    assert (got.taken_at, got.camera, got.lens, got.focal_length, got.exposure_time, got.f_number, got.iso,
+            got.latitude, got.longitude, got.altitude) == (
+        paris.taken_at, "Canon EOS 80D", "EF50mm", 50.0, 0.004, 2.8, 400, 48.8581833, 2.2944444, 35.0)
+    assert backend.facets(Query(camera="NIKON D3")) == [("snow", 1)]

@@ -35,6 +35,11 @@ EXPECTED = {
     "people -group": ({"bar55_2.jpg"}, NOBODY | {"qt-logo.jpg", "bar55.jpg"}),
     "black and white NOT portrait": ({"cameraman.jpg"}, {"portrait-bw.jpg", "cat.png"}),
     "photos of beaches": ({"beach.jpg"}, {"mountain.jpg", "cat.png"}),
+    # what the photos say of themselves (EXIF: the KPhotoAlbum photos keep theirs)
+    "taken:2005": ({"jesper.jpg", "jesper_2.jpg", "anne_helene.jpg"}, {"bar55.jpg", "qt-logo.jpg"} | NOBODY),
+    'person camera:"OLYMPUS OPTICAL CO.,LTD C40Z,D40Z"': ({"bar55.jpg", "bar55_2.jpg"}, {"jesper.jpg"} | NOBODY),
+    "taken:2005-12 portrait": ({"jesper_2.jpg"}, {"anne_helene.jpg", "bar55.jpg"} | NOBODY),
+    "person no:date": ({"qt-logo.jpg", "portrait-bw.jpg"}, {"jesper.jpg", "bar55.jpg"} | NOBODY),
 }
 
 
@@ -94,3 +99,6 @@ def test_faces_are_on_the_record(folder, sqlite_env):
     assert 2 <= record["face_count"] <= 4  # three men in front (tests/data/people/SOURCES.md)
     assert all(0 <= v <= 1 for face in record["faces"] for v in face["box"])
     assert {"person", "people", "group"} <= set(record["label_names"])
+    shown = subprocess.run([PIXDEX, "show", str(folder / "jesper.jpg")], env=sqlite_env, capture_output=True,
+                           text=True, timeout=60).stdout
+    assert "taken     2005-12-29 23:45:22 UTC" in shown and "Canon EOS DIGITAL REBEL XT, 44 mm" in shown

@@ -22,7 +22,9 @@ FULL = Record(  # every field set, none to its default (checked below)
     labels=[Label("tabby", 0.75, Source.HUMAN, ("cat", "animal")), Label("dog", 0.25)],
     embedding=np.array([0.5, -0.25, 1.0, 0.0], dtype=np.float32),  # exact in float16
     model_id="model-1", sequencer="0A" * 32, indexed_at=AT, reviewed_at=AT, reviewed_by="someone",
-    faces=[(0.25, 0.125, 0.5, 0.375, 0.96875)],
+    faces=[(0.25, 0.125, 0.5, 0.375, 0.96875)], taken_at=AT, camera="Canon EOS 80D", lens="EF50mm",
+    focal_length=50.0, exposure_time=0.004, f_number=2.8, iso=400, latitude=48.8581833, longitude=2.2944444,
+    altitude=35.5,
 )
 
 

@@ -80,6 +80,19 @@ def conditions(q: Query, ids: str, all_of: bool = True) -> tuple[list[str], list
     if q.until:
         clauses.append("i.indexed_at < ?")
         params.append(utc_iso(q.until))
+    if q.taken_since:
+        clauses.append("i.taken_at >= ?")
+        params.append(utc_iso(q.taken_since))
+    if q.taken_until:
+        clauses.append("i.taken_at < ?")
+        params.append(utc_iso(q.taken_until))
+    if q.camera:
+        clauses.append("i.camera = ?")  # the column's NOCASE collation: any case
+        params.append(q.camera)
+    if q.has_location is not None:
+        clauses.append("i.latitude IS NOT NULL" if q.has_location else "i.latitude IS NULL")
+    if q.has_date is not None:
+        clauses.append("i.taken_at IS NOT NULL" if q.has_date else "i.taken_at IS NULL")
     return clauses, params, len(clauses) > labels
 
 
