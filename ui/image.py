@@ -90,6 +90,12 @@ def main() -> None:
         rows = {"status": str(record.status), "size": f"{record.width}×{record.height} px" if record.width else None,
                 "format": record.format, "faces": str(len(record.faces)) if record.faces else None,
                 "bytes": f"{record.size:,}" if record.size else None,
+                "taken": f"{record.taken_at:%Y-%m-%d %H:%M} UTC" if record.taken_at else None,
+                "camera": ", ".join(str(x) for x in (
+                    record.camera, record.lens, record.focal_length and f"{record.focal_length:g} mm",
+                    record.f_number and f"f/{record.f_number:g}", record.iso and f"ISO {record.iso}") if x) or None,
+                "location": f"{record.latitude:.5f}, {record.longitude:.5f}" if record.latitude is not None
+                and record.longitude is not None else None,
                 "modified": f"{record.last_modified:%Y-%m-%d %H:%M} UTC" if record.last_modified else None,
                 "indexed": f"{record.indexed_at:%Y-%m-%d %H:%M} UTC", "model": record.model_id,
                 "reviewed": f"{record.reviewed_by} {record.reviewed_at:%Y-%m-%d}" if record.reviewed_at else None,

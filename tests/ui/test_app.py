@@ -204,6 +204,9 @@ def test_a_scene_and_people_found_in_the_app(settings, labeller, catalog, monkey
     assert beach.startswith("beach")  # the label searched for comes first on the tile
     assert len(image_links(run_app(q="people"))) >= 2
     assert len(image_links(run_app(q="black and white"))) == 1
+    [jesper] = [r for r in catalog.search(Query(limit=50)).records if r.uri.endswith("/jesper.jpg")]
+    details = " ".join(m.value for m in run_app("image.py", id=jesper.id).markdown)
+    assert "2005-12-29 23:45 UTC" in details and "Canon EOS DIGITAL REBEL XT, 44 mm" in details  # its EXIF
 
 
 def test_text_from_a_url_or_a_label_is_shown_as_text_never_as_a_link_or_an_image(photo_catalog):
