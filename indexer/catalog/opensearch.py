@@ -557,20 +557,11 @@ def _query(q: Query) -> dict:
                                          {"range": {"top_confidence": {"lt": q.review_below}}}]}})
     if q.source_prefix:
         must.append({"prefix": {"uri": q.source_prefix}})
-    if q.since or q.until:
-        bounds = {}
-        if q.since:
-            bounds["gte"] = _us(q.since)
-        if q.until:
-            bounds["lt"] = _us(q.until)
-        must.append({"range": {"indexed_us": bounds}})
-    if q.taken_since or q.taken_until:
-        taken = {}
-        if q.taken_since:
-            taken["gte"] = utc_iso(q.taken_since)
-        if q.taken_until:
-            taken["lt"] = utc_iso(q.taken_until)
-        must.append({"range": {"taken_at": taken}})
+    for field_, since, until, encode_ in (("indexed_us", q.since, q.until, _us),
+                                          ("taken_at", q.taken_since, q.taken_until, utc_iso)):
+        bounds = {op: encode_(at) for op, at in (("gte", since), ("lt", until)) if at is not None}
+        if bounds:
+            must.append({"range": {field_: bounds}})
     if q.camera:
         must.append({"term": {"camera.lc": q.camera.lower()}})
     if q.has_location is not None:

@@ -74,18 +74,11 @@ def conditions(q: Query, ids: str, all_of: bool = True) -> tuple[list[str], list
     if q.source_prefix:
         clauses.append("substr(i.uri, 1, ?) = ?")
         params += [len(q.source_prefix), q.source_prefix]
-    if q.since:
-        clauses.append("i.indexed_at >= ?")
-        params.append(utc_iso(q.since))
-    if q.until:
-        clauses.append("i.indexed_at < ?")
-        params.append(utc_iso(q.until))
-    if q.taken_since:
-        clauses.append("i.taken_at >= ?")
-        params.append(utc_iso(q.taken_since))
-    if q.taken_until:
-        clauses.append("i.taken_at < ?")
-        params.append(utc_iso(q.taken_until))
+    for column, since, until in (("indexed_at", q.since, q.until), ("taken_at", q.taken_since, q.taken_until)):
+        for op, at in ((">=", since), ("<", until)):
+            if at is not None:
+                clauses.append(f"i.{column} {op} ?")  # a fixed name and operator, never the caller's text
+                params.append(utc_iso(at))
     if q.camera:
         clauses.append("i.camera = ?")  # the column's NOCASE collation: any case
         params.append(q.camera)
