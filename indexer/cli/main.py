@@ -44,7 +44,7 @@ def main_of(command: Command, prog: str, argv: list[str] | None = None) -> int:
 
 def execute(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     """Parse, build the settings, run the command; errors become exit codes by their kind."""
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_rewritten(parser, sys.argv[1:] if argv is None else argv))
     command: Command = args._command
     # pixdex checks the pixel count itself (ImageLimits.max_pixels, 150 MP by default), so Pillow's
     # warning above 89 MP says nothing to a user of this command line
@@ -78,6 +78,16 @@ def execute(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
         return ITEMS_FAILED
 
 
+def _rewritten(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """argv with the arguments after a command's name rewritten by that command (Command.rewrite)."""
+    commands = {c.name: c for c in parser.get_default("_commands") or []}
+    for i, arg in enumerate(argv):
+        command = commands.get(arg)
+        if command is not None:
+            return argv[:i + 1] + command.rewrite(argv[i + 1:]) if command.rewrite else argv
+    return argv
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pixdex",
@@ -89,8 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     after = argparse.ArgumentParser(add_help=False)
     catalog_option(after)
     sub = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
-    for command in [*BUILT_IN, *installed()]:
+    commands = [*BUILT_IN, *installed()]
+    for command in commands:
         command.add_to(sub, [after])
+    parser.set_defaults(_commands=commands)
     return parser
 
 

@@ -48,6 +48,8 @@ class Command(Generic[OptionsT]):
     description: str | None = None  # `pixdex NAME --help`; the help line when absent
     epilog: str | None = None
     verbatim: bool = False  # description and epilog keep their own line breaks
+    # its own arguments rewritten before they are parsed (`pixdex search dog -beach`: -beach is a word)
+    rewrite: Callable[[list[str]], list[str]] | None = None
 
     def add_to(self, sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
         """Its parser, under `pixdex`, with the options every command takes (`parents`)."""

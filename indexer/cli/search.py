@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import textwrap
 from datetime import datetime
@@ -15,6 +16,11 @@ from indexer.model import vocabulary
 from indexer.query_language import GRAMMAR, hint_in, parse
 from indexer.record import Status
 from indexer.settings import Settings
+
+
+def _as_word(arg: str) -> str:
+    """`-beach` (no option of `pixdex search`, which has only long ones and -h) -> the word `NOT beach`."""
+    return f"NOT {arg[1:]}" if re.fullmatch(r"-[^\W\d_][^\s]*", arg) and arg != "-h" else arg
 
 
 def _search_arguments(p: argparse.ArgumentParser) -> None:
@@ -170,9 +176,9 @@ COMMANDS = [
                 "and plurals, synonyms and aliases mean their label. A word that is no label gets a 'did you "
                 "mean' on stderr.", 100),
             epilog=GRAMMAR + "\n\n" + textwrap.fill(
-                "The shell reads -word as an option: write NOT beach, quote the query (pixdex search 'dog -beach'), "
-                "or end the options with -- (pixdex search -- dog -beach).", 100),
-            verbatim=True),
+                "pixdex search dog -beach works as typed: a -word that is no option of this command means NOT "
+                "word. Quote what the shell would read itself: pixdex search 'cat | dog', 'label:\"a b\"'.", 100),
+            verbatim=True, rewrite=lambda args: [_as_word(a) for a in args]),
     Command("labels", "every label with its image count", _labels_arguments, labels),
     Command("show", "one record: labels, metadata, status", _one_record_arguments, show),
     Command("similar", "images that look alike (cosine over embeddings)", _similar_arguments, similar),

@@ -70,6 +70,12 @@ def test_search_semantics_from_the_cli(indexed):
     assert strict == []
     failed = json.loads(pixdex(env, "search", "--status", "FAILED", "--json").stdout)
     assert [Path(r["uri"]).name for r in failed] == ["notes.jpg"] and "not an image" in failed[0]["error"]
+    # the query language as typed at a shell: -word is a word (NOT word), not an unknown option
+    typed = json.loads(pixdex(env, "search", "cat", "OR", "espresso", "-cat", "--json").stdout)
+    assert [Path(r["uri"]).name for r in typed] == ["coffee.jpg"]
+    hat = pixdex(env, "search", "cat", "-hat")  # not -h followed by "at"
+    assert hat.returncode == 0 and "usage:" not in hat.stdout + hat.stderr
+    assert "usage: pixdex search" in pixdex(env, "search", "-h").stdout
 
 
 def test_search_pages_with_a_cursor(indexed):
