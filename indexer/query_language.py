@@ -442,17 +442,22 @@ def suggestions(word: str, vocabulary: Vocabulary, present: Collection[str] = ()
     return list(by_meaning.values())[:n]
 
 
-def hint(parsed: Parsed, vocabulary: Vocabulary, present: Collection[str] = ()) -> str | None:
-    """"no label `xyz`; did you mean ...?" for each word that is neither in the vocabulary nor
-    among the catalogue's labels (`present`: your own model's, a reviewer's), else None."""
+def misses(parsed: Parsed, vocabulary: Vocabulary, present: Collection[str] = ()) -> list[tuple[int, str, list[str]]]:
+    """(term index, word, the labels it may mean) for each word, once, that is neither in the
+    vocabulary nor among the catalogue's labels (`present`: your own model's, a reviewer's)."""
     have = {normalise(p) for p in present}
-    lines = []
-    for word in parsed.unknown:
-        if normalise(word) in have:
-            continue
-        options = suggestions(word, vocabulary, present)
-        lines.append(f"no label `{word}`; did you mean " + " or ".join(f"`{o}`" for o in options) + "?"
-                     if options else f"no label `{word}`, nor one like it")
+    out: dict[str, tuple[int, str, list[str]]] = {}
+    for i, term in enumerate(parsed.terms):
+        if not term.known and normalise(term.label) not in have and term.label not in out:
+            out[term.label] = (i, term.label, suggestions(term.label, vocabulary, present))
+    return list(out.values())
+
+
+def hint(parsed: Parsed, vocabulary: Vocabulary, present: Collection[str] = ()) -> str | None:
+    """"no label `xyz`; did you mean ...?" for each of `misses`, else None."""
+    lines = [f"no label `{word}`; did you mean " + " or ".join(f"`{o}`" for o in options) + "?"
+             if options else f"no label `{word}`, nor one like it"
+             for _, word, options in misses(parsed, vocabulary, present)]
     return "; ".join(lines) or None
 
 

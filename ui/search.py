@@ -13,7 +13,7 @@ import streamlit as st
 
 from indexer.catalog import CatalogError, Query, Sort
 from indexer.model.vocabulary import normalise
-from indexer.query_language import GRAMMAR, Kind, Parsed, QueryError, parse, suggestions
+from indexer.query_language import GRAMMAR, Kind, Parsed, QueryError, misses, parse
 from ui.common import PAGE_SIZE, SEARCH_PARAMS, catalog, grid, md, quoted, settings, words
 
 FACETS = 15
@@ -126,17 +126,12 @@ def chips(parsed: Parsed) -> None:
 def did_you_mean(parsed: Parsed, counts: dict[str, int]) -> bool:
     """For each word that is neither in the vocabulary nor a label of the catalogue: a message
     (what `hint` says in the CLI and the API) and the labels it may mean, as buttons."""
-    present = {normalise(p) for p in counts}
-    unknown = [(i, t) for i, t in enumerate(parsed.terms) if not t.known and normalise(t.label) not in present]
-    if not unknown:
+    found = misses(parsed, words(), list(counts))
+    if not found:
         return False
-    lines, offers = [], []
-    for i, term in dict((t.label, (i, t)) for i, t in unknown).values():
-        options = suggestions(term.label, words(), list(counts))
-        lines.append(f"No label {quoted(term.label)}; did you mean " + " or ".join(quoted(o) for o in options) + "?"
-                     if options else f"No label {quoted(term.label)}, nor one like it.")
-        offers += [(i, o) for o in options]
-    st.info(" ".join(lines))
+    st.info(" ".join(f"No label {quoted(word)}; did you mean " + " or ".join(quoted(o) for o in options) + "?"
+                     if options else f"No label {quoted(word)}, nor one like it." for _, word, options in found))
+    offers = [(i, option) for i, _, options in found for option in options]
     with st.container(horizontal=True, key="did-you-mean"):
         for i, option in offers:
             label = words().resolve(option)
