@@ -130,9 +130,13 @@ class Labeller(ABC):
     def model_id(self) -> str:
         """The weights and every rule file that made the labels: a change to any is a new id."""
         self.load()
+        return self.classifier_id + (f"+{self.faces.model_id}" if self.faces else "")
+
+    @property
+    def classifier_id(self) -> str:
+        """model_id without the face detector: what a compiled package of the classifier is keyed by."""
         rules = f"+vocabulary@{self._vocabulary.digest}" if self._vocabulary.digest else ""
-        faces = f"+{self.faces.model_id}" if self.faces else ""
-        return f"{self.name}@{self.weights_hash}{rules}{faces}"
+        return f"{self.name}@{self.weights_hash}{rules}"
 
     @property
     def preview_side(self) -> int:
@@ -224,13 +228,7 @@ class EfficientNetLite0Labeller(Labeller):
         self._vocabulary = vocabulary.imagenet()
         self.weights_hash = file_hash(path)
         self.module, self.runtime = runtimes.prepare(self.network, self.settings.runtime, self.device,
-                                                     self.settings.compiled, lambda: self.model_id_of_network)
-
-    @property
-    def model_id_of_network(self) -> str:
-        """The classifier's part of model_id (the face detector is not in a compiled package)."""
-        rules = f"+vocabulary@{self._vocabulary.digest}" if self._vocabulary.digest else ""
-        return f"{self.name}@{self.weights_hash}{rules}"
+                                                     self.settings.compiled, lambda: self.classifier_id)
 
     def _predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.module(x)
@@ -242,7 +240,7 @@ class EfficientNetLite0Labeller(Labeller):
         runtimes.check_compilable(self.device)
         if calibration is not None and self.device.type != "cpu":
             raise ModelError("an int8 model is for the CPU: on a GPU, pixdex runs bf16")
-        path = runtimes.package_path(self.settings.compiled, self.model_id_of_network, self.device,
+        path = runtimes.package_path(self.settings.compiled, self.classifier_id, self.device,
                                      int8=calibration is not None)
         return runtimes.compile_package(self.network, self.device, self.input_size, path, calibration)
 
