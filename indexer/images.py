@@ -80,7 +80,7 @@ def decode(data: bytes, limits: ImageLimits, size: int = 224, preview: int = 0) 
     """Decode, orient and convert to RGB; resize the shorter side to `size` and centre-crop. With
     `preview`, also the whole picture with its longest side at most that (from the same decode:
     a JPEG's draft is already about that size)."""
-    rgb, fmt, (w, h), metadata = _checked(data, limits, size)
+    rgb, fmt, (w, h), metadata = _checked(data, limits, size, with_metadata=True)
     whole = None
     if preview:
         scale = min(1.0, preview / max(rgb.size))  # never grown; shrunk straight from the decode
@@ -203,19 +203,20 @@ def image_format(data: bytes) -> str:
 def open_upright(data: bytes, limits: ImageLimits, size: int) -> tuple[Image.Image, str, tuple[int, int]]:
     """Checked against `limits`, decoded (JPEG at the smallest DCT scale whose shorter side is
     still >= `size`), EXIF-oriented and RGB. Returns it, the format, and the full oriented size."""
-    return _checked(data, limits, size)[:3]
+    return _checked(data, limits, size, with_metadata=False)[:3]  # thumbnails: no EXIF to read
 
 
-def _checked(data: bytes, limits: ImageLimits, size: int) -> tuple[Image.Image, str, tuple[int, int], PhotoMetadata]:
+def _checked(data: bytes, limits: ImageLimits, size: int,
+             with_metadata: bool) -> tuple[Image.Image, str, tuple[int, int], PhotoMetadata]:
     check_size(len(data), limits)
     try:
-        return _open_upright(data, limits, size, time.monotonic() + limits.decode_seconds)
+        return _open_upright(data, limits, size, time.monotonic() + limits.decode_seconds, with_metadata)
     except _Late:
         raise ImageError(f"decoding took longer than {limits.decode_seconds:g} s and was stopped "
                          "(PIXDEX_LIMITS__DECODE_SECONDS)", "decode deadline") from None
 
 
-def _open_upright(data: bytes, limits: ImageLimits, size: int, deadline: float) -> tuple[
+def _open_upright(data: bytes, limits: ImageLimits, size: int, deadline: float, with_metadata: bool) -> tuple[
         Image.Image, str, tuple[int, int], PhotoMetadata]:
     if data[:2] == b"\xff\xd8":  # a JPEG: its structure first, before Pillow parses a single header
         check_jpeg_structure(data, limits)
@@ -233,7 +234,8 @@ def _open_upright(data: bytes, limits: ImageLimits, size: int, deadline: float) 
             # decode at 1/2, 1/4 or 1/8 scale, never below the model input on the shorter side
             scale = size / min(w, h)
             img.draft("RGB" if img.mode == "RGB" else None, (max(1, round(w * scale)), max(1, round(h * scale))))
-        metadata = read_metadata(img)  # from the headers already parsed: no second read
+        # from the headers already parsed: no second read of the bytes
+        metadata = read_metadata(img) if with_metadata else PhotoMetadata()
         img.decodermaxblock = 16384  # the deadline is looked at before each block is decoded
         try:
             img.load()
