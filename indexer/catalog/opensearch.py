@@ -237,7 +237,7 @@ class OpenSearchCatalog(Catalog):
             for id_, r in list(pending.items()):
                 incoming = r.sequencer if r is not None else delete_sequencer
                 rec, reg = records[id_], registers[id_]
-                applied = max((m for m in (rec.sequencer, reg.sequencer) if m), default=None)
+                applied = _applied(rec, reg)
                 step = _step(incoming, r is None, rec, reg)
                 if expected is not None and applied != expected.get(id_):
                     step = "skip"  # a bucket event changed the key since the caller looked: it wins
@@ -335,9 +335,8 @@ class OpenSearchCatalog(Catalog):
     def sequencers(self, ids: Sequence[str]) -> dict[str, str]:
         with self._errors("read sequencers"):
             records, registers = self._read(list(ids))
-        marks = ({i: d.sequencer for i, d in records.items() if d.sequencer},
-                 {i: d.sequencer for i, d in registers.items() if d.sequencer})
-        return _newest(*marks)
+        applied = {i: _applied(records[i], registers[i]) for i in records}
+        return {i: mark for i, mark in applied.items() if mark is not None}
 
     def _read(self, ids: list[str], records: bool = True) -> tuple[dict[str, _Seen], dict[str, _Seen]]:
         """Each id's record and register as they are now, with their versions (real-time mget)."""
@@ -594,6 +593,11 @@ class _Seen:
     source: dict[str, Any] = field(default_factory=dict, compare=False)  # what was read of it
 
 
+def _applied(rec: _Seen, reg: _Seen) -> str | None:
+    """The last sequencer applied to a key: its record's or its register's, the newer."""
+    return max((m for m in (rec.sequencer, reg.sequencer) if m), default=None)
+
+
 def _step(incoming: str | None, deleting: bool, rec: _Seen, reg: _Seen) -> str:
     """What _apply does next for one change: "skip" it (stale, or applied already), "register" its
     sequencer, or (registered already, by this writer in an earlier round, by a copy of the same
@@ -606,7 +610,7 @@ def _step(incoming: str | None, deleting: bool, rec: _Seen, reg: _Seen) -> str:
         if deleting:
             return "write" if rec.version is not None else "skip"
         return "skip" if rec.sequencer is not None and rec.sequencer >= incoming else "write"
-    applied = max((m for m in (rec.sequencer, reg.sequencer) if m), default=None)
+    applied = _applied(rec, reg)
     return "register" if is_newer(incoming, applied) else "skip"
 
 
@@ -615,11 +619,3 @@ def _if(seen: _Seen) -> dict[str, Any]:
     if seen.version is None:
         return {"_op_type": "create"}
     return {"if_seq_no": seen.version[0], "if_primary_term": seen.version[1]}
-
-
-def _newest(*marks: dict[str, str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for m in marks:
-        for id_, seq in m.items():
-            out[id_] = max(seq, out.get(id_, seq))
-    return out
