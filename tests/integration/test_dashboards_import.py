@@ -58,12 +58,50 @@ def pixdex(*args: str, **env: str) -> subprocess.CompletedProcess:
 def test_import_sends_the_saved_objects_as_dashboards_expects(dashboards):
     run = pixdex(dashboards, PIXDEX_OPENSEARCH__USER="admin", PIXDEX_OPENSEARCH__PASSWORD="s3cret")
     assert run.returncode == 0, run.stderr
-    assert "imported 6 saved objects" in run.stdout and "pixdex overview" in run.stdout
+    assert "imported 8 saved objects" in run.stdout and "pixdex overview" in run.stdout
     [request] = ImportEndpoint.received
     assert request["path"] == "/api/saved_objects/_import?overwrite=true"
     assert request["xsrf"] == "true"
     assert request["auth"] == "Basic " + base64.b64encode(b"admin:s3cret").decode()
     assert request["file"] == NDJSON.read_bytes()
+
+
+def test_what_is_sent_holds_the_date_taken_chart_and_the_map_and_every_reference_resolves(dashboards):
+    """The file as Dashboards receives it: photos per month taken (a date_histogram on taken_at, by
+    calendar month) and the coordinate map (tile_map, a geohash_grid on the location geo_point) are
+    panels of the dashboard, and nothing in it points at an object the file lacks."""
+    run = pixdex(dashboards)
+    assert run.returncode == 0, run.stderr
+    [request] = ImportEndpoint.received
+    objects = [json.loads(line) for line in request["file"].decode().splitlines()]
+    by_id = {o["id"]: o for o in objects}
+    assert len(by_id) == len(objects)
+
+    def bucket_agg(vid: str) -> tuple[str, dict]:
+        state = json.loads(by_id[vid]["attributes"]["visState"])
+        [agg] = [a for a in state["aggs"] if a["schema"] == "segment"]
+        return state["type"], agg
+
+    kind, per_month = bucket_agg("pixdex-photos-per-month-taken")
+    assert (kind, per_month["type"], per_month["params"]["field"], per_month["params"]["interval"]) == (
+        "histogram", "date_histogram", "taken_at", "M")
+    kind, where = bucket_agg("pixdex-photo-locations")
+    assert (kind, where["type"], where["params"]["field"]) == ("tile_map", "geohash_grid", "location")
+    fields = {f["name"]: f for f in json.loads(by_id["pixdex-images"]["attributes"]["fields"])}
+    assert (fields["taken_at"]["type"], fields["location"]["type"], fields["camera"]["type"]) == (
+        "date", "geo_point", "string")
+
+    for o in objects:
+        for ref in o["references"]:
+            assert ref["id"] in by_id and by_id[ref["id"]]["type"] == ref["type"], (o["id"], ref)
+        source = json.loads(o["attributes"].get("kibanaSavedObjectMeta", {}).get("searchSourceJSON", "{}"))
+        if "indexRefName" in source:
+            assert source["indexRefName"] in {r["name"] for r in o["references"]}, o["id"]
+    dashboard = by_id["pixdex-overview"]
+    panels = json.loads(dashboard["attributes"]["panelsJSON"])
+    refs = {r["name"]: r["id"] for r in dashboard["references"]}
+    assert len({p["panelIndex"] for p in panels}) == len(panels)
+    assert {refs[p["panelRefName"]] for p in panels} >= {"pixdex-photos-per-month-taken", "pixdex-photo-locations"}
 
 
 def test_a_refused_import_says_why(dashboards):
@@ -93,5 +131,5 @@ def test_import_works_from_an_installed_wheel(dashboards, tmp_path):
                          env={**os.environ, "PYTHONPATH": str(site)})
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith(str(site))  # the wheel's copy ran, not the checkout's
-    assert "imported 6 saved objects" in run.stdout
+    assert "imported 8 saved objects" in run.stdout
     assert ImportEndpoint.received[0]["file"] == NDJSON.read_bytes()

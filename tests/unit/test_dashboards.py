@@ -24,10 +24,19 @@ VISUALISATIONS = {
     "pixdex-labelled-per-day": "Images labelled per day",
     "pixdex-confidence-histogram": "Confidence histogram",
     "pixdex-failures-by-reason": "Failures by reason",
+    "pixdex-photos-per-month-taken": "Photos per month taken",
+    "pixdex-photo-locations": "Photo locations",
 }
 NUMERIC = {"long", "integer", "short", "byte", "float", "double", "half_float", "scaled_float"}
 # the aggregations each OpenSearch Dashboards agg type accepts, by mapping type
-AGG_TYPES = {"terms": {"keyword", "boolean", "ip", *NUMERIC}, "date_histogram": {"date"}, "histogram": NUMERIC}
+AGG_TYPES = {"terms": {"keyword", "boolean", "ip", *NUMERIC}, "date_histogram": {"date"}, "histogram": NUMERIC,
+             "geohash_grid": {"geo_point"}}
+# the schemas each visualisation type offers its aggregations, and the agg types a schema takes where
+# it is restricted (OpenSearch Dashboards: vis_type_table, vis_type_vislib, tile_map/tile_map_type.js)
+SCHEMAS = {"table": {"metric", "bucket", "split"}, "histogram": {"metric", "segment", "group", "split"},
+           "tile_map": {"metric", "segment"}}
+SCHEMA_AGGS = {("tile_map", "segment"): {"geohash_grid"},
+               ("tile_map", "metric"): {"count", "avg", "sum", "min", "max", "cardinality", "top_hits"}}
 
 
 def flatten(properties: dict[str, Any], prefix: str = "") -> dict[str, str]:
@@ -176,7 +185,18 @@ def test_aggregation_fields_exist_aggregatable_and_of_a_fitting_type():
             assert field in MAPPING, (o["id"], field)
             assert MAPPING[field] in AGG_TYPES[agg["type"]], (o["id"], agg["type"], field)
             assert fields[field]["aggregatable"], (o["id"], field)
-    assert {"label_names", "indexed_at", "top_confidence", "error.raw"} <= used
+    assert {"label_names", "indexed_at", "top_confidence", "error.raw", "taken_at", "location"} <= used
+
+
+def test_aggregations_fit_the_schemas_of_their_visualisation_type():
+    for o in visualisations():
+        state = vis_state(o)
+        ids = [a["id"] for a in state["aggs"]]
+        assert len(ids) == len(set(ids)), o["id"]
+        for agg in state["aggs"]:
+            assert agg["enabled"] is True and isinstance(agg["params"], dict), (o["id"], agg["id"])
+            assert agg["schema"] in SCHEMAS[state["type"]], (o["id"], agg["schema"])
+            assert agg["type"] in SCHEMA_AGGS.get((state["type"], agg["schema"]), {agg["type"]}), (o["id"], agg)
 
 
 def test_kuery_fields_exist():
@@ -204,6 +224,13 @@ def test_aggregations_as_specified():
         "histogram", "top_confidence", 0.1)
     failures = bucket("pixdex-failures-by-reason")
     assert (failures["type"], failures["params"]["field"], failures["params"]["size"]) == ("terms", "error.raw", 20)
+    per_month = bucket("pixdex-photos-per-month-taken")
+    assert (per_month["type"], per_month["params"]["field"], per_month["params"]["interval"]) == (
+        "date_histogram", "taken_at", "M")  # "M": Dashboards' calendar month (calendar_interval 1M)
+    where = bucket("pixdex-photo-locations")
+    assert (where["type"], where["params"]["field"]) == ("geohash_grid", "location")
+    assert where["params"]["useGeocentroid"] and where["params"]["isFilteredByCollar"]
+    assert vis_state(BY_ID["pixdex-photo-locations"])["params"]["mapType"] == "Scaled Circle Markers"
     for o in visualisations():
         assert [a["type"] for a in vis_state(o)["aggs"] if a["schema"] == "metric"] == ["count"], o["id"]
 
@@ -212,11 +239,18 @@ def test_dashboard_panels_have_their_references():
     dashboard = BY_ID["pixdex-overview"]
     panels = json.loads(dashboard["attributes"]["panelsJSON"])
     ref_names = [p["panelRefName"] for p in panels]
-    assert ref_names == [f"panel_{n}" for n in range(4)]
+    assert ref_names == [f"panel_{n}" for n in range(len(VISUALISATIONS))]
     assert len({p["panelIndex"] for p in panels}) == len(panels)
     refs = {r["name"]: r for r in dashboard["references"]}
     assert set(refs) == set(ref_names)
     assert all(refs[name]["type"] == "visualization" for name in ref_names)
     assert {refs[name]["id"] for name in ref_names} == set(VISUALISATIONS)
+    cells = set()
     for p in panels:
-        assert {"x", "y", "w", "h"} <= set(p["gridData"]), p["panelIndex"]
+        grid = p["gridData"]
+        assert {"x", "y", "w", "h"} <= set(grid), p["panelIndex"]
+        assert grid["i"] == p["panelIndex"] and grid["x"] + grid["w"] <= 48, p["panelIndex"]  # 48 columns
+        covered = {(x, y) for x in range(grid["x"], grid["x"] + grid["w"])
+                   for y in range(grid["y"], grid["y"] + grid["h"])}
+        assert not covered & cells, p["panelIndex"]  # no panel over another
+        cells |= covered
