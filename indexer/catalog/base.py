@@ -23,11 +23,13 @@ class InvalidCursor(CatalogError):
 MAX_TERMS = 32  # labels in one query (all, any and not together): SQLite joins one table per label
 TOMBSTONE_RETENTION = timedelta(days=14)  # SQS keeps a message at most 14 days: no older event can still arrive
 MAX_CURSOR_NUMBER = 2 ** 53  # what a cursor's sort value can be (microseconds, a confidence) and stay exact
+MAX_RADIUS_KM = 20_000.0  # about half the Earth's circumference: a larger circle is the whole globe
 
 
 class Sort(StrEnum):
     DATE = "date"  # newest indexed first
     CONFIDENCE = "confidence"  # confidence of the matched label, highest first
+    TAKEN = "taken"  # newest taken first; photos without a date taken last (by id, like every tie)
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ class Query:
     camera: str | None = None  # exactly this camera, any case: "Canon EOS 80D"
     has_location: bool | None = None  # with (True) or without (False) a GPS position
     has_date: bool | None = None  # with (True) or without (False) a date taken
+    near: tuple[float, float, float] | None = None  # (latitude, longitude, radius in km): within it, great-circle
+    within: tuple[float, float, float, float] | None = None  # (south, west, north, east); west > east crosses 180°
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_confidence <= 1.0:
@@ -76,13 +80,32 @@ class Query:
             except (OverflowError, ValueError):
                 raise ValueError(f"{name} {value.isoformat()} is out of range: give a date from year 1 to 9999 "
                                  f"that stays so in UTC") from None
+        if self.near is not None:
+            lat, lon, radius = self.near
+            _check_position("near", lat, lon)
+            if not 0 < radius <= MAX_RADIUS_KM:
+                raise ValueError(f"near: a radius of {radius:g} km is not above 0 and at most {MAX_RADIUS_KM:,.0f} km")
+        if self.within is not None:
+            south, west, north, east = self.within
+            _check_position("box", south, west)
+            _check_position("box", north, east)
+            if south > north:
+                raise ValueError(f"box: south {south:g} is north of north {north:g}: write box:south,west,north,east")
 
     @property
     def matched_labels(self) -> tuple[str, ...]:
         return self.all_of + self.any_of
 
 
-COUNT_FIELDS = ("day", "model_id", "status", "error")  # what `Catalog.counts` groups by
+def _check_position(field: str, lat: float, lon: float) -> None:
+    """A latitude and a longitude in degrees (NaN is neither)."""
+    if not -90 <= lat <= 90:
+        raise ValueError(f"{field}: latitude {lat:g} is not between -90 and 90")
+    if not -180 <= lon <= 180:
+        raise ValueError(f"{field}: longitude {lon:g} is not between -180 and 180")
+
+
+COUNT_FIELDS = ("day", "model_id", "status", "error", "month_taken")  # what `Catalog.counts` groups by
 
 
 @dataclass
@@ -101,10 +124,11 @@ class DayCount:
 
 @dataclass
 class Cursor:
-    """Keyset position: the sort value and id of the last record of a page."""
+    """Keyset position: the sort value and id of the last record of a page. A value of None: the
+    record had none (no date taken), so it is among the records that sort last."""
 
     sort: Sort
-    value: str | float
+    value: str | float | None
     id: str
 
     def encode(self) -> str:
@@ -116,7 +140,7 @@ class Cursor:
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
             s, value, id_ = json.loads(raw)
-            if not isinstance(id_, str) or isinstance(value, bool) or not isinstance(value, str | int | float):
+            if not isinstance(id_, str) or isinstance(value, bool) or not isinstance(value, str | int | float | None):
                 raise TypeError("a cursor holds a sort value and an id")
             if isinstance(value, int | float) and not abs(value) <= MAX_CURSOR_NUMBER:
                 raise ValueError("a cursor's number is a date or a confidence")
@@ -242,7 +266,8 @@ class Catalog(ABC):
 
     def counts(self, query: Query, field: str, size: int = 50) -> list[tuple[str, int]]:
         """Matching images per value of `field` (COUNT_FIELDS): per indexing day (YYYY-MM-DD, UTC,
-        oldest first), per model_id, status or error (most first)."""
+        oldest first), per month taken (YYYY-MM, UTC, oldest first; photos without a date taken are
+        in none), per model_id, status or error (most first). Days and months: the latest `size`."""
         raise CatalogError(f"{type(self).__name__} cannot count by {field}")
 
     def review(self, id_: str, labels: Sequence[Label], user: str) -> Record:

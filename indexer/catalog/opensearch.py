@@ -51,6 +51,7 @@ MAPPING_VERSION = 3  # 2: faces, face_count; 3: what photos say (taken_at, camer
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_ATTEMPTS = 8  # rounds of a conditional write before it gives up (each lost round: another writer won)
 MAX_CHUNK_BYTES = 9 * 1024 * 1024  # under the 10 MiB request limit of the smallest Amazon OpenSearch instances
+NO_VALUE = -2 ** 63  # the sort value of a document without the field (missing: _last, descending): Long.MIN_VALUE
 LC = {"type": "keyword", "normalizer": "lowercase"}
 # since MAPPING_VERSION 1: put into an older index when it is opened (new fields only: no reindex)
 ADDED_FIELDS = ("faces", "face_count", "taken_at", "camera", "lens", "focal_length", "exposure_time", "f_number",
@@ -409,14 +410,15 @@ class OpenSearchCatalog(Catalog):
                                 "track_total_hits": True, "_source": {"excludes": ["embedding"]}}
         if query.cursor:
             c = Cursor.decode(query.cursor, query.sort)
-            body["search_after"] = [c.value, c.id]
+            # a cursor says None where the record had no value; search_after takes the value sorted by, never null
+            body["search_after"] = [NO_VALUE if c.value is None else c.value, c.id]
         with self._errors("search"):
             hits = self.client.search(index=self.alias, body=body)["hits"]
         found = hits["hits"][:query.limit]
         next_cursor = None
         if len(hits["hits"]) > query.limit and found:
             value, id_ = found[-1]["sort"]
-            next_cursor = Cursor(query.sort, value, id_).encode()
+            next_cursor = Cursor(query.sort, None if value == NO_VALUE else value, id_).encode()
         return Page([_record(h["_source"]) for h in found], hits["total"]["value"], next_cursor)
 
     def facets(self, query: Query, size: int = 50) -> list[tuple[str, int]]:
@@ -447,8 +449,10 @@ class OpenSearchCatalog(Catalog):
     def counts(self, query: Query, field: str, size: int = 50) -> list[tuple[str, int]]:
         if field not in COUNT_FIELDS:
             raise CatalogError(f"cannot count by {field!r}; one of {', '.join(COUNT_FIELDS)}")
-        if field == "day":
-            agg = {"date_histogram": {"field": "indexed_at", "calendar_interval": "day", "time_zone": "UTC",
+        if field in ("day", "month_taken"):
+            day = field == "day"
+            agg = {"date_histogram": {"field": "indexed_at" if day else "taken_at",
+                                      "calendar_interval": "day" if day else "month", "time_zone": "UTC",
                                       "min_doc_count": 1}}
         else:
             agg = {"terms": {"field": "error.raw" if field == "error" else field, "size": size,
@@ -456,8 +460,9 @@ class OpenSearchCatalog(Catalog):
         with self._errors(f"count by {field}"):
             buckets = self.client.search(index=self.alias, body={"size": 0, "query": _query(query), "aggs": {
                 "by": agg}})["aggregations"]["by"]["buckets"]
-        if field == "day":
-            return [(b["key_as_string"][:10], b["doc_count"]) for b in buckets][-size:]
+        if field in ("day", "month_taken"):  # oldest first, the latest `size`
+            length = 10 if field == "day" else 7
+            return [(b["key_as_string"][:length], b["doc_count"]) for b in buckets][-size:]
         return [(b["key"], b["doc_count"]) for b in buckets]
 
     def _nearest(self, target: Record, k: int) -> list[tuple[Record, float]]:
@@ -567,13 +572,23 @@ def _query(q: Query) -> dict:
         (must if q.has_location else must_not).append({"exists": {"field": "location"}})
     if q.has_date is not None:
         (must if q.has_date else must_not).append({"exists": {"field": "taken_at"}})
+    if q.near is not None:
+        lat, lon, radius = q.near
+        must.append({"geo_distance": {"distance": f"{radius:.6f}km", "location": {"lat": lat, "lon": lon}}})
+    if q.within is not None:  # west > east: the box crosses the antimeridian, as geo_bounding_box reads it
+        south, west, north, east = q.within
+        must.append({"geo_bounding_box": {"location": {"top_left": {"lat": north, "lon": west},
+                                                       "bottom_right": {"lat": south, "lon": east}}}})
     return {"bool": {"filter": must, "must_not": must_not}}
 
 
 def _sort(q: Query) -> list[dict]:
-    """Newest first, or by the confidence of the matched label (best of them); ties by id."""
+    """Newest first, newest taken first (undated last), or by the confidence of the matched label
+    (best of them); ties by id."""
     if q.sort == Sort.DATE:
         return [{"indexed_us": "desc"}, {"id": "desc"}]
+    if q.sort == Sort.TAKEN:
+        return [{"taken_at": {"order": "desc", "missing": "_last"}}, {"id": "desc"}]
     if not (q.matched_labels or q.text):
         return [{"top_confidence": "desc"}, {"id": "desc"}]
     matched = [_names(q.matched_labels)] if q.matched_labels else []

@@ -4,7 +4,8 @@ queries. Backends are the `backend` fixture's params; the OpenSearch issue adds 
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
 
 import numpy as np
 import pytest
@@ -436,3 +437,116 @@ def test_what_photos_say_of_themselves_filters_on_both_backends(backend):
             got.latitude, got.longitude, got.altitude) == (
         paris.taken_at, "Canon EOS 80D", "EF50mm", 50.0, 0.004, 2.8, 400, 48.8581833, 2.2944444, 35.0)
     assert backend.facets(Query(camera="NIKON D3")) == [("snow", 1)]
+
+
+def dated(name: str, taken: datetime | None, labels: dict[str, float] | None = None, **fields) -> Record:
+    from dataclasses import replace
+
+    return replace(rec(name, labels or {"snow": 0.8}), taken_at=taken, **fields)
+
+
+TAKEN = [  # by date taken, newest first: july, then the two of one instant (by id), december; undated last
+    dated("march-a", datetime(2019, 3, 5, 10, 0, tzinfo=UTC)),
+    dated("march-b", datetime(2019, 3, 5, 10, 0, tzinfo=UTC)),
+    dated("july", datetime(2021, 7, 1, 8, 30, 0, 250_000, tzinfo=UTC)),
+    # 23:30 at -02:00 on 31 March is 1 April in UTC: months are UTC months
+    dated("april", datetime(2019, 3, 31, 23, 30, tzinfo=timezone(timedelta(hours=-2)))),
+    dated("december", datetime(2018, 12, 31, 23, 59, 59, 999_000, tzinfo=UTC)),
+    dated("undated-1", None), dated("undated-2", None), dated("undated-3", None, {"snow": 0.8, "tree": 0.5}),
+]
+
+
+def by_taken(records: list[Record]) -> list[str]:
+    dated_ = sorted((r for r in records if r.taken_at), key=lambda r: (r.taken_at, r.id), reverse=True)
+    return names(dated_ + sorted((r for r in records if not r.taken_at), key=lambda r: r.id, reverse=True))
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3])
+def test_sort_by_date_taken_pages_newest_first_and_undated_last(backend, limit):
+    backend.upsert_many(TAKEN)
+    for query in (Query(sort=Sort.TAKEN, limit=limit), Query(sort=Sort.TAKEN, limit=limit, all_of=("snow",))):
+        seen, cursor, pages = [], None, 0
+        while True:
+            page = backend.search(replace(query, cursor=cursor))
+            assert page.total == len(TAKEN) and len(page.records) <= limit
+            seen += names(page)
+            pages += 1
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        assert seen == by_taken(TAKEN) and pages == -(-len(TAKEN) // limit)
+    assert seen[:2] == ["july", "april"] and set(seen[-3:]) == {"undated-1", "undated-2", "undated-3"}
+    assert names(backend.search(Query(sort=Sort.TAKEN, all_of=("tree",)))) == ["undated-3"]
+
+
+def test_a_cursor_of_another_sort_is_refused_for_the_date_taken(backend):
+    backend.upsert_many(TAKEN)
+    cursor = backend.search(Query(limit=2)).next_cursor
+    with pytest.raises(CatalogError, match="sort=taken"):
+        backend.search(Query(sort=Sort.TAKEN, cursor=cursor))
+
+
+def test_photos_per_month_taken_in_utc_oldest_first(backend):
+    backend.upsert_many(TAKEN)
+    assert backend.counts(Query(), "month_taken") == [("2018-12", 1), ("2019-03", 2), ("2019-04", 1), ("2021-07", 1)]
+    assert backend.counts(Query(), "month_taken", size=2) == [("2019-04", 1), ("2021-07", 1)]  # the latest
+    assert backend.counts(Query(all_of=("tree",)), "month_taken") == []  # undated photos are in no month
+    assert backend.counts(Query(taken_since=datetime(2019, 1, 1, tzinfo=UTC)), "month_taken")[0] == ("2019-03", 2)
+
+
+PLACES = [  # (latitude, longitude); distances from Notre-Dame (48.853, 2.3499): 0.3 km, 17 km, 343 km
+    dated("paris", None, latitude=48.8566, longitude=2.3522),
+    dated("versailles", None, latitude=48.8049, longitude=2.1204),
+    dated("london", None, {"tower": 0.9}, latitude=51.5072, longitude=-0.1276),
+    dated("suva", None, latitude=-18.1416, longitude=178.4419),  # Fiji, west of the antimeridian
+    dated("taveuni", None, latitude=-16.85, longitude=179.97),
+    dated("apia", None, latitude=-13.8333, longitude=-171.7667),  # Samoa, east of it
+    dated("alert", None, latitude=82.5, longitude=-62.3),
+    dated("pole", None, latitude=89.5, longitude=179.0),
+    dated("scan", None),  # no position
+]
+
+
+def test_within_a_radius_of_a_point(backend):
+    backend.upsert_many(PLACES)
+
+    def near(lat, lon, km, **kw):
+        return sorted(search_all(backend, near=(lat, lon, km), **kw))
+
+    assert near(48.853, 2.3499, 1) == ["paris"]
+    assert near(48.853, 2.3499, 20) == ["paris", "versailles"]
+    assert near(48.853, 2.3499, 400) == ["london", "paris", "versailles"]
+    assert near(48.853, 2.3499, 400, all_of=("tower",)) == ["london"]
+    assert near(-17.5, 180.0, 250) == ["suva", "taveuni"]  # a circle across the antimeridian
+    assert near(-17.5, -180.0, 1200) == ["apia", "suva", "taveuni"]
+    assert near(89.9, 0.0, 100) == ["pole"]  # a circle over the pole: every longitude
+    assert near(0.0, 0.0, 20_000) == sorted(names(PLACES[:-1]))  # the whole globe: every placed photo
+    assert backend.search(Query(near=(48.853, 2.3499, 20))).total == 2
+
+
+def test_inside_a_box_and_one_across_the_antimeridian(backend):
+    backend.upsert_many(PLACES)
+
+    def box(*bounds, **kw):
+        return sorted(search_all(backend, within=bounds, **kw))
+
+    assert box(48.0, -1.0, 52.0, 3.0) == ["london", "paris", "versailles"]
+    assert box(48.0, 2.2, 49.0, 3.0) == ["paris"]
+    assert box(-20.0, 170.0, -10.0, -170.0) == ["apia", "suva", "taveuni"]  # west > east: across 180°
+    assert box(-20.0, 179.0, -10.0, -179.0) == ["taveuni"]
+    assert box(-20.0, -170.0, -10.0, 170.0) == []  # the other way round: the rest of the world, no one there
+    assert box(80.0, -180.0, 90.0, 180.0) == ["alert", "pole"]
+    assert box(48.0, -1.0, 52.0, 3.0, near=(48.853, 2.3499, 20)) == ["paris", "versailles"]  # both: each holds
+    assert backend.counts(Query(within=(-20.0, 170.0, -10.0, -170.0)), "status") == [("LABELED", 3)]
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"near": (91.0, 0.0, 10.0)}, "latitude 91"), ({"near": (0.0, 181.0, 10.0)}, "longitude 181"),
+    ({"near": (0.0, 0.0, 0.0)}, "radius of 0"), ({"near": (0.0, 0.0, 30_000.0)}, "at most 20,000"),
+    ({"near": (float("nan"), 0.0, 1.0)}, "latitude nan"),
+    ({"within": (10.0, 0.0, -10.0, 5.0)}, "south 10 is north of north -10"),
+    ({"within": (-95.0, 0.0, 10.0, 5.0)}, "latitude -95"),
+])
+def test_geo_filters_out_of_range_are_refused(fields, message):
+    with pytest.raises(ValueError, match=message):
+        Query(**fields)

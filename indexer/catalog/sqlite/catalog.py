@@ -25,10 +25,11 @@ from indexer.catalog.base import (
     label_rows_of,
     utc_iso,
 )
+from indexer.catalog.geo import distance_km
 from indexer.catalog.sqlite.facets import Facets
 from indexer.catalog.sqlite.label_counts import LabelCounts
 from indexer.catalog.sqlite.memo import Memo
-from indexer.catalog.sqlite.planning import Planner, where
+from indexer.catalog.sqlite.planning import DISTANCE, Planner, where
 from indexer.catalog.sqlite.rows import record_of, row_of
 from indexer.catalog.sqlite.schema import COLUMNS, encode_codes, marks, nocase, open_db, transaction
 from indexer.record import Label, Record, embedding_model, utcnow
@@ -40,6 +41,7 @@ class SQLiteCatalog(Catalog):
     def __init__(self, path: Path) -> None:
         self.path = path
         self._db = open_db(path)
+        self._db.create_function(DISTANCE, 4, distance_km, deterministic=True)  # the `near` filter's exact check
         self._lock = threading.RLock()  # one connection shared by threads (Streamlit, pipeline)
         self._labels = LabelCounts(self._db)
         self._memo = Memo(self._db)
@@ -194,9 +196,10 @@ class SQLiteCatalog(Catalog):
         if field not in COUNT_FIELDS:
             raise CatalogError(f"cannot count by {field!r}; one of {', '.join(COUNT_FIELDS)}")
         condition, params = where(query)
-        if field == "day":  # the latest `size` days, oldest first
-            sql = (f"SELECT * FROM (SELECT substr(i.indexed_at, 1, 10) AS v, COUNT(*) AS n FROM images i "
-                   f"WHERE {condition} GROUP BY v ORDER BY v DESC LIMIT ?) ORDER BY v")
+        if field in ("day", "month_taken"):  # the latest `size` days or months, oldest first (UTC text: its prefix)
+            column, length = ("indexed_at", 10) if field == "day" else ("taken_at", 7)
+            sql = (f"SELECT * FROM (SELECT substr(i.{column}, 1, {length}) AS v, COUNT(*) AS n FROM images i "
+                   f"WHERE {condition} AND i.{column} IS NOT NULL GROUP BY v ORDER BY v DESC LIMIT ?) ORDER BY v")
         else:  # the column, chosen from COUNT_FIELDS above
             sql = (f"SELECT i.{field} AS v, COUNT(*) AS n FROM images i WHERE {condition} "
                    f"GROUP BY v ORDER BY n DESC, v LIMIT ?")

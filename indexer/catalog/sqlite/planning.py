@@ -12,6 +12,7 @@ import sqlite3
 from dataclasses import dataclass, replace
 
 from indexer.catalog.base import Cursor, Query, Sort, utc_iso
+from indexer.catalog.geo import circle_box
 from indexer.catalog.sqlite.label_counts import LabelCounts
 from indexer.catalog.sqlite.memo import Memo
 from indexer.catalog.sqlite.schema import marks, nocase
@@ -86,7 +87,27 @@ def conditions(q: Query, ids: str, all_of: bool = True) -> tuple[list[str], list
         clauses.append("i.latitude IS NOT NULL" if q.has_location else "i.latitude IS NULL")
     if q.has_date is not None:
         clauses.append("i.taken_at IS NOT NULL" if q.has_date else "i.taken_at IS NULL")
+    if q.within is not None:
+        clause, box_params = inside(q.within)
+        clauses.append(clause)
+        params += box_params
+    if q.near is not None:  # the circle's box (an index range), then the exact distance of what is in it
+        lat, lon, radius = q.near
+        clause, box_params = inside(circle_box(lat, lon, radius))
+        clauses.append(f"{clause} AND {DISTANCE}(i.latitude, i.longitude, ?, ?) <= ?")
+        params += [*box_params, lat, lon, radius]
     return clauses, params, len(clauses) > labels
+
+
+DISTANCE = "pixdex_distance_km"  # geo.distance_km, registered on the connection (SQLiteCatalog)
+
+
+def inside(box: tuple[float, float, float, float]) -> tuple[str, list]:
+    """The position is in the box (south, west, north, east), edges included; west > east: the box
+    crosses the antimeridian, so the longitude is east of west or west of east."""
+    south, west, north, east = box
+    lon = "i.longitude BETWEEN ? AND ?" if west <= east else "(i.longitude >= ? OR i.longitude <= ?)"
+    return f"i.latitude BETWEEN ? AND ? AND {lon}", [south, north, west, east]
 
 
 def _label_conditions(q: Query, ids: str, all_of: bool) -> tuple[list[str], list]:
@@ -182,6 +203,8 @@ class Planner:
         """(id, sort value) of the page after `cursor`, one more than the limit if there is more."""
         if q.sort == Sort.CONFIDENCE:
             return self._confidence_page(q, cursor)
+        if q.sort == Sort.TAKEN:
+            return self._taken_page(q, cursor, total)
         return self._date_page(q, cursor, total)
 
     def _confidence_page(self, q: Query, cursor: Cursor | None) -> list[tuple[str, float]]:
@@ -200,15 +223,38 @@ class Planner:
         return self._db.execute(sql, [*value_params, *plan.params, *after_params, q.limit + 1]).fetchall()
 
     def _date_page(self, q: Query, cursor: Cursor | None, total: int) -> list[tuple[str, str]]:
-        """The images in date order from the cursor, checking each (the label filters are probes),
-        unless the query's rarest label has so few images that sorting them all costs less than
-        walking past the non-matching ones."""
+        """The images in date order from the cursor."""
+        plan = self._walk(q, total)
+        after, after_params = keyset("i.indexed_at", "i.id", cursor)
+        sql = (f"SELECT i.id, i.indexed_at FROM {plan.source} WHERE {plan.where} {after} "
+               f"ORDER BY i.indexed_at DESC, i.id DESC LIMIT ?")
+        return self._db.execute(sql, [*plan.params, *after_params, q.limit + 1]).fetchall()
+
+    def _taken_page(self, q: Query, cursor: Cursor | None, total: int) -> list[tuple[str, str | None]]:
+        """The images in order of date taken from the cursor: those with a date (index images_taken_at
+        from the cursor's row value down), then, when the page is not full, those without, by id
+        (the same index's NULL entries). A cursor with no value is among the undated already."""
+        plan = self._walk(q, total)
+        rows: list[tuple[str, str | None]] = []
+        if cursor is None or cursor.value is not None:
+            after, after_params = keyset("i.taken_at", "i.id", cursor)
+            sql = (f"SELECT i.id, i.taken_at FROM {plan.source} WHERE {plan.where} AND i.taken_at IS NOT NULL "
+                   f"{after} ORDER BY i.taken_at DESC, i.id DESC LIMIT ?")
+            rows = self._db.execute(sql, [*plan.params, *after_params, q.limit + 1]).fetchall()
+        if len(rows) <= q.limit:
+            after, after_params = ("AND i.id < ?", [cursor.id]) if cursor and cursor.value is None else ("", [])
+            sql = (f"SELECT i.id, NULL FROM {plan.source} WHERE {plan.where} AND i.taken_at IS NULL {after} "
+                   f"ORDER BY i.id DESC LIMIT ?")
+            rows += self._db.execute(sql, [*plan.params, *after_params, q.limit + 1 - len(rows)]).fetchall()
+        return rows
+
+    def _walk(self, q: Query, total: int) -> Plan:
+        """The plan of a page read in the order of a column of images (a date): checking each image
+        from the cursor on (the label filters are probes), unless the query's rarest label has so
+        few images that sorting them all costs less than walking past the non-matching ones."""
         plan = self.plan(q, images=True)
         if plan.driver is not None:
             walk = (q.limit + 1) * self.image_count() / total  # rows read in date order
             if self._labels.images([plan.driver]).get(nocase(plan.driver), 0) * DRIVE_COST > walk:
                 plan = self.plan(q, drive=False)
-        after, after_params = keyset("i.indexed_at", "i.id", cursor)
-        sql = (f"SELECT i.id, i.indexed_at FROM {plan.source} WHERE {plan.where} {after} "
-               f"ORDER BY i.indexed_at DESC, i.id DESC LIMIT ?")
-        return self._db.execute(sql, [*plan.params, *after_params, q.limit + 1]).fetchall()
+        return plan

@@ -72,6 +72,11 @@ CREATE TABLE IF NOT EXISTS image_label_codes (
     confidences BLOB NOT NULL  -- float64 little-endian, in the same order
 ) WITHOUT ROWID;
 """
+# indexes on columns added since the first version: made once add_missing_columns has added them
+LATER_INDEXES = """
+CREATE INDEX IF NOT EXISTS images_taken_at ON images (taken_at, id);
+CREATE INDEX IF NOT EXISTS images_location ON images (latitude, longitude);
+"""
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 
@@ -103,6 +108,7 @@ def open_db(path: Path) -> sqlite3.Connection:
         db.execute("PRAGMA mmap_size=268435456")  # reads of the first 256 MiB without a copy
         db.executescript(SCHEMA)
         add_missing_columns(db)
+        db.executescript(LATER_INDEXES)
     except (OSError, sqlite3.Error) as exc:
         raise CatalogError(f"cannot open the SQLite catalogue {path}: {exc}") from exc
     try:
