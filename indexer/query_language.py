@@ -11,6 +11,7 @@ longer than MAX_CHARS or with more labels than a search takes is refused with a 
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
@@ -33,7 +34,10 @@ The query language (the same in the app's search box, pixdex search and GET /sea
   min:0.5, min:50%       the matched labels' minimum confidence
   label:X  status:failed  source:s3://bucket/photos/  since:2026-01-01  until:2026-02-01
   taken:2019, taken:2019-05, taken:2018..2020   camera:"Canon EOS 80D"   has:location   no:date
-  sort:date, sort:confidence (default: confidence when labels are searched, else newest first)
+  near:48.85,2.35,10km   within 10 km (or 500m) of a latitude,longitude
+  box:48.8,2.2,48.9,2.5  inside south,west,north,east (west > east: across the 180° meridian)
+  sort:date, sort:confidence, sort:taken (default: confidence when labels are searched, else newest
+                         indexed first; sort:taken is newest taken first, photos without a date last)
 Words such as and, of, with, photos between labels mean nothing: "photos of cats and dogs" is cat dog.
 A word that is no label gets "did you mean ...?"; at most 1000 characters and 32 labels."""
 
@@ -42,7 +46,8 @@ PRESENT_LABELS = 5000  # the catalogue's labels a hint looks among
 MAX_PHRASE = 5  # words in the longest label read without quotes ("black and white", "golden retriever")
 FILLER = frozenset({"a", "an", "the", "of", "with", "and", "in", "on", "at", "photo", "photos", "picture",
                     "pictures", "pic", "pics", "image", "images", "showing", "show", "me"})
-FIELDS = ("label", "min", "status", "source", "since", "until", "sort", "text", "taken", "camera", "has", "no")
+FIELDS = ("label", "min", "status", "source", "since", "until", "sort", "text", "taken", "camera", "has", "no",
+          "near", "box")
 HAS = {"location": "has_location", "date": "has_date"}  # has:location, no:date
 _TOKEN = re.compile(r"""\s*(?:
     (?P<neg>-(?=\S))?              # -word: without it
@@ -268,7 +273,7 @@ def _build(reading: _Reading, base: Query, sort: Sort | None, vocabulary: Vocabu
     try:
         sort = Sort(fields["sort"]) if "sort" in fields else sort
     except ValueError:
-        raise QueryError(f"sort:{fields['sort']} is not a sort; sort:date or sort:confidence") from None
+        raise QueryError(f"sort:{fields['sort']} is not a sort; " + ", ".join(f"sort:{s}" for s in Sort)) from None
     terms = tuple({(t.kind, t.label.casefold()): t for t in reading.terms}.values())  # `cat cats`: one chip
     if sum(t.kind == Kind.ANY for t in terms) == 1:  # `cat OR cat`: an OR of one is that label
         terms = tuple(replace(t, kind=Kind.ALL) if t.kind == Kind.ANY else t for t in terms)
@@ -282,6 +287,8 @@ def _build(reading: _Reading, base: Query, sort: Sort | None, vocabulary: Vocabu
             text=reading.prefix if reading.prefix is not None else base.text,
             min_confidence=_confidence(fields["min"]) if "min" in fields else base.min_confidence,
             **_taken(fields.get("taken"), base), camera=fields.get("camera", base.camera), **_has(fields, base),
+            near=_near(fields["near"]) if "near" in fields else base.near,
+            within=_box(fields["box"]) if "box" in fields else base.within,
             status=_status(fields["status"]) if "status" in fields else base.status,
             source_prefix=fields.get("source", base.source_prefix),
             since=_date("since", fields["since"]) if "since" in fields else base.since,
@@ -324,6 +331,44 @@ def _period(text: str, value: str) -> tuple[datetime, datetime]:
                      "taken:2019-05-03 or taken:2018..2020")
 
 
+def _near(value: str) -> tuple[float, float, float]:
+    """near:LAT,LON,RADIUS, the radius in km (10km, 10) or m (500m)."""
+    *position, radius = [p.strip() for p in value.split(",")]
+    scale = 0.001 if radius.lower().endswith("m") and not radius.lower().endswith("km") else 1.0
+    numbers = _numbers("near", value, [*position, radius.lower().removesuffix("km").removesuffix("m")], 3,
+                       "a latitude, a longitude and a radius")
+    near = (numbers[0], numbers[1], numbers[2] * scale)
+    _in_range("near", value, near=near)
+    return near
+
+
+def _box(value: str) -> tuple[float, float, float, float]:
+    """box:SOUTH,WEST,NORTH,EAST in degrees."""
+    south, west, north, east = _numbers("box", value, [p.strip() for p in value.split(",")], 4,
+                                        "south, west, north and east")
+    _in_range("box", value, within=(south, west, north, east))
+    return south, west, north, east
+
+
+def _numbers(name: str, value: str, parts: list[str], count: int, form: str) -> list[float]:
+    """`count` finite numbers, else a QueryError naming what was typed and showing the form."""
+    try:
+        numbers = [float(p) for p in parts]
+    except ValueError:
+        numbers = []
+    if len(numbers) != count or not all(math.isfinite(x) for x in numbers):
+        raise QueryError(f"{name}:{value} is not {form}: write {_EXAMPLES[name]}")
+    return numbers
+
+
+def _in_range(name: str, value: str, **geo: tuple[float, ...]) -> None:
+    """The Query's own bounds (latitudes, longitudes, radius), in a message naming what was typed."""
+    try:
+        Query(**geo)
+    except ValueError as exc:
+        raise QueryError(f"{name}:{value}: {str(exc).partition(': ')[2]}") from None
+
+
 def _has(fields: dict[str, str], base: Query) -> dict[str, bool | None]:
     out = {attr: getattr(base, attr) for attr in HAS.values()}
     for name, wanted in (("has", True), ("no", False)):
@@ -356,7 +401,10 @@ def _field(reading: _Reading, tok: _Token) -> None:
 
 
 _EXAMPLES = {"taken": "taken:2019 or taken:2019-05", "camera": 'camera:"Canon EOS 80D"',
-             "has": "has:location", "no": "no:date", "min": "min:0.5 or min:50%", "status": "status:failed", "source": "source:s3://bucket/photos/",
+             "has": "has:location", "no": "no:date",
+             "near": "near:48.85,2.35,10km (latitude, longitude, radius)",
+             "box": "box:48.8,2.2,48.9,2.5 (south, west, north, east)",
+             "min": "min:0.5 or min:50%", "status": "status:failed", "source": "source:s3://bucket/photos/",
              "since": "since:2026-01-31", "until": "until:2026-02-01", "sort": "sort:date", "text": "text:espr",
              "label": 'label:"black and white"'}
 

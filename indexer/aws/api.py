@@ -7,6 +7,7 @@ Powertools' APIGatewayRestResolver. The query parameters are the app's (see ui/s
     GET    /images/{id}   the record; status NOT_CLASSIFIED until the bucket's event labels it
     GET    /search        ?q=cat OR dog -beach (the query language, indexer.query_language), and/or
                           ?all=cat&any=..&not=..&min=0.5&source=..&since=..&until=..&sort=..&limit=..&cursor=..
+                          (sort: date, confidence or taken; near:/box: go in q)
                           -> {"total", "next_cursor", "records", "query", "terms", "hint"}
     GET    /labels        ?limit=50&min=0
     DELETE /images/{id}   the record, and the object when the API stored it
@@ -173,6 +174,8 @@ def search() -> dict:
                      limit=min(100, _whole(q.get_query_string_value("limit", "24"), "limit")),
                      cursor=q.get_query_string_value("cursor"))
         sort = q.get_query_string_value("sort")
+        if sort and sort not in tuple(Sort):
+            raise ApiError(f"sort={sort[:40]!r} is not a sort; one of {', '.join(Sort)}", 400)
         parsed = parse(q.get_query_string_value("q", ""), words, base, Sort(sort) if sort else None)
     except QueryError as exc:  # a UsageError: a 400 with the parser's message
         raise ApiError(str(exc), 400) from None

@@ -87,10 +87,10 @@ class Query:
                 raise ValueError(f"near: a radius of {radius:g} km is not above 0 and at most {MAX_RADIUS_KM:,.0f} km")
         if self.within is not None:
             south, west, north, east = self.within
-            _check_position("box", south, west)
-            _check_position("box", north, east)
+            _check_position("within", south, west)
+            _check_position("within", north, east)
             if south > north:
-                raise ValueError(f"box: south {south:g} is north of north {north:g}: write box:south,west,north,east")
+                raise ValueError(f"within: south {south:g} is north of north {north:g}: give south, west, north, east")
 
     @property
     def matched_labels(self) -> tuple[str, ...]:

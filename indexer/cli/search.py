@@ -37,7 +37,8 @@ def _search_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--since", type=datetime.fromisoformat, metavar="DATE", help="indexed on or after (ISO date)")
     p.add_argument("--until", type=datetime.fromisoformat, metavar="DATE", help="indexed before (ISO date)")
     p.add_argument("--sort", choices=[s.value for s in Sort],
-                   help="default: by confidence when labels are searched, else newest first")
+                   help="date: newest indexed first; confidence: best match first; taken: newest taken first, "
+                        "photos without a date taken last (default: confidence when labels are searched, else date)")
     p.add_argument("--limit", type=positive_int, default=20, help="records per page (default 20)")
     p.add_argument("--cursor", help="the next-page cursor printed by the previous page")
     add_json(p)

@@ -255,3 +255,40 @@ def test_the_search_box_query_on_both_backends(backend, request, settings, label
                          "espr*": ["coffee.jpg"], "kat": []}
         assert call(deps, "GET", "/search", params={"q": "kat"})[1]["hint"].startswith("no label `kat`; did you mean")
         assert call(deps, "GET", "/search", params={"q": "cat OR"})[0] == 400
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "opensearch"])
+def test_sort_by_date_taken_and_places_through_the_api(backend, request, settings):
+    """?sort=taken pages newest taken first and undated last; near: and box: read from q."""
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from indexer.record import Label, Record, Status
+
+    def photo(name, taken=None, lat=None, lon=None):
+        return replace(Record(uri=f"file:///trip/{name}.jpg", status=Status.LABELED, labels=[Label("tower", 0.9)]),
+                       taken_at=taken, latitude=lat, longitude=lon)
+
+    url = settings.catalog if backend == "sqlite" else request.getfixturevalue("osmem_clone").url
+    s = settings.model_copy(update={"catalog": url})
+    with open_catalog(url, s) as catalog:
+        catalog.upsert_many([photo("paris", datetime(2019, 5, 3, tzinfo=UTC), 48.8584, 2.2945),
+                             photo("pisa", datetime(2021, 8, 1, tzinfo=UTC), 43.7230, 10.3966),
+                             photo("scan-1"), photo("scan-2")])
+        deps = Deps(s, catalog, None)
+
+        def stems(body):
+            return [r["uri"].rsplit("/", 1)[-1].removesuffix(".jpg") for r in body["records"]]
+
+        status, first = call(deps, "GET", "/search", params={"sort": "taken", "limit": "3"})
+        assert status == 200 and first["total"] == 4 and stems(first)[:2] == ["pisa", "paris"]
+        _, rest = call(deps, "GET", "/search", params={"sort": "taken", "limit": "3", "cursor": first["next_cursor"]})
+        assert sorted(stems(first)[2:] + stems(rest)) == ["scan-1", "scan-2"] and rest["next_cursor"] is None
+        _, near = call(deps, "GET", "/search", params={"q": "tower near:48.85,2.35,10km"})
+        assert stems(near) == ["paris"] and near["query"] == "tower near:48.85,2.35,10km"
+        _, box = call(deps, "GET", "/search", params={"q": "box:40,0,50,12 sort:taken"})
+        assert stems(box) == ["pisa", "paris"]
+        status, bad = call(deps, "GET", "/search", params={"q": "near:91,2,10km"})
+        assert status == 400 and "latitude 91 is not between -90 and 90" in bad["message"]
+        status, bad = call(deps, "GET", "/search", params={"sort": "random"})
+        assert status == 400 and "one of date, confidence, taken" in bad["message"]

@@ -179,3 +179,38 @@ def test_a_file_name_that_is_not_utf8_is_indexed_and_shown(tmp_path, photos):
     assert indexed.returncode == 0 and "labelled 1, skipped 0 unchanged, failed 0" in indexed.stdout, indexed.stderr
     shown = subprocess.run([PIXDEX.encode(), b"show", name], env=env, capture_output=True, timeout=60)
     assert shown.returncode == 0 and b"LABELED" in shown.stdout and b"caf%E9.png" in shown.stdout
+
+
+def test_search_by_date_taken_and_place(tmp_path):
+    """--sort taken (undated last, across pages) and near:/box: from the shell, over a catalogue of
+    photos with known dates and positions."""
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from indexer.catalog import open_catalog
+    from indexer.record import Label, Record, Status
+
+    def photo(name, taken=None, lat=None, lon=None):
+        return replace(Record(uri=f"file:///trip/{name}.jpg", status=Status.LABELED, labels=[Label("tower", 0.9)]),
+                       taken_at=taken, latitude=lat, longitude=lon)
+
+    with open_catalog(f"sqlite:///{tmp_path / 'c.db'}") as cat:
+        cat.upsert_many([photo("paris", datetime(2019, 5, 3, tzinfo=UTC), 48.8584, 2.2945),
+                         photo("pisa", datetime(2021, 8, 1, tzinfo=UTC), 43.7230, 10.3966),
+                         photo("scan")])
+    env = {**os.environ, "PIXDEX_CATALOG": f"sqlite:///{tmp_path / 'c.db'}"}
+
+    def uris(*args):
+        out = pixdex(env, "search", *args, "--json")
+        assert out.returncode == 0, out.stderr
+        return [Path(r["uri"]).stem for r in json.loads(out.stdout)]
+
+    assert uris("--sort", "taken") == ["pisa", "paris", "scan"]
+    first = pixdex(env, "search", "--sort", "taken", "--limit", "2")
+    cursor = first.stderr.rsplit("--cursor ", 1)[1].strip()
+    assert uris("--sort", "taken", "--limit", "2", "--cursor", cursor) == ["scan"]
+    assert uris("tower", "near:48.85,2.35,10km") == ["paris"]
+    assert uris("box:40,0,50,12", "sort:taken") == ["pisa", "paris"]
+    bad = pixdex(env, "search", "near:48.85,2.35")
+    assert bad.returncode == 2 and "near:48.85,2.35 is not a latitude, a longitude and a radius" in bad.stderr
+    assert "Traceback" not in bad.stderr

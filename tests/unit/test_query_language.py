@@ -59,6 +59,21 @@ def test_fields_set_the_rest_of_the_query():
     assert read("espr*").text == "espr" and read("text:espr").text == "espr"
 
 
+def test_near_box_and_sort_by_date_taken():
+    q = read("beach near:48.85,2.35,10km sort:taken")
+    assert q.near == (48.85, 2.35, 10.0) and q.sort == Sort.TAKEN and q.all_of == ("beach",)
+    assert read("near:48.85,2.35,500m").near == (48.85, 2.35, 0.5)  # metres
+    assert read("near:-33.9,151.2,25").near == (-33.9, 151.2, 25.0)  # km without a unit
+    assert read('near:"48.85, 2.35, 10 km"').near == (48.85, 2.35, 10.0)  # quoted, with spaces
+    assert read("box:48.8,2.2,48.9,2.5").within == (48.8, 2.2, 48.9, 2.5)
+    assert read("box:-20,170,-10,-170").within == (-20.0, 170.0, -10.0, -170.0)  # across the 180° meridian
+    base = Query(near=(1.0, 2.0, 3.0), within=(0.0, 0.0, 1.0, 1.0))
+    assert read("cat", base=base).near == (1.0, 2.0, 3.0) and read("box:5,5,6,6", base=base).within == (5, 5, 6, 6)
+    parsed = parse("cat near:48.85,2.35,10km box:48,2,49,3 sort:taken", WORDS)
+    assert parse(parsed.text(), WORDS).query == parsed.query
+    assert parse(parsed.without_field("near"), WORDS).query.near is None
+
+
 def test_sort_is_by_confidence_for_labels_and_newest_first_without():
     assert read("cat").sort == Sort.CONFIDENCE
     assert read("").sort == Sort.DATE
@@ -92,7 +107,18 @@ def test_the_query_is_written_back_for_chips_and_reading_it_again_gives_the_same
     ("min:150%", "between 0 and 100%"),
     ("status:great", "not a status"),
     ("since:yesterday", "not a date"),
-    ("sort:random", "not a sort"),
+    ("sort:random", "not a sort; sort:date, sort:confidence, sort:taken"),
+    ("near:48.85,2.35", "near:48.85,2.35 is not a latitude, a longitude and a radius: write near:"),
+    ("near:north,2.35,10km", "near:north,2.35,10km is not"), ("near:48.85,2.35,10mi", "is not a latitude"),
+    ("near:48.85,2.35,infkm", "is not a latitude"), ("near:nan,2.35,1", "is not a latitude"),
+    ("near:91,2.35,10km", "near:91,2.35,10km: latitude 91 is not between -90 and 90"),
+    ("near:48.85,-181,10km", "longitude -181 is not between -180 and 180"),
+    ("near:48.85,2.35,0km", "a radius of 0 km is not above 0"), ("near:48.85,2.35,-1", "radius of -1 km"),
+    ("near:48.85,2.35,40000km", "at most 20,000 km"), ("near:", "needs a value, e.g. near:48.85,2.35,10km"),
+    ("box:48.8,2.2,48.9", "box:48.8,2.2,48.9 is not south, west, north and east: write box:"),
+    ("box:48.9,2.2,48.8,2.5", "box:48.9,2.2,48.8,2.5: south 48.9 is north of north 48.8"),
+    ("box:-95,0,0,1", "latitude -95 is not between"), ("box:0,0,1,200", "longitude 200 is not between"),
+    ("-near:1,2,3", "cannot be negated"),
     ("flash:on", "no field `flash:`"),
     ('cat ""', "empty label"),
     ("min:", "needs a value"),
@@ -135,6 +161,7 @@ def test_filler_and_punctuation_read_as_nothing_and_leave_not_and_or_for_the_nex
 @pytest.mark.parametrize("typed", [
     "golden -beach retriever", "hot -beach dog", "black -cat white", 'text:"two words"', "cat OR dog -beach min:50%",
     '"golden" "retriever"', "monarch butterfly espr*", "people NOT group sort:date",
+    'cat near:"48.85, 2.35, 10km" box:-20,170,-10,-170 sort:taken',
 ])
 def test_written_back_it_reads_as_the_same_query(typed):
     parsed = parse(typed, WORDS)
