@@ -102,6 +102,7 @@ class Record:
     latitude: float | None = None
     longitude: float | None = None
     altitude: float | None = None  # m
+    content_hash: str | None = None  # sha256 of the object's bytes, hex: exact copies share it
 
     def __post_init__(self) -> None:
         if not self.id:

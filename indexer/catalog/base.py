@@ -10,6 +10,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+import numpy as np
+
 from indexer.errors import CatalogError
 from indexer.record import Label, Record, Source, Status, utcnow
 
@@ -314,3 +316,18 @@ class Catalog(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -- copies (indexer.catalog.duplicates) -----------------------------------------------------
+
+    def fingerprints(self, embeddings: bool = True, page: int = 1000) -> Iterator[
+            tuple[str, str | None, str | None, np.ndarray | None]]:
+        """Every record as (id, content_hash, embedding model, embedding), by id, read `page` records
+        at a time (no lock or snapshot is held between pages). The model is `embedding_model` of the
+        record's model_id (the embedding's space), the embedding as stored (float16 or float32).
+        Without `embeddings`, both are None: what exact copies need, at a fraction of the reading."""
+        raise CatalogError(f"{type(self).__name__} cannot list what duplicates are found by")
+
+    def same_content(self, content_hash: str, limit: int = 100) -> list[Record]:
+        """Records of the bytes whose sha256 is `content_hash` (exact copies), by id, without
+        embeddings; at most `limit`."""
+        raise CatalogError(f"{type(self).__name__} cannot find records by content")

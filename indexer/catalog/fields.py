@@ -75,6 +75,7 @@ FIELDS: tuple[Field, ...] = (
     Field("latitude", "REAL", DOUBLE),
     Field("longitude", "REAL", DOUBLE),
     Field("altitude", "REAL", DOUBLE),
+    Field("content_hash", "TEXT", KEYWORD),  # exact copies (indexer.catalog.duplicates); indexed in SQLite
 )
 OWN = ("labels", "embedding", "faces")  # encoded by each backend itself (see the module docstring)
 

@@ -47,7 +47,8 @@ from indexer.errors import CatalogUnavailable
 from indexer.record import Label, Record, Source, Status, embedding_model, record_id, utcnow
 from indexer.settings import OpenSearchSettings
 
-MAPPING_VERSION = 3  # 2: faces, face_count; 3: what photos say (taken_at, camera, ..., location); in place
+# 2: faces, face_count; 3: what photos say (taken_at, camera, ..., location); 4: content_hash; in place
+MAPPING_VERSION = 4
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_ATTEMPTS = 8  # rounds of a conditional write before it gives up (each lost round: another writer won)
 MAX_CHUNK_BYTES = 9 * 1024 * 1024  # under the 10 MiB request limit of the smallest Amazon OpenSearch instances
@@ -55,7 +56,7 @@ NO_VALUE = -2 ** 63  # the sort value of a document without the field (missing: 
 LC = {"type": "keyword", "normalizer": "lowercase"}
 # since MAPPING_VERSION 1: put into an older index when it is opened (new fields only: no reindex)
 ADDED_FIELDS = ("faces", "face_count", "taken_at", "camera", "lens", "focal_length", "exposure_time", "f_number",
-                "iso", "latitude", "longitude", "altitude", "location")
+                "iso", "latitude", "longitude", "altitude", "location", "content_hash")
 
 
 def index_body(embedding_dim: int) -> dict[str, Any]:
@@ -470,6 +471,32 @@ class OpenSearchCatalog(Catalog):
             hits = self.client.search(index=self.alias, body=similar_body(target, k))["hits"]["hits"]
         # the cosinesimil space scores (1 + cos) / 2
         return [(_record(h["_source"]), 2 * h["_score"] - 1) for h in hits if h["_id"] != target.id][:k]
+
+    def fingerprints(self, embeddings: bool = True, page: int = 1000) -> Iterator[
+            tuple[str, str | None, str | None, np.ndarray | None]]:
+        fields = ["content_hash", "model_id", "embedding"] if embeddings else ["content_hash"]
+        after: list[str] | None = None
+        while True:  # pages by id (search_after): each request stands alone, no scroll context to keep
+            body: dict[str, Any] = {"size": page, "sort": [{"id": "asc"}], "_source": {"includes": fields},
+                                    "query": {"match_all": {}}}
+            if after:
+                body["search_after"] = after
+            with self._errors("list what duplicates are found by"):
+                hits = self.client.search(index=self.alias, body=body)["hits"]["hits"]
+            for h in hits:
+                src, emb = h["_source"], h["_source"].get("embedding")
+                yield (h["_id"], src.get("content_hash"), embedding_model(src.get("model_id")) if emb else None,
+                       np.asarray(emb, dtype=np.float32) if emb else None)
+            if len(hits) < page:
+                return
+            after = hits[-1]["sort"]
+
+    def same_content(self, content_hash: str, limit: int = 100) -> list[Record]:
+        body = {"size": limit, "sort": [{"id": "asc"}], "_source": {"excludes": ["embedding"]},
+                "query": {"term": {"content_hash": content_hash}}}
+        with self._errors("find records by content"):
+            hits = self.client.search(index=self.alias, body=body)["hits"]["hits"]
+        return [_record(h["_source"]) for h in hits]
 
     @contextmanager
     def _errors(self, doing: str) -> Iterator[None]:

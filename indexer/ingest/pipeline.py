@@ -39,6 +39,7 @@ class Decoded:
     retry: bool = False  # failed for a reason outside the bytes: try again next run
     missing: bool = False  # the object is gone
     deferred: bool = False  # the store failed: write nothing, the caller retries
+    content_hash: str | None = None  # sha256 of the bytes read, hex (exact duplicates); None if none were
 
 
 def read_item(source: Source, item: SourceItem) -> Fetched | Decoded:
@@ -60,12 +61,15 @@ def decode_fetched(fetched: Fetched, limits: ImageLimits, size: int, preview: in
     one: Labeller.preview_side); a bad image is a value, never an exception."""
     item, data = fetched.item, fetched.data
     etag = item.etag or hashlib.md5(data, usedforsecurity=False).hexdigest()
+    digest = hashlib.sha256(data).hexdigest()  # the bytes in memory: exact copies, whatever their names
     try:
-        return Decoded(item, decode(data, limits, size, preview), etag)
+        return Decoded(item, decode(data, limits, size, preview), etag, content_hash=digest)
     except ImageError as exc:  # a deadline depends on the machine's load: tried again next run
-        return Decoded(item, None, etag, str(exc), exc.reason, retry=exc.reason == "decode deadline")
+        return Decoded(item, None, etag, str(exc), exc.reason, retry=exc.reason == "decode deadline",
+                       content_hash=digest)
     except Exception as exc:  # a decoder bug must fail this item, not end the batch
-        return Decoded(item, None, etag, f"unexpected decoder error: {type(exc).__name__}: {exc}", "decoder bug")
+        return Decoded(item, None, etag, f"unexpected decoder error: {type(exc).__name__}: {exc}", "decoder bug",
+                       content_hash=digest)
 
 
 def label_records(labeller: Labeller, batch: Sequence[Decoded]) -> list[Record]:
@@ -81,7 +85,8 @@ def label_records(labeller: Labeller, batch: Sequence[Decoded]) -> list[Record]:
         # skipped next run; a read failure carries none, so it is retried
         base = dict(uri=d.item.uri, bucket=d.item.bucket, key=d.item.key, version_id=d.item.version_id,
                     etag=d.etag, size=d.item.size, last_modified=d.item.last_modified,
-                    sequencer=d.item.sequencer, model_id=None if d.retry else model_id)
+                    sequencer=d.item.sequencer, model_id=None if d.retry else model_id,
+                    content_hash=d.content_hash)
         if d.image is None:
             records.append(Record(status=Status.FAILED, error=d.error, **base))
             continue

@@ -550,3 +550,36 @@ def test_inside_a_box_and_one_across_the_antimeridian(backend):
 def test_geo_filters_out_of_range_are_refused(fields, message):
     with pytest.raises(ValueError, match=message):
         Query(**fields)
+
+
+def test_copies_by_content_and_by_embedding_on_both_backends(backend):
+    from dataclasses import replace
+
+    from indexer.catalog import duplicates
+
+    same = "ab" * 32  # sha256 hex of the bytes
+    records = [replace(r, content_hash=None if r.status == Status.FAILED else f"{n:064x}")
+               for n, r in enumerate(CORPUS)]
+    records = [replace(r, content_hash=same) if r.uri.endswith("/beagle.jpg") else r for r in records]
+    copy = replace(rec("beagle copy", {"beagle": 0.6}, emb=[0, 1, 0]), content_hash=same)
+    backend.upsert_many([*records, copy])
+    assert names(backend.same_content(same)) == names(sorted([records[3], copy], key=lambda r: r.id))  # by id
+    assert backend.same_content("cd" * 32) == [] and len(backend.same_content(same, limit=1)) == 1
+    prints = list(backend.fingerprints(page=3))  # pages of 3: the paging is exercised
+    assert [p[0] for p in prints] == sorted(r.id for r in [*CORPUS, copy])
+    by_id = {p[0]: p for p in prints}
+    assert by_id[copy.id][1:3] == (same, "m@1") and np.allclose(by_id[copy.id][3].astype(np.float32), [0, 1, 0])
+    assert by_id[CORPUS[-1].id][1:] == (None, None, None)  # FAILED: no bytes' hash, no embedding
+    assert all(p[2] is None and p[3] is None for p in backend.fingerprints(embeddings=False))
+
+    found = duplicates.find(backend)
+    assert (found.records, found.without_hash) == (8, 1)
+    assert [sorted(g.ids) for g in found.exact] == [sorted([records[3].id, copy.id])]
+    near = sorted(sorted(names(backend.get_many(list(g.ids)).values())) for g in found.near)
+    assert near == [["car", "espresso"], ["persian", "tabby"]]  # cosine 0.99; the beagle and its copy: exact
+    assert all(0.99 < g.lowest < 1 and g.similarity[0] == 1.0 for g in found.near)
+    # lower, the cat-and-dog joins both sides, the beagle with its exact copy
+    [wide] = [g for g in duplicates.find(backend, threshold=0.7).near if len(g.ids) > 2]
+    assert sorted(names(backend.get_many(list(wide.ids)).values())) == sorted(
+        ["tabby", "persian", "catdog", "beagle", "beagle copy"])
+    assert duplicates.find(backend, exact_only=True).near == []

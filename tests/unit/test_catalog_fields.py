@@ -24,7 +24,7 @@ FULL = Record(  # every field set, none to its default (checked below)
     model_id="model-1", sequencer="0A" * 32, indexed_at=AT, reviewed_at=AT, reviewed_by="someone",
     faces=[(0.25, 0.125, 0.5, 0.375, 0.96875)], taken_at=AT, camera="Canon EOS 80D", lens="EF50mm",
     focal_length=50.0, exposure_time=0.004, f_number=2.8, iso=400, latitude=48.8581833, longitude=2.2944444,
-    altitude=35.5,
+    altitude=35.5, content_hash="ab" * 32,
 )
 
 

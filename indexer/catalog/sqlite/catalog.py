@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -225,3 +225,23 @@ class SQLiteCatalog(Catalog):
                 best_ids, best_scores = [ids[t] for t in top], scores[top]
         by_id = self.get_many(best_ids)
         return [(by_id[i], float(s)) for i, s in zip(best_ids, best_scores, strict=True) if i in by_id]
+
+    # -- copies ------------------------------------------------------------------------------------
+
+    def fingerprints(self, embeddings: bool = True, page: int = 1000) -> Iterator[
+            tuple[str, str | None, str | None, np.ndarray | None]]:
+        columns = "id, content_hash, model_id, embedding" if embeddings else "id, content_hash, NULL, NULL"
+        after = ""
+        while True:
+            with self._lock:  # one page at a time: writers and other readers go between pages
+                rows = self._db.execute(f"SELECT {columns} FROM images WHERE id > ? ORDER BY id LIMIT ?",
+                                        [after, page]).fetchall()
+            for id_, content_hash, model_id, emb in rows:
+                yield (id_, content_hash, embedding_model(model_id) if emb is not None else None,
+                       None if emb is None else np.frombuffer(emb, dtype=np.float16))
+            if len(rows) < page:
+                return
+            after = rows[-1][0]
+
+    def same_content(self, content_hash: str, limit: int = 100) -> list[Record]:
+        return self._fetch_where("content_hash=? ORDER BY id LIMIT ?", [content_hash, limit], embedding=False)

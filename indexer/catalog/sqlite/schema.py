@@ -76,6 +76,7 @@ CREATE TABLE IF NOT EXISTS image_label_codes (
 LATER_INDEXES = """
 CREATE INDEX IF NOT EXISTS images_taken_at ON images (taken_at, id);
 CREATE INDEX IF NOT EXISTS images_location ON images (latitude, longitude);
+CREATE INDEX IF NOT EXISTS images_content_hash ON images (content_hash) WHERE content_hash IS NOT NULL;
 """
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
