@@ -14,15 +14,15 @@ import sys
 import traceback
 import warnings
 
-from indexer.cli import index, model, opensearch, search, services
+from indexer.cli import duplicates, index, model, opensearch, search, services
 from indexer.cli.common import INTERRUPTED, ITEMS_FAILED, OK, USAGE, catalog_option
 from indexer.cli.plugins import Command, installed
 from indexer.errors import PixdexError
 from indexer.settings import Settings
 
 # in `pixdex --help` order
-BUILT_IN: list[Command] = [index.INDEX, *search.COMMANDS, index.WATCH, *opensearch.COMMANDS, *services.COMMANDS,
-                           *model.COMMANDS]
+BUILT_IN: list[Command] = [index.INDEX, *search.COMMANDS, *duplicates.COMMANDS, index.WATCH, *opensearch.COMMANDS,
+                           *services.COMMANDS, *model.COMMANDS]
 
 
 def main(argv: list[str] | None = None) -> int:
