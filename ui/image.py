@@ -1,11 +1,13 @@
 """One image: the picture, every label with its confidence and source, parent concepts, metadata,
-status, and images that look alike. Reached with ?id=<record id>."""
+status, its copies (the same bytes, or resized, re-encoded, mirrored), and images that look alike.
+Reached with ?id=<record id>."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from indexer.catalog import CatalogError
+from indexer.catalog.duplicates import NEAR_THRESHOLD, exact_copies
 from indexer.record import Source, Status
 from ui.common import SEARCH_PAGE, SEARCH_PARAMS, catalog, grid, md, quoted, search_of, thumbnails
 from ui.decisions import add_box, label_buttons, report
@@ -15,6 +17,8 @@ from ui.thumbnails import PREVIEW_SIDE
 # 88% of pairs above it share a search word and 132 of 144 photos keep a neighbour; a dog's unrelated
 # neighbours (people, 0.32-0.34) fall below it, the other dogs (0.39, 0.41) stay
 SIMILAR_CUTOFF = 0.35
+SIMILAR_SHOWN = 8
+COPIES_SHOWN = 24
 
 
 def neighbours(cat, ref: str, search: dict[str, str]) -> tuple[str | None, str | None]:
@@ -115,20 +119,49 @@ def main() -> None:
                 st.session_state.deleted = record.uri
                 st.switch_page(SEARCH_PAGE)
 
+    copies, nearest = copies_section(cat, record)
     st.subheader("Similar images")
-    try:
-        with st.spinner("Finding similar images…"):
-            similar = cat.similar(record.id, k=8)
-    except CatalogError as exc:
-        st.caption(f"Not available here: {md(exc)}")
+    if isinstance(nearest, CatalogError):
+        st.caption(f"Not available here: {md(nearest)}")
         return
+    similar = [(r, score) for r, score in nearest if r.id not in copies][:SIMILAR_SHOWN]
     alike = [(r, score) for r, score in similar if score >= SIMILAR_CUTOFF]
     if alike:
         grid([r for r, _ in alike], scores=[score for _, score in alike])
     elif similar:
         st.caption(f"None looks alike enough: the closest, {similar[0][1]:.0%}, is under {SIMILAR_CUTOFF:.0%}.")
+    elif copies:
+        st.caption("None besides the copies above.")
     else:
         st.caption("None yet: no other image labelled by the same model.")
 
+
+def copies_section(cat, record) -> tuple[set[str], list[tuple] | CatalogError]:
+    """"Copies of this photo": the other records of the same bytes, then the resized, re-encoded or
+    mirrored ones (cosine >= NEAR_THRESHOLD, indexer.catalog.duplicates). Returns the ids shown and
+    the nearest images by embedding (for Similar images), or why there are none."""
+    st.subheader("Copies of this photo")
+    exact = exact_copies(cat, record, COPIES_SHOWN)
+    try:
+        with st.spinner("Finding copies and similar images…"):
+            nearest: list[tuple] | CatalogError = cat.similar(record.id, k=COPIES_SHOWN + SIMILAR_SHOWN + len(exact))
+    except CatalogError as exc:
+        nearest = exc
+    same = {r.id for r in exact}
+    near = [] if isinstance(nearest, CatalogError) else [
+        (r, score) for r, score in nearest if score >= NEAR_THRESHOLD and r.id not in same][:COPIES_SHOWN]
+    if exact or near:
+        st.caption(", ".join(part for part in (
+            exact and f"{len(exact)} with the same bytes",
+            near and f"{len(near)} resized, re-encoded or mirrored ({NEAR_THRESHOLD:.0%} alike or more)") if part))
+        grid([*exact, *(r for r, _ in near)], scores=[1.0] * len(exact) + [score for _, score in near])
+    elif isinstance(nearest, CatalogError):
+        st.caption("No other image has the same bytes; near copies are not available here.")
+    elif not record.content_hash:
+        st.caption("None looks like a copy; exact copies are known once the image is indexed again "
+                   "(it was indexed before pixdex took content hashes).")
+    else:
+        st.caption(f"None: no other image has the same bytes or looks {NEAR_THRESHOLD:.0%} alike or more.")
+    return same | {r.id for r, _ in near}, nearest
 
 main()
