@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import calendar
 import html
 import re
 from pathlib import Path
@@ -26,6 +27,9 @@ IMAGE_PAGE = "image.py"
 SEARCH_PAGE = "search.py"
 PAGE_SIZE = 24  # images a search page shows
 SEARCH_PARAMS = ("q", "min", "source", "sort", "after", "page")  # a search in the URL; the image page keeps them
+# the search's sorts as the Sort box offers them (its text is the URL's ?sort=): auto is the query language's default
+SORTS: dict[str, Sort | None] = {"auto": None, "date": Sort.DATE, "confidence": Sort.CONFIDENCE,
+                                 "date taken": Sort.TAKEN}
 GRID_COLUMNS = 8  # at most, a row; fewer as the window narrows
 GRID_MIN_WIDTH = 100  # px: three a row on a 390 px phone
 
@@ -104,12 +108,27 @@ def search_of(params: dict[str, str]) -> Query:
     previous/next; a query that cannot be read is no query (the search page says why)."""
     try:
         minimum = float(params.get("min", 0))
-        sort = Sort(params["sort"]) if params.get("sort") in tuple(Sort) else None
+        sort = sort_of(params.get("sort", "auto"))
         base = Query(min_confidence=minimum, source_prefix=params.get("source") or None, limit=PAGE_SIZE,
                      cursor=params.get("after"))
         return parse(params.get("q", ""), words(), base, sort).query
     except (QueryError, ValueError):
         return Query()
+
+
+def sort_of(value: str) -> Sort | None:
+    """The sort a ?sort= names: a Sort box choice (SORTS) or a Sort's own name (`taken`)."""
+    return SORTS[value] if value in SORTS else Sort(value) if value in tuple(Sort) else None
+
+
+def month_name(month: str) -> str:
+    """`2019-03` as a person reads it: March 2019."""
+    year, number = month.split("-")
+    return f"{calendar.month_name[int(number)]} {year}"
+
+
+def photos(n: int) -> str:
+    return f"{n:,} photo{'' if n == 1 else 's'}"
 
 
 def user() -> str | None:

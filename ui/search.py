@@ -2,21 +2,43 @@
 the query as read shown as removable chips, labels suggested while typing, results in a grid,
 facets to refine. With no query: the newest images. The search lives in the URL (?q=, min=, source=,
 sort=, the page), so Back, reload and a shared link restore it; the "Indexed between" dates do not
-(a date range that matters goes in the text: since:2026-01-01 until:2026-02-01)."""
+(a date range that matters goes in the text: since:2026-01-01 until:2026-02-01).
+
+Sorted by date taken (the Sort box, or sort:taken), the results are a timeline: grouped under a
+header per month taken with that month's count in the whole search, photos without a date last,
+and a "Jump to" box that puts a year or a month into the text (taken:2019-03, or no:date), so the
+URL holds it like the rest of the search."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import groupby
 
 import streamlit as st
 
 from indexer.catalog import CatalogError, Query, Sort
 from indexer.model.vocabulary import normalise
 from indexer.query_language import GRAMMAR, Kind, Parsed, QueryError, misses, parse
-from ui.common import PAGE_SIZE, SEARCH_PARAMS, catalog, grid, md, quoted, settings, words
+from indexer.record import Record
+from ui.common import (
+    PAGE_SIZE,
+    SEARCH_PARAMS,
+    SORTS,
+    catalog,
+    grid,
+    md,
+    month_name,
+    photos,
+    quoted,
+    settings,
+    sort_of,
+    words,
+)
 
 FACETS = 15
+MONTHS = 12 * 400  # months a timeline counts: every month a camera's clock can give (exif.YEARS)
+UNDATED = "undated"  # the Jump to box's choice for photos without a date taken (no:date)
 SUGGESTED = 6  # labels offered for the word being typed
 LEGACY = ("all", "any", "not")  # links from before the search box: ?all=cat&not=dog
 # facets beside the results on a desktop, above them (folded) on a phone: both are drawn, CSS shows one
@@ -71,13 +93,14 @@ def filters() -> tuple[Query, Sort | None]:
         source = b.text_input("Source prefix", key="source", placeholder="s3://bucket/photos/ or file:///home/",
                               bind="query-params")
         dates = c.date_input("Indexed between", value=(), key="dates", format="YYYY-MM-DD")
-        sort = d.selectbox("Sort", ["auto", "date", "confidence"], key="sort", bind="query-params",
-                           help="auto: best match first when labels are searched, else newest first")
+        sort = d.selectbox("Sort", list(SORTS), key="sort", bind="query-params",
+                           help="auto: best match first when labels are searched, else newest first; date: newest "
+                                "indexed first; date taken: newest photo first, grouped by month, undated last")
     since = to_utc(dates[0]) if len(dates) >= 1 else None
     until = to_utc(dates[1], end=True) if len(dates) == 2 else None
     base = Query(min_confidence=min_conf, source_prefix=source.strip() or None, since=since, until=until,
                  limit=PAGE_SIZE)
-    return base, Sort(sort) if sort != "auto" else None
+    return base, sort_of(sort)
 
 
 def typing(text: str, counts: dict[str, int]) -> None:
@@ -148,6 +171,69 @@ def facets_panel(parsed: Parsed, facets: list[tuple[str, int]], where: str) -> N
                   width="stretch")
 
 
+def undated_count(query: Query) -> int:
+    """Matches of `query` without a date taken."""
+    return catalog().search(replace(query, has_date=False, limit=1, cursor=None)).total
+
+
+def jump_to(parsed: Parsed) -> None:
+    """A select box of the years and months the search has photos of (and "No date taken"), newest
+    first, with their counts; a choice becomes the text's taken: (or no:date) field."""
+    fields = dict(parsed.fields)
+    undated_now = fields.get("no", "").lower() == "date"
+    current = UNDATED if undated_now else fields.get("taken", "")
+    every = replace(parsed.query, taken_since=None, taken_until=None, has_date=None, cursor=None)  # what it jumps among
+    months = catalog().counts(every, "month_taken", size=MONTHS)
+    years: dict[str, int] = {}
+    for month, n in months:
+        years[month[:4]] = years.get(month[:4], 0) + n
+    counts = {"": 0, **{y: years[y] for y in sorted(years, reverse=True)}}
+    options = [""]
+    for year in counts:
+        if year:
+            options += [year, *sorted((m for m, _ in months if m.startswith(year)), reverse=True)]
+    counts.update(months)
+    undated = undated_count(every)
+    if undated:
+        options.append(UNDATED)
+        counts[UNDATED] = undated
+    if current not in options:  # a range typed (taken:2018..2020): shown as it is
+        options.insert(1, current)
+
+    def shown(option: str) -> str:
+        if not option:
+            return "All dates"
+        if option == UNDATED:
+            return f"No date taken · {photos(counts[option])}"
+        if option not in counts:
+            return f"taken:{option}"
+        name = option if len(option) == 4 else f"\u2003{month_name(option)}"  # months indented under their year
+        return f"{name} · {photos(counts[option])}"
+
+    key = f"jump-{parsed.text()}"  # a new box for each search: it shows that search's choice
+
+    def jumped() -> None:
+        choice = st.session_state[key]
+        keep = tuple(f for f in parsed.fields if f[0] != "taken" and not (f[0] == "no" and f[1].lower() == "date"))
+        add = () if not choice else (("no", "date"),) if choice == UNDATED else (("taken", choice),)
+        set_query(replace(parsed, fields=keep + add).text())
+
+    st.selectbox("Jump to", options, index=options.index(current), key=key, format_func=shown, on_change=jumped,
+                 help="a year or a month taken (taken:2019-03 in the search), or the photos without a date")
+
+
+def timeline(parsed: Parsed, records: list[Record], context: dict[str, str]) -> None:
+    """The page's records under a header per month taken ("March 2019 · 12 photos", that month's
+    matches in the whole search), then those without a date ("No date taken · 3")."""
+    months = dict(catalog().counts(parsed.query, "month_taken", size=MONTHS))
+    for month, group in groupby(records, key=lambda r: f"{r.taken_at.astimezone(UTC):%Y-%m}" if r.taken_at else None):
+        if month is None:
+            st.subheader(f"No date taken · {photos(undated_count(parsed.query))}", anchor=False)
+        else:
+            st.subheader(f"{month_name(month)} · {photos(months.get(month, 0))}", anchor=False)
+        grid(list(group), parsed.query.matched_labels, context)
+
+
 def main() -> None:
     cat = catalog()
     st.title("pixdex")
@@ -205,10 +291,15 @@ def main() -> None:
     results, side = st.columns([6, 1])
     with results:
         first = (number - 1) * PAGE_SIZE + 1
-        order = "best match first" if parsed.query.sort == Sort.CONFIDENCE else "newest first"
+        order = {Sort.CONFIDENCE: "best match first", Sort.TAKEN: "newest taken first, undated last"}.get(
+            parsed.query.sort, "newest first")
         st.caption(f"Images {first}–{first + len(page.records) - 1} of {page.total} · {order}")
         context = {k: st.query_params[k] for k in SEARCH_PARAMS if k in st.query_params}
-        grid(page.records, parsed.query.matched_labels, context)
+        if parsed.query.sort == Sort.TAKEN:
+            jump_to(parsed)
+            timeline(parsed, page.records, context)
+        else:
+            grid(page.records, parsed.query.matched_labels, context)
         prev_col, _, next_col = st.columns([1, 4, 1])
         if after and prev_col.button("← Previous" if number > 1 else "← First page"):
             previous = st.session_state.previous  # empty after a reload: then back to the first page

@@ -1,4 +1,5 @@
-"""Stats: images per day, labels over time, top labels, failure reasons, models in the catalogue."""
+"""Stats: images per day, photos per month taken, labels over time, top labels, failure reasons,
+models in the catalogue."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import streamlit as st
 
 from indexer.catalog import CatalogError, Query
 from indexer.record import Status
-from ui.common import catalog
+from ui.common import catalog, month_name, photos
 
 TOP = 20
 OVER_TIME = 6
+MONTHS = 12 * 400  # every month a camera's clock can give (exif.YEARS)
 
 
 def main() -> None:
@@ -24,6 +26,8 @@ def main() -> None:
             per_label_day = cat.label_counts_per_day(Query(), [n for n, _ in top[:OVER_TIME]]) if top else []
             failures = cat.counts(Query(status=Status.FAILED), "error", size=10)
             models = cat.counts(Query(), "model_id", size=20)
+            per_month = cat.counts(Query(), "month_taken", size=MONTHS)
+            undated = cat.search(Query(has_date=False, limit=1)).total
     except CatalogError as exc:
         st.error(f"Cannot count: {exc}")
         return
@@ -45,6 +49,15 @@ def main() -> None:
         st.subheader("Top labels")
         st.bar_chart(pd.DataFrame(top, columns=["label", "images"]).set_index("label"), horizontal=True,
                      sort="-images")
+    st.subheader("Photos per month taken")
+    if per_month:
+        frame = pd.DataFrame(per_month, columns=["month", "photos"])
+        st.bar_chart(frame.set_index("month"), y_label="photos")  # UTC months, oldest first
+        dated = sum(n for _, n in per_month)
+        st.caption(f"{photos(dated)} with a date taken, {month_name(per_month[0][0])} to "
+                   f"{month_name(per_month[-1][0])}; {photos(undated)} without one (find them with no:date).")
+    else:
+        st.caption(f"No photo has a date taken (EXIF): {photos(undated)} without one.")
     st.subheader("Labels over time")
     if per_label_day:
         frame = pd.DataFrame([(c.day, c.label, c.count) for c in per_label_day], columns=["day", "label", "images"])

@@ -233,3 +233,46 @@ def test_text_from_a_url_or_a_label_is_shown_as_text_never_as_a_link_or_an_image
         assert not at.exception
         texts = shown(at) + [p.proto.text for p in at.get("progress")] + [link.label for link in at.get("page_link")]
         assert not [t for t in texts if live.search(t)], texts
+
+
+def dated_photos(photo_catalog: str) -> None:
+    """The four test photos with dates taken: cat and espresso in March 2019, the rocket in July
+    2018 (13:00 on 31 July at -12:00 is 1 August in UTC), the cameraman without one."""
+    from datetime import UTC, datetime, timezone
+
+    taken = {"cat.png": datetime(2019, 3, 10, 9, 0, tzinfo=UTC), "coffee.jpg": datetime(2019, 3, 2, 18, 0, tzinfo=UTC),
+             "rocket.jpg": datetime(2018, 7, 31, 13, 0, tzinfo=timezone(timedelta(hours=-12)))}
+    with open_catalog(photo_catalog) as cat:
+        records = [cat.get(r.id) for r in cat.search(Query()).records]
+        cat.upsert_many([replace(r, taken_at=taken.get(r.uri.rsplit("/", 1)[-1])) for r in records])
+
+
+def headers(at: AppTest) -> list[str]:
+    return [h.value for h in at.subheader]
+
+
+def test_sorted_by_date_taken_the_results_are_a_timeline_with_a_month_jump(photo_catalog):
+    dated_photos(photo_catalog)
+    at = run_app(sort="date taken")  # the Sort box's "date taken", as the URL holds it
+    assert headers(at) == ["March 2019 · 2 photos", "August 2018 · 1 photo", "No date taken · 1 photo"]
+    assert "Images 1–4 of 4 · newest taken first, undated last" in captions(at)
+    tiles = [m.value.split('alt="', 1)[1].split(":", 1)[0] for m in at.markdown if 'class="pixdex-tile"' in m.value]
+    assert tiles == ["cat.png", "coffee.jpg", "rocket.jpg", "cameraman.jpg"]  # newest taken first, undated last
+    jump = next(s for s in at.selectbox if s.label == "Jump to")
+    assert jump.options == ["All dates", "2019 · 2 photos", "\u2003March 2019 · 2 photos", "2018 · 1 photo",
+                            "\u2003August 2018 · 1 photo", "No date taken · 1 photo"]
+    jump.set_value("2019-03").run()
+    assert at.text_input(key="q").value == "taken:2019-03" and at.query_params["q"] == "taken:2019-03"
+    assert headers(at) == ["March 2019 · 2 photos"] and len(image_links(at)) == 2
+    jump = next(s for s in at.selectbox if s.label == "Jump to")
+    assert jump.value == "2019-03" and len(jump.options) == 6  # the other months stay a jump away
+    jump.set_value("undated").run()
+    assert at.text_input(key="q").value == "no:date" and headers(at) == ["No date taken · 1 photo"]
+
+
+def test_the_timeline_from_the_text_keeps_labels_and_counts_the_whole_search(photo_catalog):
+    dated_photos(photo_catalog)
+    at = run_app(q="sort:taken -cat")  # the query language's sort, with a label filter
+    assert headers(at) == ["March 2019 · 1 photo", "August 2018 · 1 photo", "No date taken · 1 photo"]
+    at = run_app(q="cat")  # any other sort: one grid, no month headers
+    assert headers(at) == []
