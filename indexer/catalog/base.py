@@ -126,8 +126,8 @@ class DayCount:
 
 @dataclass
 class Cursor:
-    """Keyset position: the sort value and id of the last record of a page. A value of None: the
-    record had none (no date taken), so it is among the records that sort last."""
+    """Keyset position: the sort value and id of the last record of a page. A value of None (a
+    TAKEN cursor only): the record had no date taken, so it is among the records that sort last."""
 
     sort: Sort
     value: str | float | None
@@ -147,6 +147,8 @@ class Cursor:
             if isinstance(value, int | float) and not abs(value) <= MAX_CURSOR_NUMBER:
                 raise ValueError("a cursor's number is a date or a confidence")
             cursor = cls(Sort(s), value, id_)
+            if value is None and cursor.sort != Sort.TAKEN:
+                raise ValueError("only a photo's date taken can be missing")
         except (ValueError, TypeError, RecursionError) as exc:
             raise InvalidCursor(f"invalid cursor {token[:80]!r}: not one this catalogue issued") from exc
         if cursor.sort != sort:
