@@ -91,12 +91,61 @@ def embed(blobs: list[bytes], cache: Path | None) -> np.ndarray:
     return np.stack([np.asarray(stored["images"][h], dtype=np.float16).astype(np.float32) for h in hashes])
 
 
+def scale(n: int, dim: int = 1280) -> None:
+    """`pixdex duplicates`' work (indexer.catalog.duplicates.find) on a SQLite catalogue of `n`
+    synthetic records: non-negative unit vectors like the classifier's (cosine about 0.64 between
+    two), 1% of them near copies of another (cosine about 0.97) and 1% exact ones. Prints the time
+    to read and to compare, and the most memory it allocated at once (tracemalloc)."""
+    import tempfile
+    import tracemalloc
+
+    from indexer.catalog import open_catalog
+    from indexer.catalog.duplicates import find
+    from indexer.record import Label, Record, Status
+
+    rng = np.random.default_rng(18)
+    with tempfile.TemporaryDirectory() as tmp, open_catalog(f"sqlite:///{tmp}/scale.db") as cat:
+        started = time.perf_counter()
+        for start in range(0, n, 2000):
+            vectors = np.abs(rng.standard_normal((min(2000, n - start), dim))).astype(np.float32)
+            records = []
+            for i, v in enumerate(vectors, start):
+                if i % 100 == 1:  # a near copy of the one before
+                    v = records[-1].embedding + 0.012 * np.abs(rng.standard_normal(dim)).astype(np.float32)
+                if i % 100 == 2:  # an exact copy of the one before
+                    v = records[-1].embedding
+                digest = records[-1].content_hash if i % 100 == 2 else f"{i:064x}"
+                records.append(Record(f"file:///synthetic/{i}.jpg", Status.LABELED, model_id="m@1",
+                                      labels=[Label("x", 0.5)], embedding=v / np.linalg.norm(v), content_hash=digest))
+            cat.upsert_many(records)
+        print(f"{n} synthetic records written in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+        stages: dict[str, float] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            stages.setdefault(stage, time.perf_counter())
+
+        tracemalloc.start()  # numpy's arrays are traced too
+        started = time.perf_counter()
+        found = find(cat, progress=progress)
+        seconds = time.perf_counter() - started
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+    reading = stages.get("comparing", time.perf_counter()) - started
+    print(f"{n} records: {len(found.exact)} exact groups, {len(found.near)} near groups in {seconds:.1f}s "
+          f"(reading {reading:.1f}s, comparing {seconds - reading:.1f}s); at most {peak:.0f} MiB allocated by it")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cache", type=Path, default=ROOT / "var" / "validation" / "duplicates-embeddings.json",
                         help="embeddings per image (default var/validation/duplicates-embeddings.json)")
     parser.add_argument("--show", type=int, default=12, help="closest different photos and furthest copies to list")
+    parser.add_argument("--scale", type=int, metavar="N",
+                        help="instead: time pixdex duplicates' work over N synthetic records (memory too)")
     args = parser.parse_args()
+    if args.scale:
+        scale(args.scale)
+        return
     manifest = photos()
     blobs, owner, kind_of = [], [], []
     for i, photo in enumerate(manifest):
