@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import shutil
 
+from apptest import image_links, run_app
 from PIL import Image, ImageOps
 
-from apptest import image_links, run_app
 from indexer.catalog import Query, open_catalog
 from indexer.ingest.pipeline import Pipeline
 from indexer.sources.files import FileSource, find_images, source_item
