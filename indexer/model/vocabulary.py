@@ -62,6 +62,10 @@ class Vocabulary:
     thresholds: dict[str, float] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)  # normalised word -> label name
     digest: str = ""  # of the rule files, for model_id
+    # a label a part of the picture reaches at this times its threshold is stored (0: parts unread);
+    # `whole_only` labels (scenes) come from the whole picture alone
+    part_factor: float = 0.0
+    whole_only: frozenset[str] = frozenset()
 
     def threshold(self, name: str, is_class: bool) -> float:
         return self.thresholds.get(name, self.class_threshold if is_class else self.concept_threshold)
@@ -129,8 +133,14 @@ class Vocabulary:
             aliases[normalise(word)] = label
         labels = {normalise(n) for n in known}
         aliases = {w: label for w, label in aliases.items() if w not in labels}  # a label means itself
+        parts = rules.get("parts", {})
+        whole_only = frozenset(parts.get("whole_only", []))
+        if whole_only - known:
+            raise ModelError(f"{VOCABULARY_FILE}: whole_only names labels that do not exist: "
+                             f"{', '.join(sorted(whole_only - known))}")
         return cls(tax, float(limits.get("class", 0.25)), float(limits.get("concept", 0.3)),
-                   {k: float(v) for k, v in limits.get("labels", {}).items()}, aliases, digest)
+                   {k: float(v) for k, v in limits.get("labels", {}).items()}, aliases, digest,
+                   float(parts.get("stricter", 0.0)), whole_only)
 
 
 def _expand(concepts: dict[str, dict], names: list[str], parents: list[list[str]]) -> dict[str, set[int]]:

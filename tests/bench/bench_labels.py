@@ -10,7 +10,8 @@ the photo's labels or their parents, as a catalogue search matches them.
 Printed, in one run: per word, the photos it should find, recall and precision; the totals
 (recall of the words the classifier can express, recall of everyday words, precision of what is
 returned); and with --sweep, the same totals for other global thresholds, to choose them on
-this set rather than by eye. Thresholds are chosen here, never asserted in the test suite.
+this set rather than by eye, and how strict a label read off a part of the picture must be
+(vocabulary.toml [parts]). Thresholds are chosen here, never asserted in the test suite.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import json
 import subprocess
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from indexer.catalog.base import label_rows_of  # noqa: E402
 from indexer.images import decode  # noqa: E402
 from indexer.model import vocabulary  # noqa: E402
+from indexer.model.efficientnet import PART_FRACTION  # noqa: E402
 from indexer.model.labeller import make_labeller, predictions  # noqa: E402
 from indexer.model.people import face_labels  # noqa: E402
 from indexer.model.properties import property_labels  # noqa: E402
@@ -63,14 +65,25 @@ def _file(photo: dict) -> Path | None:
     return found[0] if found else None
 
 
-def predict_all(manifest: list[dict], cache: Path | None) -> list[tuple[dict, np.ndarray, list[Label]]]:
-    """The classifier's raw probabilities for every photo, and the labels that do not depend on
-    the vocabulary (faces, properties). Kept in `cache` per weights: changing the vocabulary and
+@dataclass(frozen=True)
+class Seen:
+    """What the model made of one photo: the whole picture's and its parts' class probabilities,
+    and the labels that do not depend on the vocabulary (faces, properties)."""
+
+    photo: dict
+    probs: np.ndarray  # (C,)
+    parts: np.ndarray  # (P, C)
+    fixed: list[Label]
+
+
+def predict_all(manifest: list[dict], cache: Path | None) -> list[Seen]:
+    """The classifier's raw probabilities for every photo and its parts, and the labels that do
+    not depend on the vocabulary. Kept in `cache` per weights: changing the vocabulary and
     running again costs seconds."""
     labeller = make_labeller(ModelSettings(device="cpu"))
     labeller.load()
     faces = f"{labeller.faces.model_id}@{labeller.faces.work_size}" if labeller.faces else "no faces"
-    key = f"{labeller.weights_hash}+{faces}"
+    key = f"{labeller.weights_hash}+{faces}+parts@{PART_FRACTION:.4f}"
     stored = json.loads(cache.read_text()) if cache and cache.is_file() else {}
     stored = stored if stored.get("key") == key else {"key": key, "photos": {}}
     out = []
@@ -79,15 +92,16 @@ def predict_all(manifest: list[dict], cache: Path | None) -> list[tuple[dict, np
         got = stored["photos"].get(photo["sha256"])
         if got is None:
             d = decode(_file(photo).read_bytes(), ImageLimits(), labeller.input_size, labeller.preview_side)
-            probs, _ = labeller.probabilities(d.pixels[None])
+            probs, _, parts = labeller.outputs(d.pixels[None])
             [faces] = labeller.find_faces([d.preview])
             fixed = face_labels(faces) + property_labels(d.pixels, d.width, d.height)
-            got = {"probs": probs[0].round(7).tolist(),
+            got = {"probs": probs[0].round(7).tolist(), "parts": parts[0].round(7).tolist(),
                    "fixed": [[lb.name, lb.confidence, str(lb.source), list(lb.parents)] for lb in fixed]}
             stored["photos"][photo["sha256"]] = got
             fresh += 1
         fixed = [Label(n, c, Source(s), tuple(p)) for n, c, s, p in got["fixed"]]
-        out.append((photo, np.asarray(got["probs"], dtype=np.float32), fixed))
+        out.append(Seen(photo, np.asarray(got["probs"], dtype=np.float32), np.asarray(got["parts"], dtype=np.float32),
+                        fixed))
     if cache and fresh:
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps(stored))
@@ -95,11 +109,13 @@ def predict_all(manifest: list[dict], cache: Path | None) -> list[tuple[dict, np
     return out
 
 
-def labelled(predicted, words: vocabulary.Vocabulary) -> list[tuple[dict, list[Label]]]:
+def labelled(predicted: list[Seen], words: vocabulary.Vocabulary) -> list[tuple[dict, list[Label]]]:
     """Each photo's labels under `words` (its taxonomy and thresholds), as pixdex index stores them."""
-    probs = np.stack([p for _, p, _ in predicted])
-    made = predictions(probs, np.zeros((len(probs), 1), dtype=np.float32), words.taxonomy, ModelSettings().top_k, "")
-    return [(photo, p.labels(words) + fixed) for (photo, _, fixed), p in zip(predicted, made, strict=True)]
+    probs = np.stack([seen.probs for seen in predicted])
+    parts = np.stack([seen.parts for seen in predicted])
+    made = predictions(probs, np.zeros((len(probs), 1), dtype=np.float32), words.taxonomy, ModelSettings().top_k, "",
+                       parts)
+    return [(seen.photo, p.labels(words) + seen.fixed) for seen, p in zip(predicted, made, strict=True)]
 
 
 def names_of(labels: list[Label]) -> set[str]:
@@ -120,18 +136,22 @@ def evaluate(predicted, words: vocabulary.Vocabulary) -> dict[str, tuple[int, in
     return out
 
 
-def scores(predicted, words: vocabulary.Vocabulary, label: str) -> np.ndarray:
-    """Each photo's confidence for `label` before any threshold: a class's probability, a concept's
-    sum over its classes, a face or property label's own confidence (0 where it has none)."""
+def scores(predicted: list[Seen], words: vocabulary.Vocabulary, label: str) -> np.ndarray:
+    """Each photo's confidence for `label` before any threshold, scaled so that the label is stored
+    where it reaches its threshold: a class's probability, a concept's sum over its classes (for
+    either, a part's divided by the vocabulary's part_factor where that is higher), a face or
+    property label's own confidence (0 where it has none)."""
     tax = words.taxonomy
-    if label in tax.names:
-        i = tax.names.index(label)
-        return np.array([p[i] for _, p, _ in predicted])
-    if label in tax.concepts:
-        j = tax.concepts.index(label)
-        return np.array([float(p @ tax.membership[:, j]) for _, p, _ in predicted])
-    return np.array([max((lb.confidence for lb in fixed if lb.name == label), default=0.0)
-                     for _, _, fixed in predicted])
+    if label in tax.names or label in tax.concepts:
+        column = (np.eye(len(tax.names), dtype=np.float32)[:, tax.names.index(label)] if label in tax.names
+                  else tax.membership[:, tax.concepts.index(label)])
+        whole = np.array([float(seen.probs @ column) for seen in predicted])
+        if not words.part_factor or label in words.whole_only:
+            return whole
+        part = np.array([float((seen.parts @ column).max(initial=0.0)) for seen in predicted])
+        return np.maximum(whole, part / words.part_factor)
+    return np.array([max((lb.confidence for lb in seen.fixed if lb.name == label), default=0.0)
+                     for seen in predicted])
 
 
 def suggest(predicted, words: vocabulary.Vocabulary, goal: float = 0.85) -> None:
@@ -139,7 +159,7 @@ def suggest(predicted, words: vocabulary.Vocabulary, goal: float = 0.85) -> None
     `goal` of the time on this set (at least two photos returned), and the recall there."""
     print(f"\n{'word':<20} {'label':<22} {'now':>5} {'suggest':>8} {'recall':>7} {'precision':>9}")
     for word in EXPRESSIBLE + EVERYDAY:
-        relevant = np.array([word in photo["words"] for photo, _, _ in predicted])
+        relevant = np.array([word in seen.photo["words"] for seen in predicted])
         label = words.resolve(word)
         if not relevant.any() or label not in words.taxonomy.names + words.taxonomy.concepts:
             continue
@@ -212,6 +232,11 @@ def main() -> None:
     if args.suggest:
         suggest(predicted, words)
     if args.sweep:
+        print(f"\n{'parts':>6} {'expressible':>12} {'everyday':>9} {'precision':>10} {'wrong':>6}   "
+              "(a part's label needs this times its threshold; off: the whole picture only)")
+        for factor in (0.0, 1.0, 1.2, 1.4, 1.6, 1.8, 2.0):
+            e, v, p, w = totals(evaluate(predicted, replace(words, part_factor=factor)))
+            print(f"{factor or 'off':>6} {e:12.0%} {v:9.0%} {p:10.0%} {w:6d}")
         print(f"\n{'class':>6} {'concept':>8} {'expressible':>12} {'everyday':>9} {'precision':>10} {'wrong':>6}")
         for c in np.arange(0.1, 0.61, 0.05):
             for k in np.arange(0.1, 0.61, 0.05):

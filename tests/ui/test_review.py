@@ -19,8 +19,8 @@ def record(url: str, name: str):
 
 
 def test_the_queue_holds_what_the_model_was_unsure_of(photo_catalog):
-    # rocket: missile 32% as its best class, but weapon/vehicle concepts around 40-50%: under 0.6
-    at = run_app("review.py", below="0.6")
+    # rocket: missile 31% as its best class, weapon 45%, vehicle 66% (from a part of it): under 0.7
+    at = run_app("review.py", below="0.7")
     assert "rocket.jpg" in image_links(at) and "coffee.jpg" not in image_links(at)  # espresso 94%
     assert "waiting" in at.get("progress")[0].proto.text
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,8 @@ import torch
 from torch import nn
 
 from indexer.images import decode
-from indexer.model.labeller import ModelError, make_labeller
+from indexer.model.labeller import ModelError, Prediction, make_labeller
+from indexer.record import Label
 from indexer.settings import ImageLimits, ModelSettings
 
 
@@ -41,10 +43,10 @@ def test_embedding_and_model_id(labeller, photos):
     assert cat.embedding.shape == (1280,) and cat.embedding.dtype == np.float32
     assert np.linalg.norm(cat.embedding) == pytest.approx(1.0, abs=1e-4)
     assert float(cat.embedding @ coffee.embedding) < 0.9
-    # the weights, the rule files and the face detector that made the labels, each by its hash
-    name, weights, rules, faces = cat.model_id.split("@")
-    assert name == "efficientnet-lite0" and weights.endswith("+vocabulary") and rules.endswith("+mtcnn")
-    assert len(faces) == 12
+    # the weights, the parts read, the rule files and the face detector that made the labels
+    name, weights, parts, rules, faces = cat.model_id.split("@")
+    assert name == "efficientnet-lite0" and weights.endswith("+parts") and parts.endswith("+vocabulary")
+    assert rules.endswith("+mtcnn") and len(faces) == 12
 
 
 def test_labels_carry_parents_and_summed_concepts(labeller, photos):
@@ -106,3 +108,28 @@ def test_model_errors_name_the_setting(colour_model, tmp_path):
     junk.write_bytes(b"not torchscript")
     with pytest.raises(ModelError, match="not a loadable TorchScript file"):
         make_labeller(ModelSettings(name=str(junk), labels=labels)).load()
+
+
+def test_each_part_of_a_close_up_sees_what_the_whole_does(labeller, photos):
+    (coffee,) = predict(labeller, photos / "coffee.jpg")
+    assert dict(coffee.part_classes)["espresso"] >= 0.5
+    assert dict(coffee.part_concepts)["cup"] >= 0.5
+
+
+def test_a_part_of_the_picture_needs_a_stricter_threshold_and_never_makes_a_scene(labeller):
+    words = labeller.vocabulary
+    nothing = Prediction(classes=[("tabby cat", 0.05)], concepts=[], embedding=np.zeros(1, np.float32), model_id="")
+    needed = words.threshold("coffee mug", is_class=True) * words.part_factor
+    assert words.part_factor > 1
+
+    def stored(**seen) -> dict[str, Label]:
+        return {lb.name: lb for lb in replace(nothing, **seen).labels(words)}
+
+    assert "coffee mug" not in stored(part_classes=[("coffee mug", needed * 0.99)])
+    mug = stored(part_classes=[("coffee mug", needed)], part_concepts=[("cup", 0.9)])
+    assert mug["coffee mug"].confidence == needed and mug["coffee mug"].parents == ("cup",)
+    # what the whole picture shows keeps the whole picture's confidence
+    assert stored(classes=[("coffee mug", 0.3)], part_classes=[("coffee mug", 0.9)])["coffee mug"].confidence == 0.3
+    assert "lake" in words.whole_only
+    assert "lake" not in stored(part_concepts=[("lake", 0.99)])  # a patch of water is no lake
+    assert "lake" in stored(concepts=[("lake", 0.99)])
