@@ -4,8 +4,11 @@ re-encoded, mirrored) have embeddings whose cosine is at least NEAR_THRESHOLD.
 
 `find` compares every distinct content with every other in numpy blocks of BLOCK embeddings, kept
 as float16 (2.5 KiB an image: 250 MiB at 100k) and compared in float32 (one BLOCK x BLOCK score
-block at a time, 64 MiB), within each embedding space (the classifier that made them). Linked
-contents are grouped (connected components), each group led by the member most linked to others.
+block at a time, 64 MiB), within each embedding space (the classifier that made them): once to
+count each content's links (no pair is kept), then between the linked ones and the leaders chosen
+among them. A near group is a leader and the contents at the threshold or more to it (`_led`), so
+that no member of a group is further than that from its first, however long a burst of similar
+photos runs.
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ from indexer.record import Record
 NEAR_THRESHOLD = 0.90
 MIN_THRESHOLD = 0.5  # under it most photos would be "copies" of most others: refused, not listed
 BLOCK = 4096  # embeddings compared at once with each block of as many
-MAX_PAIRS = 2_000_000  # linked pairs kept (about 40 MB); more says the threshold is too low for this catalogue
 EXACT, NEAR = "exact", "near"
 
 Progress = Callable[[str, int, int], None]  # (stage: "reading" | "comparing", done, total)
@@ -38,7 +40,8 @@ Progress = Callable[[str, int, int], None]  # (stage: "reading" | "comparing", d
 @dataclass(frozen=True)
 class Group:
     """Records that are copies of each other; `ids[0]` leads, `similarity[i]` is the cosine of
-    `ids[i]`'s embedding to the leader's (1.0 for the leader and for exact copies of either)."""
+    `ids[i]`'s embedding to the leader's, at the threshold or more (1.0 for the leader and its exact
+    copies; a member's exact copies have that member's)."""
 
     kind: str  # EXACT (the same bytes) or NEAR
     ids: tuple[str, ...]
@@ -79,8 +82,14 @@ class _Space:
         rows = min(BLOCK, len(self.ids) - i * BLOCK)
         return self.blocks[i][:rows].astype(np.float32)
 
-    def vector(self, i: int) -> np.ndarray:
-        return self.blocks[i // BLOCK][i % BLOCK].astype(np.float32)
+    def rows(self, indices: np.ndarray) -> np.ndarray:
+        """The embeddings of these contents, in float32."""
+        out = np.empty((len(indices), self.dim), dtype=np.float32)
+        of_block = indices // BLOCK
+        for b in np.unique(of_block).tolist():
+            here = of_block == b
+            out[here] = self.blocks[b][indices[here] % BLOCK]
+        return out
 
 
 def check_threshold(threshold: float) -> float:
@@ -128,9 +137,9 @@ def find(catalog: Catalog, threshold: float = NEAR_THRESHOLD, exact_only: bool =
             def step(n: int, before: int = done) -> None:
                 progress("comparing", before + n, work)
 
-            groups, links = _linked(space, threshold, step)
-            records = catalog.get_many([space.ids[i] for g in groups for i in g])
-            found.near += [_with_copies(_led(g, space, links, records), space, copies, content_of) for g in groups]
+            links = _links(space, threshold, step)
+            records = catalog.get_many([space.ids[i] for i in np.flatnonzero(links).tolist()])
+            found.near += [_with_copies(g, space, copies, content_of) for g in _led(space, threshold, links, records)]
             done += _pairs_of_blocks(len(space.ids))
         found.near.sort(key=lambda g: (-len(g.ids), g.ids[0]))
     found.seconds = time.perf_counter() - started
@@ -142,20 +151,10 @@ def _pairs_of_blocks(n: int) -> int:
     return blocks * (blocks + 1) // 2
 
 
-def _linked(space: _Space, threshold: float, progress: Callable[[int], None]) -> tuple[list[list[int]], np.ndarray]:
-    """The groups of contents linked at `threshold` or more (indices into `space`), and how many
-    others each content is linked to."""
-    n = len(space.ids)
-    parent = np.arange(n)
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    links = np.zeros(n, dtype=np.int64)
-    kept = 0
+def _links(space: _Space, threshold: float, progress: Callable[[int], None]) -> np.ndarray:
+    """How many other contents each content of `space` is at `threshold` or more to. Only the counts
+    are kept, never the pairs: memory is one score block whatever the threshold."""
+    links = np.zeros(len(space.ids), dtype=np.int64)
     step = 0
     for bi in range(len(space.blocks)):
         rows = space.block(bi)
@@ -163,37 +162,71 @@ def _linked(space: _Space, threshold: float, progress: Callable[[int], None]) ->
             linked = rows @ (rows if bj == bi else space.block(bj)).T >= threshold
             if bj == bi:
                 linked = np.triu(linked, 1)  # each pair once, no content with itself
-            a, b = np.nonzero(linked)
-            kept += len(a)
-            if kept > MAX_PAIRS:
-                raise UsageError(f"more than {MAX_PAIRS:,} pairs of images are at cosine {threshold:g} or more: "
-                                 f"the threshold is too low for this catalogue (default {NEAR_THRESHOLD})")
-            a, b = a + bi * BLOCK, b + bj * BLOCK
-            np.add.at(links, a, 1)
-            np.add.at(links, b, 1)
-            for x, y in zip(a.tolist(), b.tolist(), strict=True):
-                rx, ry = root(x), root(y)
-                if rx != ry:
-                    parent[max(rx, ry)] = min(rx, ry)
+            links[bi * BLOCK:bi * BLOCK + len(rows)] += linked.sum(axis=1)
+            links[bj * BLOCK:bj * BLOCK + linked.shape[1]] += linked.sum(axis=0)
             step += 1
             progress(step)
-    members: dict[int, list[int]] = {}
-    for i in np.flatnonzero(links).tolist():
-        members.setdefault(root(i), []).append(i)
-    return list(members.values()), links
+    return links
 
 
-def _led(group: list[int], space: _Space, links: np.ndarray, records: dict[str, Record]) -> list[tuple[int, float]]:
-    """A group's contents with their cosine to its leader, leader first: the content linked to the
-    most others, then the one with the most pixels and bytes (the original, more often than not)."""
+def _led(space: _Space, threshold: float, links: np.ndarray,
+         records: dict[str, Record]) -> list[list[tuple[int, float]]]:
+    """The near groups of `space` (indices, with their cosine to the leader, leader first), each a
+    leader and the contents at `threshold` or more to it: not connected components, which chain (a
+    burst, a time-lapse) into groups whose ends are not copies of each other.
+
+    Linked contents are taken in rank order: the most linked to others, then the most pixels and
+    bytes (the original, more often than not), then the first read. One that no leader before it
+    reaches becomes a leader, so leaders are never copies of each other; every other one joins the
+    leader it is closest to (the earlier on a tie). A leader nothing joined stays alone. Each
+    (content, leader) cosine is computed once, in blocks of BLOCK of each, so that the one that
+    made a content a follower is the one it is grouped by."""
     def rank(i: int) -> tuple:
         r = records.get(space.ids[i])
-        return links[i], (r.width or 0) * (r.height or 0) if r else 0, (r.size or 0) if r else 0, -i
+        return -links[i], -((r.width or 0) * (r.height or 0) if r else 0), -((r.size or 0) if r else 0), i
 
-    leader = max(group, key=rank)
-    sims = np.stack([space.vector(i) for i in group]) @ space.vector(leader)
-    ranked = sorted(zip(group, sims.tolist(), strict=True), key=lambda x: (x[0] != leader, -x[1], x[0]))
-    return [(i, 1.0 if i == leader else min(1.0, s)) for i, s in ranked]
+    order = np.array(sorted(np.flatnonzero(links).tolist(), key=rank), dtype=np.int64)
+    n = len(order)
+    best = np.full(n, -np.inf, dtype=np.float32)  # per position in `order`: its closest leader's cosine
+    closest = np.full(n, -1, dtype=np.int64)  # ... and that leader's position
+    leaders: list[int] = []  # positions in `order`, in rank order
+
+    def meet(at: np.ndarray, scores: np.ndarray, of: np.ndarray) -> None:
+        """Positions `at`, scored (len(at), len(of)) against the leaders at positions `of`."""
+        if not scores.size:
+            return
+        top = scores.argmax(axis=1)  # the first, so the earlier leader on a tie
+        score = scores[np.arange(len(at)), top]
+        better = score > best[at]
+        best[at[better]], closest[at[better]] = score[better], of[top[better]]
+
+    for start in range(0, n, BLOCK):
+        here = np.arange(start, min(n, start + BLOCK))
+        rows = space.rows(order[here])
+        for ls in range(0, len(leaders), BLOCK):  # the leaders of earlier blocks
+            of = np.array(leaders[ls:ls + BLOCK])
+            meet(here, rows @ space.rows(order[of]).T, of)
+        covered = best[here] >= threshold
+        among = rows @ rows.T
+        new = []
+        for k in range(len(here)):  # in rank order: a leader reaches those after it in this block
+            if not covered[k]:
+                new.append(k)
+                covered |= among[k] >= threshold
+        mine = np.array(new, dtype=np.int64)
+        meet(here, among[mine].T, here[mine])
+        earlier = np.arange(start)
+        for cs in range(0, start, BLOCK):  # the new leaders against the contents of earlier blocks
+            at = earlier[cs:cs + BLOCK]
+            meet(at, (space.rows(order[here[mine]]) @ space.rows(order[at]).T).T, here[mine])
+        leaders += here[mine].tolist()
+    is_leader = np.zeros(n, dtype=bool)
+    is_leader[leaders] = True
+    followers: dict[int, list[tuple[int, float]]] = {}
+    for pos in np.flatnonzero(~is_leader & (best >= threshold)).tolist():
+        followers.setdefault(int(closest[pos]), []).append((int(order[pos]), min(1.0, float(best[pos]))))
+    return [[(int(order[lead]), 1.0), *sorted(members, key=lambda x: (-x[1], x[0]))]
+            for lead, members in sorted(followers.items())]
 
 
 def _with_copies(group: list[tuple[int, float]], space: _Space, copies: dict[str, list[str]],

@@ -20,8 +20,9 @@ EPILOG = f"""\
 Exact copies have the same bytes (the sha256 pixdex takes as it reads them); near copies are
 resized, re-encoded or mirrored ones, whose embeddings' cosine is at least --threshold (default
 {NEAR_THRESHOLD}, chosen on copies of the validation photos: README, "Duplicates"). Each near group
-lists every member's cosine to its first. Images indexed before pixdex took content hashes have
-none until relabelled (pixdex index --force, pixdex backfill --relabel)."""
+is led by its first, and lists every member's cosine to it: --threshold or more. Images indexed
+before pixdex took content hashes have none until relabelled (pixdex index --force, pixdex
+backfill --relabel)."""
 
 
 def _threshold(text: str) -> float:

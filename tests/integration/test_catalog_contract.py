@@ -514,6 +514,7 @@ def test_within_a_radius_of_a_point(backend):
         return sorted(search_all(backend, near=(lat, lon, km), **kw))
 
     assert near(48.853, 2.3499, 1) == ["paris"]
+    assert near(48.8566, 2.3522, 0.001) == ["paris"]  # a metre, the least a search takes, on both backends
     assert near(48.853, 2.3499, 20) == ["paris", "versailles"]
     assert near(48.853, 2.3499, 400) == ["london", "paris", "versailles"]
     assert near(48.853, 2.3499, 400, all_of=("tower",)) == ["london"]
@@ -583,3 +584,33 @@ def test_copies_by_content_and_by_embedding_on_both_backends(backend):
     assert sorted(names(backend.get_many(list(wide.ids)).values())) == sorted(
         ["tabby", "persian", "catdog", "beagle", "beagle copy"])
     assert duplicates.find(backend, exact_only=True).near == []
+
+
+def test_near_copies_of_a_burst_group_around_leaders_on_both_backends(backend):
+    """A burst or time-lapse: 8 frames, each 24 degrees from the next (cosine 0.914), so the first
+    and last are 168 degrees apart. Linked pairs chain through all 8; a group must not."""
+    from dataclasses import replace
+
+    from indexer.catalog import duplicates
+
+    angles = np.radians(np.arange(8) * 24)
+    frames = [replace(rec(f"frame{k}", {"x": 0.5}, emb=[np.cos(a), np.sin(a), 0]), content_hash=f"{k:064x}")
+              for k, a in enumerate(angles)]
+    again = replace(rec("frame3 again", {"x": 0.5}, emb=[np.cos(angles[3]), np.sin(angles[3]), 0]),
+                    content_hash=frames[3].content_hash)  # the same bytes as frame 3
+    backend.upsert_many([*frames, again])
+    stored = {p[0]: p[3].astype(np.float32) for p in backend.fingerprints()}
+
+    found = duplicates.find(backend)
+    assert [sorted(g.ids) for g in found.exact] == [sorted([frames[3].id, again.id])]
+    grouped = [i for g in found.near for i in g.ids]
+    assert len(grouped) == len(set(grouped)) >= 6  # no record in two groups; at most one frame per leader alone
+    for g in found.near:
+        leader = stored[g.ids[0]]
+        for id_, sim in zip(g.ids, g.similarity, strict=True):
+            assert 0.9 <= sim <= 1.0 and float(stored[id_] @ leader) >= 0.9 - 1e-3  # to the leader, not a neighbour
+        assert len({i for i in g.ids if i != again.id}) <= 3  # within 25.8 degrees of the leader: 3 frames at most
+    [with_copy] = [g for g in found.near if frames[3].id in g.ids]  # an exact copy comes with its frame
+    assert again.id in with_copy.ids
+    sims = dict(zip(with_copy.ids, with_copy.similarity, strict=True))
+    assert sims[again.id] == sims[frames[3].id]  # the frame's cosine, not 1.0
