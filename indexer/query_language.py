@@ -372,10 +372,10 @@ def _in_range(name: str, value: str, **geo: tuple[float, ...]) -> None:
 def _has(fields: dict[str, str], base: Query) -> dict[str, bool | None]:
     out = {attr: getattr(base, attr) for attr in HAS.values()}
     for name, wanted in (("has", True), ("no", False)):
-        if name in fields:
-            attr = HAS.get(fields[name].lower())
+        for value in fields.get(name, "").split(",") if name in fields else ():
+            attr = HAS.get(value.strip().lower())
             if attr is None:
-                raise QueryError(f"{name}:{fields[name]} is not one of " + ", ".join(f"{name}:{h}" for h in HAS))
+                raise QueryError(f"{name}:{value} is not one of " + ", ".join(f"{name}:{h}" for h in HAS))
             out[attr] = wanted
     return out
 
@@ -397,6 +397,8 @@ def _field(reading: _Reading, tok: _Token) -> None:
             raise QueryError(f"a search takes one word prefix (`{reading.prefix}*`), not also `text:{value}`")
         reading.prefix = value.rstrip("*")
         return
+    if name in ("has", "no") and name in reading.fields:  # no:location no:date: both, as no:location,date
+        value = ",".join({v.lower(): v for v in (*reading.fields[name].split(","), value)}.values())
     reading.fields[name] = value
 
 

@@ -7,6 +7,7 @@ import base64
 import calendar
 import html
 import re
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -29,7 +30,8 @@ PAGE_SIZE = 24  # images a search page shows
 SEARCH_PARAMS = ("q", "min", "source", "sort", "after", "page")  # a search in the URL; the image page keeps them
 # the search's sorts as the Sort box offers them (its text is the URL's ?sort=): auto is the query language's default
 SORTS: dict[str, Sort | None] = {"auto": None, "date": Sort.DATE, "confidence": Sort.CONFIDENCE,
-                                 "date taken": Sort.TAKEN}
+                                 "taken": Sort.TAKEN}
+MONTHS = 12 * 400  # months a timeline or chart counts: every month a camera's clock can give (exif.YEARS)
 GRID_COLUMNS = 8  # at most, a row; fewer as the window narrows
 GRID_MIN_WIDTH = 100  # px: three a row on a 390 px phone
 
@@ -117,8 +119,13 @@ def search_of(params: dict[str, str]) -> Query:
 
 
 def sort_of(value: str) -> Sort | None:
-    """The sort a ?sort= names: a Sort box choice (SORTS) or a Sort's own name (`taken`)."""
+    """The sort a ?sort= names: a Sort box choice (SORTS) or a Sort's own name."""
     return SORTS[value] if value in SORTS else Sort(value) if value in tuple(Sort) else None
+
+
+def undated_count(query: Query) -> int:
+    """Matches of `query` without a date taken."""
+    return catalog().search(replace(query, has_date=False, limit=1, cursor=None)).total
 
 
 def month_name(month: str) -> str:

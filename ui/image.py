@@ -141,9 +141,10 @@ def copies_section(cat, record) -> tuple[set[str], list[tuple] | CatalogError]:
     mirrored ones (cosine >= NEAR_THRESHOLD, indexer.catalog.duplicates). Returns the ids shown and
     the nearest images by embedding (for Similar images), or why there are none."""
     st.subheader("Copies of this photo")
-    exact = exact_copies(cat, record, COPIES_SHOWN)
+    exact = []  # a catalogue that fails the copies' query still shows the page
     try:
         with st.spinner("Finding copies and similar images…"):
+            exact = exact_copies(cat, record, COPIES_SHOWN)
             nearest: list[tuple] | CatalogError = cat.similar(record.id, k=COPIES_SHOWN + SIMILAR_SHOWN + len(exact))
     except CatalogError as exc:
         nearest = exc

@@ -22,6 +22,7 @@ from indexer.model.vocabulary import normalise
 from indexer.query_language import GRAMMAR, Kind, Parsed, QueryError, misses, parse
 from indexer.record import Record
 from ui.common import (
+    MONTHS,
     PAGE_SIZE,
     SEARCH_PARAMS,
     SORTS,
@@ -33,11 +34,11 @@ from ui.common import (
     quoted,
     settings,
     sort_of,
+    undated_count,
     words,
 )
 
 FACETS = 15
-MONTHS = 12 * 400  # months a timeline counts: every month a camera's clock can give (exif.YEARS)
 UNDATED = "undated"  # the Jump to box's choice for photos without a date taken (no:date)
 SUGGESTED = 6  # labels offered for the word being typed
 LEGACY = ("all", "any", "not")  # links from before the search box: ?all=cat&not=dog
@@ -95,7 +96,7 @@ def filters() -> tuple[Query, Sort | None]:
         dates = c.date_input("Indexed between", value=(), key="dates", format="YYYY-MM-DD")
         sort = d.selectbox("Sort", list(SORTS), key="sort", bind="query-params",
                            help="auto: best match first when labels are searched, else newest first; date: newest "
-                                "indexed first; date taken: newest photo first, grouped by month, undated last")
+                                "indexed first; taken: newest photo taken first, grouped by month, undated last")
     since = to_utc(dates[0]) if len(dates) >= 1 else None
     until = to_utc(dates[1], end=True) if len(dates) == 2 else None
     base = Query(min_confidence=min_conf, source_prefix=source.strip() or None, since=since, until=until,
@@ -171,16 +172,11 @@ def facets_panel(parsed: Parsed, facets: list[tuple[str, int]], where: str) -> N
                   width="stretch")
 
 
-def undated_count(query: Query) -> int:
-    """Matches of `query` without a date taken."""
-    return catalog().search(replace(query, has_date=False, limit=1, cursor=None)).total
-
-
 def jump_to(parsed: Parsed) -> None:
     """A select box of the years and months the search has photos of (and "No date taken"), newest
     first, with their counts; a choice becomes the text's taken: (or no:date) field."""
     fields = dict(parsed.fields)
-    undated_now = fields.get("no", "").lower() == "date"
+    undated_now = "date" in fields.get("no", "").lower().split(",")
     current = UNDATED if undated_now else fields.get("taken", "")
     every = replace(parsed.query, taken_since=None, taken_until=None, has_date=None, cursor=None)  # what it jumps among
     months = catalog().counts(every, "month_taken", size=MONTHS)
@@ -214,9 +210,14 @@ def jump_to(parsed: Parsed) -> None:
 
     def jumped() -> None:
         choice = st.session_state[key]
-        keep = tuple(f for f in parsed.fields if f[0] != "taken" and not (f[0] == "no" and f[1].lower() == "date"))
+        keep = []  # the search's other fields, no:location among them
+        for name, value in parsed.fields:
+            if name == "no":
+                value = ",".join(v for v in value.split(",") if v.lower() != "date")
+            if name != "taken" and value:
+                keep.append((name, value))
         add = () if not choice else (("no", "date"),) if choice == UNDATED else (("taken", choice),)
-        set_query(replace(parsed, fields=keep + add).text())
+        set_query(replace(parsed, fields=(*keep, *add)).text())
 
     st.selectbox("Jump to", options, index=options.index(current), key=key, format_func=shown, on_change=jumped,
                  help="a year or a month taken (taken:2019-03 in the search), or the photos without a date")
@@ -226,9 +227,10 @@ def timeline(parsed: Parsed, records: list[Record], context: dict[str, str]) -> 
     """The page's records under a header per month taken ("March 2019 · 12 photos", that month's
     matches in the whole search), then those without a date ("No date taken · 3")."""
     months = dict(catalog().counts(parsed.query, "month_taken", size=MONTHS))
+    undated = undated_count(parsed.query) if any(r.taken_at is None for r in records) else 0  # counted before drawing
     for month, group in groupby(records, key=lambda r: f"{r.taken_at.astimezone(UTC):%Y-%m}" if r.taken_at else None):
         if month is None:
-            st.subheader(f"No date taken · {photos(undated_count(parsed.query))}", anchor=False)
+            st.subheader(f"No date taken · {photos(undated)}", anchor=False)
         else:
             st.subheader(f"{month_name(month)} · {photos(months.get(month, 0))}", anchor=False)
         grid(list(group), parsed.query.matched_labels, context)
@@ -295,10 +297,14 @@ def main() -> None:
             parsed.query.sort, "newest first")
         st.caption(f"Images {first}–{first + len(page.records) - 1} of {page.total} · {order}")
         context = {k: st.query_params[k] for k in SEARCH_PARAMS if k in st.query_params}
-        if parsed.query.sort == Sort.TAKEN:
-            jump_to(parsed)
-            timeline(parsed, page.records, context)
-        else:
+        try:  # each counts before it draws: a catalogue that fails them leaves the plain grid
+            if parsed.query.sort == Sort.TAKEN:
+                jump_to(parsed)
+                timeline(parsed, page.records, context)
+        except CatalogError as exc:
+            st.caption(f"The months cannot be counted now ({md(str(exc))}).")
+            grid(page.records, parsed.query.matched_labels, context)
+        if parsed.query.sort != Sort.TAKEN:
             grid(page.records, parsed.query.matched_labels, context)
         prev_col, _, next_col = st.columns([1, 4, 1])
         if after and prev_col.button("← Previous" if number > 1 else "← First page"):

@@ -8,11 +8,10 @@ import streamlit as st
 
 from indexer.catalog import CatalogError, Query
 from indexer.record import Status
-from ui.common import catalog, month_name, photos
+from ui.common import MONTHS, catalog, month_name, photos, undated_count
 
 TOP = 20
 OVER_TIME = 6
-MONTHS = 12 * 400  # every month a camera's clock can give (exif.YEARS)
 
 
 def main() -> None:
@@ -27,7 +26,7 @@ def main() -> None:
             failures = cat.counts(Query(status=Status.FAILED), "error", size=10)
             models = cat.counts(Query(), "model_id", size=20)
             per_month = cat.counts(Query(), "month_taken", size=MONTHS)
-            undated = cat.search(Query(has_date=False, limit=1)).total
+            undated = undated_count(Query(status=Status.LABELED))  # a failed file is no known photo
     except CatalogError as exc:
         st.error(f"Cannot count: {exc}")
         return

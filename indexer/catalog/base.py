@@ -26,6 +26,7 @@ MAX_TERMS = 32  # labels in one query (all, any and not together): SQLite joins 
 TOMBSTONE_RETENTION = timedelta(days=14)  # SQS keeps a message at most 14 days: no older event can still arrive
 MAX_CURSOR_NUMBER = 2 ** 53  # what a cursor's sort value can be (microseconds, a confidence) and stay exact
 MAX_RADIUS_KM = 20_000.0  # about half the Earth's circumference: a larger circle is the whole globe
+MIN_RADIUS_KM = 0.001  # a metre: what a phone's GPS cannot tell apart anyway; OpenSearch refuses 0
 
 
 class Sort(StrEnum):
@@ -85,8 +86,8 @@ class Query:
         if self.near is not None:
             lat, lon, radius = self.near
             _check_position("near", lat, lon)
-            if not 0 < radius <= MAX_RADIUS_KM:
-                raise ValueError(f"near: a radius of {radius:g} km is not above 0 and at most {MAX_RADIUS_KM:,.0f} km")
+            if not MIN_RADIUS_KM <= radius <= MAX_RADIUS_KM:
+                raise ValueError(f"near: a radius of {radius:g} km is not from 1 m to {MAX_RADIUS_KM:,.0f} km")
         if self.within is not None:
             south, west, north, east = self.within
             _check_position("within", south, west)

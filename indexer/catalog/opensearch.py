@@ -601,7 +601,7 @@ def _query(q: Query) -> dict:
         (must if q.has_date else must_not).append({"exists": {"field": "taken_at"}})
     if q.near is not None:
         lat, lon, radius = q.near
-        must.append({"geo_distance": {"distance": f"{radius:.6f}km", "location": {"lat": lat, "lon": lon}}})
+        must.append({"geo_distance": {"distance": f"{radius * 1000!r}m", "location": {"lat": lat, "lon": lon}}})
     if q.within is not None:  # west > east: the box crosses the antimeridian, as geo_bounding_box reads it
         south, west, north, east = q.within
         must.append({"geo_bounding_box": {"location": {"top_left": {"lat": north, "lon": west},

@@ -213,6 +213,34 @@ def test_a_500_label_link_is_a_message_not_a_traceback(app, browser):
     page.get_by_text("at most 1000 characters").wait_for(timeout=60_000)
 
 
+def test_the_timeline_groups_by_month_taken_and_jumps_to_a_month(app, browser):
+    # five of the 14 photos carry a camera's date (tests/data/people), the rest none
+    months = ["February 2006 · 2 photos", "December 2005 · 2 photos", "July 2005 · 1 photo", "No date taken · 9 photos"]
+    for name, viewport in (("desktop", {"width": 1400, "height": 1000}), ("phone", {"width": 390, "height": 844})):
+        page = browser.new_page(viewport=viewport)
+        page.goto(app)
+        page.get_by_role("heading", name="pixdex").wait_for(timeout=60_000)
+        type_and_enter(page, "sort:taken")
+        results(page, 14)
+        page.get_by_role("heading", name=months[-1]).wait_for(timeout=60_000)
+        shown = [h.strip() for h in page.get_by_role("heading").all_inner_texts() if " · " in h]
+        assert shown == months  # newest month first, the undated last
+        page.screenshot(path=SHOTS / f"timeline-{name}.png", full_page=True)
+        page.close()
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{app}/?q=sort:taken")
+    results(page, 14)
+    idle(page)
+    page.get_by_test_id("stSelectbox").filter(has_text="Jump to").click()
+    page.get_by_role("option", name="December 2005 · 2 photos").click()
+    results(page, 2)
+    expect(search_box(page)).to_have_value("sort:taken taken:2005-12")
+    assert "taken%3A2005-12" in page.url or "taken:2005-12" in page.url  # the jump is in the URL
+    names = {alt.split(":")[0] for alt in tiles(page).locator("img").evaluate_all("els => els.map(e => e.alt)")}
+    assert names == {"jesper.jpg", "jesper_2.jpg"}
+    page.close()
+
+
 def test_upload_a_photo_keep_it_and_find_it(app, browser, photos, tmp_path):
     SHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})

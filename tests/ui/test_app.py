@@ -253,7 +253,7 @@ def headers(at: AppTest) -> list[str]:
 
 def test_sorted_by_date_taken_the_results_are_a_timeline_with_a_month_jump(photo_catalog):
     dated_photos(photo_catalog)
-    at = run_app(sort="date taken")  # the Sort box's "date taken", as the URL holds it
+    at = run_app(sort="taken")  # the Sort box's "taken", as the URL (and the API) spell it
     assert headers(at) == ["March 2019 · 2 photos", "August 2018 · 1 photo", "No date taken · 1 photo"]
     assert "Images 1–4 of 4 · newest taken first, undated last" in captions(at)
     tiles = [m.value.split('alt="', 1)[1].split(":", 1)[0] for m in at.markdown if 'class="pixdex-tile"' in m.value]
@@ -276,3 +276,13 @@ def test_the_timeline_from_the_text_keeps_labels_and_counts_the_whole_search(pho
     assert headers(at) == ["March 2019 · 1 photo", "August 2018 · 1 photo", "No date taken · 1 photo"]
     at = run_app(q="cat")  # any other sort: one grid, no month headers
     assert headers(at) == []
+
+
+def test_jumping_to_the_undated_keeps_the_other_no_filter(photo_catalog):
+    dated_photos(photo_catalog)
+    at = run_app(q="sort:taken no:location")
+    next(s for s in at.selectbox if s.label == "Jump to").set_value("undated").run()
+    assert at.text_input(key="q").value == "sort:taken no:location no:date"
+    assert headers(at) == ["No date taken · 1 photo"]
+    next(s for s in at.selectbox if s.label == "Jump to").set_value("2019-03").run()
+    assert at.text_input(key="q").value == "sort:taken no:location taken:2019-03"

@@ -113,8 +113,9 @@ def test_the_query_is_written_back_for_chips_and_reading_it_again_gives_the_same
     ("near:48.85,2.35,infkm", "is not a latitude"), ("near:nan,2.35,1", "is not a latitude"),
     ("near:91,2.35,10km", "near:91,2.35,10km: latitude 91 is not between -90 and 90"),
     ("near:48.85,-181,10km", "longitude -181 is not between -180 and 180"),
-    ("near:48.85,2.35,0km", "a radius of 0 km is not above 0"), ("near:48.85,2.35,-1", "radius of -1 km"),
-    ("near:48.85,2.35,40000km", "at most 20,000 km"), ("near:", "needs a value, e.g. near:48.85,2.35,10km"),
+    ("near:48.85,2.35,0km", "a radius of 0 km is not from 1 m"), ("near:48.85,2.35,1e-7", "is not from 1 m"),
+    ("near:48.85,2.35,-1", "radius of -1 km"),
+    ("near:48.85,2.35,40000km", "to 20,000 km"), ("near:", "needs a value, e.g. near:48.85,2.35,10km"),
     ("box:48.8,2.2,48.9", "box:48.8,2.2,48.9 is not south, west, north and east: write box:"),
     ("box:48.9,2.2,48.8,2.5", "box:48.9,2.2,48.8,2.5: south 48.9 is north of north 48.8"),
     ("box:-95,0,0,1", "latitude -95 is not between"), ("box:0,0,1,200", "longitude 200 is not between"),
@@ -179,3 +180,15 @@ def test_any_text_reads_or_is_refused_never_crashes(text):
     except QueryError:
         return
     assert len(parsed.query.all_of) + len(parsed.query.any_of) + len(parsed.query.none_of) <= 32
+
+
+def test_has_and_no_take_several_values():
+    both = parse("no:location no:date", WORDS, Query(), None)
+    assert both.query.has_location is False and both.query.has_date is False
+    assert both.text() == "no:location,date"
+    again = parse(both.text(), WORDS, Query(), None).query
+    assert (again.has_location, again.has_date) == (False, False)
+    mixed = parse("has:location no:date", WORDS, Query(), None).query
+    assert (mixed.has_location, mixed.has_date) == (True, False)
+    with pytest.raises(QueryError, match="no:colour is not one of"):
+        parse("no:date,colour", WORDS, Query(), None)
