@@ -25,9 +25,11 @@ $(VENV)/.installed: pyproject.toml constraints.txt Makefile
 
 # the compiled classifier for this machine (indexer/model/runtimes.py): fp32, and int8 calibrated on the
 # bundled test photos; once per machine and torch version (about a minute each), in the user cache folder
+# (again when the network, the runtimes or the vocabulary change: a package is keyed by them)
 COMPILED_STAMP := $(VENV)/.compiled
 compiled: $(COMPILED_STAMP)
-$(COMPILED_STAMP): $(VENV)/.installed
+$(COMPILED_STAMP): $(VENV)/.installed indexer/model/efficientnet.py indexer/model/runtimes.py \
+		indexer/data/vocabulary.toml indexer/data/imagenet_taxonomy.json
 	$(VENV)/bin/pixdex compile-model --device cpu
 	$(VENV)/bin/pixdex compile-model --device cpu --int8 tests/data/photos tests/data/scenes tests/data/people
 	touch $@

@@ -13,6 +13,7 @@ from indexer.cli.plugins import Command
 from indexer.errors import UsageError
 from indexer.images import ImageError, decode
 from indexer.model.labeller import EfficientNetLite0Labeller, make_labeller
+from indexer.model.runtimes import PORTABLE
 from indexer.settings import ImageLimits, Settings
 from indexer.sources.files import find_images
 
@@ -24,6 +25,10 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--int8", nargs="+", metavar="PHOTOS",
                    help="build the int8 model (CPU) instead, calibrated on these photos or folders of photos "
                         f"(at least {MIN_CALIBRATION}, real photos like the ones you index; needs torchao)")
+    p.add_argument("--portable", action="store_true",
+                   help="build for any x86-64-v3 CPU (AVX2: every x86 server since 2013, AWS Lambda's) instead "
+                        "of this one's exact instruction sets: what a container image ships, since it runs on "
+                        "other machines than the one that built it. Used where no package for the exact CPU is")
 
 
 def calibration_photos(paths: list[str], size: int) -> np.ndarray:
@@ -47,9 +52,10 @@ def compile_model(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(f"only the default model compiles ahead of time, not {settings.model!r}")
     calibration = calibration_photos(args.int8, labeller.input_size) if args.int8 else None
     kind = f"int8, calibrated on {len(calibration)} photos" if calibration is not None else "fp32"
-    say(f"compiling {labeller.name} ({kind}) for {labeller.device} (a minute or two; once per machine and torch)")
+    target = f"any {PORTABLE} CPU" if args.portable else labeller.device
+    say(f"compiling {labeller.name} ({kind}) for {target} (a minute or two; once per machine and torch)")
     t = time.perf_counter()
-    path = labeller.compile(calibration)
+    path = labeller.compile(calibration, portable=args.portable)
     say(f"compiled in {time.perf_counter() - t:.0f} s: {path}")
     say("pixdex uses it from now on (PIXDEX_MODEL_RUNTIME=auto, the default, or compiled / int8)")
     return OK

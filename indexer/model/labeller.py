@@ -274,16 +274,19 @@ class EfficientNetLite0Labeller(Labeller):
     def _predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return self.module(x)
 
-    def compile(self, calibration: np.ndarray | None = None) -> Path:
+    def compile(self, calibration: np.ndarray | None = None, portable: bool = False) -> Path:
         """Build the compiled package for this machine (`pixdex compile-model`); with `calibration`
-        photos ((N, S, S, 3) uint8 at input_size), the int8 one. Returns its path."""
+        photos ((N, S, S, 3) uint8 at input_size), the int8 one; `portable`: for any x86-64-v3 CPU
+        (runtimes.PORTABLE). Returns its path."""
         self.load()
         runtimes.check_compilable(self.device)
         if calibration is not None and self.device.type != "cpu":
             raise ModelError("an int8 model is for the CPU: on a GPU, pixdex runs bf16")
+        if portable and not (self.device.type == "cpu" and runtimes.runs_portable()):
+            raise ModelError(f"a portable model is built for {runtimes.PORTABLE} CPUs, on one (an x86 CPU with AVX2)")
         path = runtimes.package_path(self.settings.compiled, self.classifier_id, self.device,
-                                     int8=calibration is not None)
-        return runtimes.compile_package(self.network, self.device, self.input_size, path, calibration)
+                                     int8=calibration is not None, portable=portable)
+        return runtimes.compile_package(self.network, self.device, self.input_size, path, calibration, portable)
 
 
 class TorchScriptLabeller(Labeller):

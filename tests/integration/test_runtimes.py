@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,7 @@ import pytest
 from indexer.errors import UsageError
 from indexer.images import decode
 from indexer.model.labeller import EfficientNetLite0Labeller
+from indexer.model.runtimes import PORTABLE
 from indexer.settings import ImageLimits, ModelSettings
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -36,10 +39,11 @@ def labeller(runtime: str, folder: Path) -> EfficientNetLite0Labeller:
 
 @pytest.fixture(scope="module")
 def packages(tmp_path_factory) -> Path:
-    """Both packages, built by the command a person runs (make compiled)."""
+    """Both packages, built by the commands a person runs: the fp32 one for this CPU (make compiled),
+    the int8 one for any x86-64-v3 CPU (--portable, as the Dockerfiles build it)."""
     folder = tmp_path_factory.mktemp("compiled")
     env = {"PIXDEX_MODEL_COMPILED": str(folder), "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin"}
-    for extra in ([], ["--int8", str(DATA / "photos"), str(DATA / "scenes"), str(DATA / "people")]):
+    for extra in ([], ["--portable", "--int8", str(DATA / "photos"), str(DATA / "scenes"), str(DATA / "people")]):
         done = subprocess.run([PIXDEX, "compile-model", "--device", "cpu", *extra], env=env, capture_output=True,
                               text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-2000:]
@@ -68,7 +72,7 @@ def test_auto_takes_int8_then_compiled_then_channels_last(packages, tmp_path):
     only_fp32 = tmp_path / "fp32"
     only_fp32.mkdir()
     for package in packages.glob("*.pt2"):
-        if not package.name.endswith("-int8.pt2"):
+        if "-int8" not in package.name:
             (only_fp32 / package.name).write_bytes(package.read_bytes())
     assert labeller("auto", only_fp32).runtime == "compiled"
     assert labeller("auto", tmp_path / "none").runtime == "channels_last"
@@ -98,3 +102,17 @@ def test_a_batch_larger_than_a_package_takes_is_run_in_parts(packages):
     images = np.resize(pixels(), (MAX_BATCH + 3, 224, 224, 3))  # a --batch-size over what was exported
     probs, embeddings = labeller("compiled", packages).probabilities(images)
     assert probs.shape == (MAX_BATCH + 3, 1000) and embeddings.shape == (MAX_BATCH + 3, 1280)
+
+
+def test_a_portable_package_uses_no_instruction_past_avx2_and_is_taken_where_no_native_one_is(packages, caplog):
+    [portable] = packages.glob(f"*-int8-{PORTABLE}.pt2")
+    with zipfile.ZipFile(portable) as package:
+        [library] = [n for n in package.namelist() if n.endswith(".so")]
+        with tempfile.NamedTemporaryFile(suffix=".so") as so:
+            so.write(package.read(library))
+            so.flush()
+            code = subprocess.run(["objdump", "-d", so.name], capture_output=True, text=True, check=True).stdout
+    assert "ymm" in code and "zmm" not in code  # AVX2 vectors, no AVX-512 register anywhere
+    caplog.set_level(logging.INFO, logger="pixdex.model")
+    assert labeller("int8", packages).runtime == "int8"  # no native int8 package here: the portable one
+    assert portable.name in caplog.text

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 from indexer.cli.main import build_parser
+from tests.dockerfiles import copied_sources, instructions
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = (ROOT / "infra" / "docker" / "backfill.Dockerfile").read_text()
@@ -20,9 +21,7 @@ PINNED_TORCH = re.search(r"^torch==(\S+)$", (ROOT / "constraints.txt").read_text
 
 
 def _instructions() -> list[str]:
-    """The Dockerfile's instructions, continuation lines joined, comments dropped."""
-    lines = [line for line in DOCKERFILE.splitlines() if not line.lstrip().startswith("#")]
-    return [i.strip() for i in re.sub(r"\\\n", " ", "\n".join(lines)).splitlines() if i.strip()]
+    return instructions(DOCKERFILE)
 
 
 def _entrypoint() -> list[str]:
@@ -44,7 +43,7 @@ def _command_with_submit_values() -> list[str]:
 
 
 def test_on_a_cuda_pytorch_runtime_image_carrying_the_pinned_torch():
-    [base] = [i.split()[1] for i in _instructions() if i.startswith("FROM ")]
+    base = next(i.split()[1] for i in _instructions() if i.startswith("FROM "))
     m = re.fullmatch(r"pytorch/pytorch:(\d+\.\d+\.\d+)-cuda(\d+\.\d+)-cudnn\d+-runtime", base)
     assert m, base
     assert m[1] == PINNED_TORCH, f"the base image carries torch {m[1]}, constraints.txt pins {PINNED_TORCH}"
@@ -54,15 +53,14 @@ def test_everything_it_copies_exists():
     copies = [i for i in _instructions() if i.startswith("COPY ")]
     assert copies
     for line in copies:
-        *sources, _dest = line.split()[1:]
-        for src in sources:
+        for src in copied_sources(line):
             assert (ROOT / src).exists(), src
-    copied = {src for line in copies for src in line.split()[1:-1]}
+    copied = {src for line in copies for src in copied_sources(line)}
     assert {"pyproject.toml", "indexer", "backfill"} <= copied
 
 
 def test_installs_pixdex_with_the_parquet_extra_keeping_the_base_torch():
-    [install] = [i for i in _instructions() if " pip install " in i]
+    [install] = [i for i in _instructions() if " pip install " in i and "/tmp/pixdex" in i]
     assert "[parquet]" in install
     assert "-c /tmp/pixdex/constraints.txt" in install
     # the base image's own torch build, written at build time, constrains the install

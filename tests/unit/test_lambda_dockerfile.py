@@ -7,12 +7,14 @@ import importlib
 import re
 from pathlib import Path
 
+from tests.dockerfiles import copied_sources
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = (ROOT / "infra" / "docker" / "lambda.Dockerfile").read_text()
 
 
 def test_on_the_lambda_python_base_image():
-    assert re.search(r"^FROM public\.ecr\.aws/lambda/python:3\.1[1-9]$", DOCKERFILE, re.M)
+    assert re.search(r"^FROM public\.ecr\.aws/lambda/python:3\.1[1-9] AS base$", DOCKERFILE, re.M)
 
 
 def test_the_handler_it_names_is_importable():
@@ -22,9 +24,8 @@ def test_the_handler_it_names_is_importable():
 
 
 def test_everything_it_copies_exists():
-    for line in re.findall(r"^COPY (.+)$", DOCKERFILE, re.M):
-        *sources, _dest = line.split()
-        for src in sources:
+    for line in re.findall(r"^COPY .+$", DOCKERFILE, re.M):
+        for src in copied_sources(line):
             assert (ROOT / src).exists(), src
 
 
