@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -307,28 +307,43 @@ def _taken(value: str | None, base: Query) -> dict[str, datetime | None]:
     first, dots, last = value.partition("..")
     if not dots:
         since, until = _period(first, value)
+    elif not first and not last:
+        raise QueryError(f"taken:{value} has neither a start nor an end: write taken:2018..2020, taken:2018.. "
+                         "or taken:..2020 (has:date: any date)")
     else:
         since, until = _period(first, value)[0] if first else None, _period(last, value)[1] if last else None
+        if since is not None and until is not None and since >= until:
+            raise QueryError(f"taken:{value} ends before it starts: write the earlier date first")
     return {"taken_since": since, "taken_until": until}
 
 
-def _period(text: str, value: str) -> tuple[datetime, datetime]:
-    """A year, a month or a day: its first instant and the first instant after it (UTC)."""
+def _period(text: str, value: str) -> tuple[datetime, datetime | None]:
+    """A year, a month or a day: its first instant and the first instant after it (UTC; none after
+    the last day of year 9999)."""
     parts = text.split("-")
     try:
         numbers = [int(p) for p in parts]
         if len(numbers) == 1 and len(parts[0]) == 4:
-            return datetime(numbers[0], 1, 1, tzinfo=UTC), datetime(numbers[0] + 1, 1, 1, tzinfo=UTC)
+            start = datetime(numbers[0], 1, 1, tzinfo=UTC)
+            return start, _after(lambda: datetime(numbers[0] + 1, 1, 1, tzinfo=UTC))
         if len(numbers) == 2:
             y, m = numbers
-            return datetime(y, m, 1, tzinfo=UTC), datetime(y + m // 12, m % 12 + 1, 1, tzinfo=UTC)
+            return datetime(y, m, 1, tzinfo=UTC), _after(lambda: datetime(y + m // 12, m % 12 + 1, 1, tzinfo=UTC))
         if len(numbers) == 3:
             day = datetime(*numbers, tzinfo=UTC)
-            return day, day + timedelta(days=1)
+            return day, _after(lambda: day + timedelta(days=1))
     except (ValueError, OverflowError):
         pass
     raise QueryError(f"taken:{value} is not a year, month or day: write taken:2019, taken:2019-05, "
                      "taken:2019-05-03 or taken:2018..2020")
+
+
+def _after(end: Callable[[], datetime]) -> datetime | None:
+    """The first instant after a period, or None where that is past year 9999 (an open end)."""
+    try:
+        return end()
+    except (ValueError, OverflowError):
+        return None
 
 
 def _near(value: str) -> tuple[float, float, float]:
@@ -371,11 +386,16 @@ def _in_range(name: str, value: str, **geo: tuple[float, ...]) -> None:
 
 def _has(fields: dict[str, str], base: Query) -> dict[str, bool | None]:
     out = {attr: getattr(base, attr) for attr in HAS.values()}
+    typed: dict[str, str] = {}
     for name, wanted in (("has", True), ("no", False)):
         for value in fields.get(name, "").split(",") if name in fields else ():
-            attr = HAS.get(value.strip().lower())
+            key = value.strip().lower()
+            attr = HAS.get(key)
             if attr is None:
                 raise QueryError(f"{name}:{value} is not one of " + ", ".join(f"{name}:{h}" for h in HAS))
+            if attr in typed:
+                raise QueryError(f"has:{key} and no:{key} cannot both hold: keep one")
+            typed[attr] = name
             out[attr] = wanted
     return out
 
@@ -399,6 +419,9 @@ def _field(reading: _Reading, tok: _Token) -> None:
         return
     if name in ("has", "no") and name in reading.fields:  # no:location no:date: both, as no:location,date
         value = ",".join({v.lower(): v for v in (*reading.fields[name].split(","), value)}.values())
+    elif name in reading.fields and reading.fields[name].casefold() != value.casefold():
+        raise QueryError(f"`{name}:` is given twice ({name}:{reading.fields[name]}, {name}:{value}): a search "
+                         "takes one")
     reading.fields[name] = value
 
 

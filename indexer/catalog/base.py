@@ -22,6 +22,7 @@ class InvalidCursor(CatalogError):
     http_status = 400
 
 
+MAX_LIMIT = 5_000  # records a page holds: OpenSearch answers at most 10,000 a request (max_result_window)
 MAX_TERMS = 32  # labels in one query (all, any and not together): SQLite joins one table per label
 TOMBSTONE_RETENTION = timedelta(days=14)  # SQS keeps a message at most 14 days: no older event can still arrive
 MAX_CURSOR_NUMBER = 2 ** 53  # what a cursor's sort value can be (microseconds, a confidence) and stay exact
@@ -69,8 +70,8 @@ class Query:
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_confidence <= 1.0:
             raise ValueError(f"min_confidence must be between 0 and 1, got {self.min_confidence}")
-        if self.limit < 1:
-            raise ValueError(f"limit must be at least 1, got {self.limit}")
+        if not 1 <= self.limit <= MAX_LIMIT:
+            raise ValueError(f"a page holds 1 to {MAX_LIMIT:,} records, not {self.limit}: page on with the cursor")
         terms = len(self.all_of) + len(self.any_of) + len(self.none_of)
         if terms > MAX_TERMS:
             raise ValueError(f"a search takes at most {MAX_TERMS} labels, not {terms}")
@@ -94,6 +95,9 @@ class Query:
             _check_position("within", north, east)
             if south > north:
                 raise ValueError(f"within: south {south:g} is north of north {north:g}: give south, west, north, east")
+            if south == north or west == east:  # OpenSearch refuses such a box; near: finds a point
+                raise ValueError(f"within: a box from {south:g},{west:g} to {north:g},{east:g} has no area: give "
+                                 "south below north and west apart from east")
 
     @property
     def matched_labels(self) -> tuple[str, ...]:
@@ -139,7 +143,9 @@ class Cursor:
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
     @classmethod
-    def decode(cls, token: str, sort: Sort) -> Cursor:
+    def decode(cls, token: str, sort: Sort, dates: type = str) -> Cursor:
+        """The cursor `token` holds, for `sort`; its value must be what this backend sorts by: a
+        confidence, or a date as `dates` (SQLite's ISO text, OpenSearch's epoch number)."""
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
             s, value, id_ = json.loads(raw)
@@ -150,11 +156,23 @@ class Cursor:
             cursor = cls(Sort(s), value, id_)
             if value is None and cursor.sort != Sort.TAKEN:
                 raise ValueError("only a photo's date taken can be missing")
+            if value is not None:
+                wanted = (int, float) if cursor.sort == Sort.CONFIDENCE else dates
+                if not isinstance(value, wanted) or (isinstance(value, str) and not _iso(value)):
+                    raise TypeError(f"a {cursor.sort} cursor holds no {type(value).__name__}")
         except (ValueError, TypeError, RecursionError) as exc:
             raise InvalidCursor(f"invalid cursor {token[:80]!r}: not one this catalogue issued") from exc
         if cursor.sort != sort:
             raise InvalidCursor(f"cursor {token!r} was issued for sort={cursor.sort}, not sort={sort}")
         return cursor
+
+
+def _iso(text: str) -> bool:
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def utc_iso(value: datetime | None) -> str | None:

@@ -410,7 +410,7 @@ class OpenSearchCatalog(Catalog):
         body: dict[str, Any] = {"query": _query(query), "size": query.limit + 1, "sort": _sort(query),
                                 "track_total_hits": True, "_source": {"excludes": ["embedding"]}}
         if query.cursor:
-            c = Cursor.decode(query.cursor, query.sort)
+            c = Cursor.decode(query.cursor, query.sort, dates=int)  # indexed_us, taken_at in epoch ms
             # a cursor says None where the record had no value; search_after takes the value sorted by, never null
             body["search_after"] = [NO_VALUE if c.value is None else c.value, c.id]
         with self._errors("search"):

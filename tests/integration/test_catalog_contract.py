@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from indexer.catalog import Catalog, CatalogError, Query, Sort, open_catalog
+from indexer.catalog.base import Cursor, InvalidCursor
 from indexer.catalog.sqlite import SQLiteCatalog
 from indexer.record import Label, Record, Status, normalise_sequencer
 from indexer.settings import Settings
@@ -179,6 +180,12 @@ def test_bad_cursor_is_a_clear_error(cat):
     token = cat.search(Query(limit=1)).next_cursor
     with pytest.raises(CatalogError, match="sort=date"):
         cat.search(Query(limit=1, cursor=token, sort=Sort.CONFIDENCE))
+    # forged values of the wrong kind for their sort: refused as the caller's input on both backends,
+    # never passed to the store (OpenSearch failed to parse them as a 503; SQLite restarted silently)
+    for sort, value in ((Sort.TAKEN, "not a date"), (Sort.DATE, "zzz"), (Sort.CONFIDENCE, "high"), (Sort.TAKEN, [1]),
+                        (Sort.DATE, {"a": 1})):
+        with pytest.raises(InvalidCursor, match="invalid cursor"):
+            cat.search(Query(limit=1, sort=sort, cursor=Cursor(sort, value, "z").encode()))
 
 
 def test_facets_add_up(cat):
@@ -543,7 +550,8 @@ def test_inside_a_box_and_one_across_the_antimeridian(backend):
 
 @pytest.mark.parametrize(("fields", "message"), [
     ({"near": (91.0, 0.0, 10.0)}, "latitude 91"), ({"near": (0.0, 181.0, 10.0)}, "longitude 181"),
-    ({"near": (0.0, 0.0, 0.0)}, "radius of 0"), ({"near": (0.0, 0.0, 30_000.0)}, "at most 20,000"),
+    ({"near": (0.0, 0.0, 0.0)}, "radius of 0"), ({"near": (0.0, 0.0, 30_000.0)}, "from 1 m to 20,000 km"),
+    ({"within": (0.0, 0.0, 0.0, 1.0)}, "has no area"), ({"within": (0.0, 5.0, 1.0, 5.0)}, "has no area"),
     ({"near": (float("nan"), 0.0, 1.0)}, "latitude nan"),
     ({"within": (10.0, 0.0, -10.0, 5.0)}, "south 10 is north of north -10"),
     ({"within": (-95.0, 0.0, 10.0, 5.0)}, "latitude -95"),

@@ -119,6 +119,10 @@ def test_the_query_is_written_back_for_chips_and_reading_it_again_gives_the_same
     ("box:48.8,2.2,48.9", "box:48.8,2.2,48.9 is not south, west, north and east: write box:"),
     ("box:48.9,2.2,48.8,2.5", "box:48.9,2.2,48.8,2.5: south 48.9 is north of north 48.8"),
     ("box:-95,0,0,1", "latitude -95 is not between"), ("box:0,0,1,200", "longitude 200 is not between"),
+    ("box:0,0,0,0", "has no area"), ("box:-15.5,170,-15.5,-170", "has no area"),
+    ("taken:..", "neither a start nor an end"), ("taken:2020..2018", "ends before it starts"),
+    ("taken:2019 taken:2020", "`taken:` is given twice .taken:2019, taken:2020.: a search takes one"),
+    ("near:1,2,3 near:4,5,6", "`near:` is given twice"), ("has:date no:date", "has:date and no:date cannot"),
     ("-near:1,2,3", "cannot be negated"),
     ("flash:on", "no field `flash:`"),
     ('cat ""', "empty label"),
@@ -192,3 +196,11 @@ def test_has_and_no_take_several_values():
     assert (mixed.has_location, mixed.has_date) == (True, False)
     with pytest.raises(QueryError, match="no:colour is not one of"):
         parse("no:date,colour", WORDS, Query(), None)
+
+
+def test_the_last_year_a_date_can_have_is_a_search_with_an_open_end():
+    for typed in ("taken:9999", "taken:9999-12", "taken:9999-12-31"):
+        query = parse(typed, WORDS, Query(), None).query
+        assert query.taken_since.year == 9999 and query.taken_until is None
+    same = parse("taken:2019 TAKEN:2019", WORDS, Query(), None).query  # the same field twice is the field
+    assert same.taken_since.year == 2019
