@@ -4,7 +4,8 @@ Read from the image Pillow has already opened (no second read of the bytes): EXI
 WebP and TIFF (and HEIC through pillow-heif). Every field is read on its own and checked: a
 malformed, truncated, hostile or absurd value (a date of zeros, a latitude of 400, a maker note
 of 64 kB, text where a number belongs) leaves that field empty and says why in `problems`; it
-never fails the image.
+never fails the image. Control characters in text (an ESC sequence in a camera's make) are
+dropped, and `problems` says so.
 
 The date taken is DateTimeOriginal with its OffsetTimeOriginal, else DateTimeDigitized with its
 offset; never the file's time. Without an offset the camera's clock is kept as it reads, stored
@@ -14,6 +15,7 @@ as if it were UTC (its zone is unknown), and `problems` says so.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -28,6 +30,10 @@ EXPOSURE, F_NUMBER, ISO, FOCAL_LENGTH, LENS_MAKE, LENS_MODEL = 33434, 33437, 348
 GPS_LAT_REF, GPS_LAT, GPS_LON_REF, GPS_LON, GPS_ALT_REF, GPS_ALT = 1, 2, 3, 4, 5, 6
 MAX_TEXT = 128  # a camera or lens name longer than this is noise (or a maker note in the wrong tag)
 YEARS = (1826, 2200)  # the first photograph; a clock far in the future is a wrong clock
+# What a terminal obeys rather than shows, dropped from every text field: C0 and C1 controls (ESC
+# sequences, BEL), DEL, and the bidi controls (U+202E shows "gpj.exe" as "exe.jpg"). Whitespace and
+# the NUL padding cameras write become spaces, silently.
+CONTROLS = re.compile("[\x01-\x08\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 @dataclass
@@ -42,7 +48,7 @@ class PhotoMetadata:
     latitude: float | None = None  # degrees, north positive
     longitude: float | None = None  # degrees, east positive
     altitude: float | None = None  # metres above sea level
-    problems: list[str] = field(default_factory=list)  # why a field present in the file was left empty
+    problems: list[str] = field(default_factory=list)  # why a field present in the file was left empty or cleaned
 
 
 def read_metadata(img: Image.Image) -> PhotoMetadata:
@@ -94,7 +100,10 @@ def _text(value: Any, what: str, out: PhotoMetadata) -> str | None:
     if not isinstance(value, str):
         out.problems.append(f"{what} is not text")
         return None
-    text = " ".join(value.replace("\x00", " ").split())
+    value, dropped = CONTROLS.subn("", value.replace("\x00", " "))
+    if dropped:
+        out.problems.append(f"{what} held {dropped} control character{'s' if dropped != 1 else ''} (dropped)")
+    text = " ".join(value.split())
     if len(text) > MAX_TEXT:
         out.problems.append(f"{what} longer than {MAX_TEXT} characters")
         return None

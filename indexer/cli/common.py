@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import signal
 import sys
 import threading
@@ -15,6 +16,11 @@ from indexer.catalog import Catalog
 from indexer.record import Record
 
 OK, ITEMS_FAILED, USAGE, INTERRUPTED = 0, 1, 2, 130
+# What a terminal would obey rather than show, in a value from a file name, an image or an old
+# record: C0 and C1 controls (ESC sequences, BEL, a newline that forges a line), DEL, the bidi
+# controls, and lone surrogates (a name that is not UTF-8, which print cannot encode).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")  # json escapes C0
 
 
 def catalog_option(p: argparse.ArgumentParser) -> None:
@@ -46,12 +52,25 @@ def add_json(p: argparse.ArgumentParser) -> None:
     p.add_argument("--embedding", action="store_true", help="with --json: include the embedding vectors")
 
 
+def printable(text: object) -> str:
+    """`text` with what a terminal would obey written out: ESC as \\x1b, U+202E as \\u202e."""
+    return _UNSAFE.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", str(text))
+
+
+def json_text(value: object) -> str:
+    """JSON with non-ASCII text as it reads (café, not caf\\u00e9), but with the characters a
+    terminal would obey as \\u escapes: json.dumps escapes only C0 controls when ensure_ascii is off.
+    The same JSON to a parser: outside strings JSON is ASCII, so each escape lands inside one."""
+    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m[0]):04x}", json.dumps(value, indent=2, ensure_ascii=False))
+
+
 def print_json(records: list[Record], with_embedding: bool) -> None:
-    print(json.dumps([r.to_json(with_embedding) for r in records], indent=2, ensure_ascii=False))
+    print(json_text([r.to_json(with_embedding) for r in records]))
 
 
 def record_line(r: Record, focus: tuple[str, ...]) -> str:
-    return f"{r.id}  {r.label_summary(3, focus):<48}  {r.uri}"
+    """One record for a person, escaped (printable)."""
+    return printable(f"{r.id}  {r.label_summary(3, focus):<48}  {r.uri}")
 
 
 def find_record(catalog: Catalog, ref: str) -> Record | None:

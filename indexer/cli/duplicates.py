@@ -4,13 +4,12 @@ re-encoded, mirrored: indexer.catalog.duplicates)."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
 from indexer.catalog import open_catalog
 from indexer.catalog.duplicates import NEAR_THRESHOLD, Found, Group, check_threshold, find
-from indexer.cli.common import OK, say
+from indexer.cli.common import OK, json_text, printable, say
 from indexer.cli.plugins import Command
 from indexer.errors import UsageError
 from indexer.record import Record
@@ -79,10 +78,11 @@ def duplicates(args: argparse.Namespace, settings: Settings) -> int:
             f"pixdex took them), so their exact copies are not known: pixdex index --force PATH or pixdex backfill "
             f"--relabel fills them")
     if args.json:
-        print(json.dumps(as_json(found, records), indent=2, ensure_ascii=False))
+        print(json_text(as_json(found, records, args.exact_only)))
     elif not found.exact and not found.near:
         near = "" if args.exact_only else f", nor near copies at cosine {found.threshold:g} or more"
-        print(f"no copies among {found.records} records: no two have the same bytes{near}")
+        among = "1 record" if found.records == 1 else f"{found.records} records"
+        print(f"no copies among {among}: no two have the same bytes{near}")
     else:
         _print_groups(found, records, args.exact_only)
     return OK
@@ -94,9 +94,10 @@ def _member(id_: str, similarity: float, records: dict[str, Record]) -> dict[str
             "width": r.width if r else None, "height": r.height if r else None, "size": r.size if r else None}
 
 
-def as_json(found: Found, records: dict[str, Record]) -> dict[str, Any]:
+def as_json(found: Found, records: dict[str, Record], exact_only: bool = False) -> dict[str, Any]:
     """{records, threshold, without_content_hash, seconds, exact: [...], near: [...]}: each group with
-    its records (id, uri, similarity to the group's first, width, height, size)."""
+    its records (id, uri, similarity to the group's first, width, height, size). The threshold is
+    null where none applied (exact copies only)."""
     def group(g: Group) -> dict[str, Any]:
         first = records.get(g.ids[0])
         out: dict[str, Any] = {"records": [_member(i, s, records) for i, s in zip(g.ids, g.similarity, strict=True)]}
@@ -106,9 +107,9 @@ def as_json(found: Found, records: dict[str, Record]) -> dict[str, Any]:
             out = {"similarity": g.lowest, **out}
         return out
 
-    return {"records": found.records, "threshold": found.threshold, "without_content_hash": found.without_hash,
-            "seconds": round(found.seconds, 3), "exact": [group(g) for g in found.exact],
-            "near": [group(g) for g in found.near]}
+    return {"records": found.records, "threshold": None if exact_only else found.threshold,
+            "without_content_hash": found.without_hash, "seconds": round(found.seconds, 3),
+            "exact": [group(g) for g in found.exact], "near": [group(g) for g in found.near]}
 
 
 def _groups(n: int) -> str:
@@ -118,7 +119,7 @@ def _groups(n: int) -> str:
 def _print_groups(found: Found, records: dict[str, Record], exact_only: bool) -> None:
     def uri(id_: str) -> str:
         r = records.get(id_)
-        return r.uri if r else "(deleted since)"
+        return printable(r.uri) if r else "(deleted since)"
 
     count = sum(len(g.ids) for g in found.exact)
     print(f"exact copies (the same bytes): {_groups(len(found.exact))}, {count} records")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from indexer.catalog import open_catalog
-from indexer.cli.common import ITEMS_FAILED, OK, StopOnSignal, device_option, positive_int, say
+from indexer.cli.common import ITEMS_FAILED, OK, StopOnSignal, device_option, positive_int, printable, say
 from indexer.cli.plugins import Command
 from indexer.errors import UsageError
 from indexer.record import Record, Status
@@ -51,7 +51,7 @@ def index(args: argparse.Namespace, settings: Settings) -> int:
             def progress(record: Record | None) -> None:
                 bar.update()
                 if record is not None and record.status == Status.FAILED:
-                    bar.write(f"FAILED {record.uri}: {record.error}", file=sys.stderr)
+                    bar.write(printable(f"FAILED {record.uri}: {record.error}"), file=sys.stderr)
 
             summary = pipeline.run((source_item(p) for p in paths), force=args.force, progress=progress)
     if args.json:
@@ -123,12 +123,13 @@ def _watch_folder(args: argparse.Namespace, settings: Settings, stop: StopOnSign
 
     watcher = FolderWatcher(args.folder, Sync.from_settings(settings, FileSource(settings.limits)),
                             interval=args.interval)
-    watcher.run(stop.event, progress=_print_record, on_removed=lambda uri: say(f"removed {uri}"))
+    watcher.run(stop.event, progress=_print_record, on_removed=lambda uri: say(printable(f"removed {uri}")))
 
 
 def _print_record(record: Record | None) -> None:
     if record is not None:
-        say(f"{'FAILED' if record.status == Status.FAILED else 'labelled'} {record.uri}: {record.label_summary(3)}")
+        say(printable(f"{'FAILED' if record.status == Status.FAILED else 'labelled'} {record.uri}: "
+                      f"{record.label_summary(3)}"))
 
 
 INDEX = Command("index", "label and index image files and folders", _index_arguments, index, settings=_index_settings,

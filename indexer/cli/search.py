@@ -10,7 +10,17 @@ import textwrap
 from datetime import datetime
 
 from indexer.catalog import Query, Sort, open_catalog
-from indexer.cli.common import ITEMS_FAILED, OK, add_json, find_record, not_found, positive_int, print_json, record_line
+from indexer.cli.common import (
+    ITEMS_FAILED,
+    OK,
+    add_json,
+    find_record,
+    not_found,
+    positive_int,
+    print_json,
+    printable,
+    record_line,
+)
 from indexer.cli.plugins import Command
 from indexer.model import vocabulary
 from indexer.query_language import GRAMMAR, hint_in, parse
@@ -83,7 +93,7 @@ def labels(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps([{"label": n, "count": c} for n, c in facets], indent=2))
     else:
         for name, count in facets:
-            print(f"{count:>7}  {name}")
+            print(printable(f"{count:>7}  {name}"))
     if more:  # never a silent cut: say there are more, and how to see them
         print(f"the {args.limit} most common labels shown; there are more: --limit N", file=sys.stderr)
     return OK
@@ -102,27 +112,34 @@ def show(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print_json([record], args.embedding)
         return OK
-    print(f"{record.uri}\n  id        {record.id}\n  status    {record.status}")
+
+    def line(text: str) -> None:  # a file name, an image's EXIF or an old record cannot drive the terminal
+        print(printable(text))
+
+    line(record.uri)
+    line(f"  id        {record.id}")
+    line(f"  status    {record.status}")
     if record.error:
-        print(f"  error     {record.error}")
+        line(f"  error     {record.error}")
     if record.width:
-        print(f"  image     {record.width}x{record.height} {record.format}, {record.size} bytes")
-    print(f"  model     {record.model_id}\n  indexed   {record.indexed_at:%Y-%m-%d %H:%M:%S} UTC")
+        line(f"  image     {record.width}x{record.height} {record.format}, {record.size} bytes")
+    line(f"  model     {record.model_id}")
+    line(f"  indexed   {record.indexed_at:%Y-%m-%d %H:%M:%S} UTC")
     if record.faces:
-        print(f"  faces     {len(record.faces)}")
+        line(f"  faces     {len(record.faces)}")
     if record.taken_at:
-        print(f"  taken     {record.taken_at:%Y-%m-%d %H:%M:%S} UTC")
+        line(f"  taken     {record.taken_at:%Y-%m-%d %H:%M:%S} UTC")
     shot = [record.camera, record.lens, record.focal_length and f"{record.focal_length:g} mm",
             record.f_number and f"f/{record.f_number:g}", record.exposure_time and _exposure(record.exposure_time),
             record.iso and f"ISO {record.iso}"]
     if any(shot):
-        print(f"  camera    {', '.join(str(x) for x in shot if x)}")
+        line(f"  camera    {', '.join(str(x) for x in shot if x)}")
     if record.latitude is not None and record.longitude is not None:
         altitude = f", {record.altitude:g} m" if record.altitude is not None else ""
-        print(f"  location  {record.latitude:.6f}, {record.longitude:.6f}{altitude}")
+        line(f"  location  {record.latitude:.6f}, {record.longitude:.6f}{altitude}")
     for lb in sorted(record.labels, key=lambda lb: -lb.confidence):
         parents = f"  ({', '.join(lb.parents)})" if lb.parents else ""
-        print(f"  {lb.confidence:6.1%}  {lb.name} [{lb.source}]{parents}")
+        line(f"  {lb.confidence:6.1%}  {lb.name} [{lb.source}]{parents}")
     return OK
 
 
@@ -163,7 +180,7 @@ def delete(args: argparse.Namespace, settings: Settings) -> int:
                 failed += 1
                 continue
             catalog.delete([record.id])
-            print(f"deleted {record.uri}")
+            print(printable(f"deleted {record.uri}"))
     return ITEMS_FAILED if failed else OK
 
 

@@ -119,6 +119,8 @@ def test_bad_usage_exits_2_with_a_message(indexed, tmp_path):
     assert bad_conf.returncode == 2 and "min_confidence must be between 0 and 1" in bad_conf.stderr
     bad_cursor = pixdex(env, "search", "--cursor", "xyz")
     assert bad_cursor.returncode == 2 and "invalid cursor" in bad_cursor.stderr
+    huge = pixdex(env, "search", "--limit", "99999999999999999999")  # more than a store answers at once
+    assert huge.returncode == 2 and "a page holds at most 5,000 records" in huge.stderr
     bad_catalog = pixdex({**env, "PIXDEX_CATALOG": "mysql://x"}, "search")
     assert bad_catalog.returncode == 2 and "PIXDEX_CATALOG=mysql://x" in bad_catalog.stderr
     assert pixdex(env, "frobnicate").returncode == 2
@@ -214,3 +216,55 @@ def test_search_by_date_taken_and_place(tmp_path):
     bad = pixdex(env, "search", "near:48.85,2.35")
     assert bad.returncode == 2 and "near:48.85,2.35 is not a latitude, a longitude and a radius" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+UNSAFE = ("\x1b", "\x07", "\u202e")  # ESC (clear the screen, turn it red), BEL, right-to-left override
+
+
+def test_control_characters_from_exif_or_a_name_never_reach_the_terminal(tmp_path, photos):
+    """A hostile photo (ESC sequences and BEL in its EXIF, an ESC and U+202E in its name) and a
+    record an older pixdex wrote with them raw: the text output shows them escaped, --json as JSON."""
+    from PIL import Image
+
+    from indexer.catalog import open_catalog
+    from indexer.exif import EXIF_IFD
+    from indexer.record import Label, Record, Status
+
+    folder = tmp_path / "hostile"
+    folder.mkdir()
+    photo = folder / "evil\x1b[31m\u202egpj.jpg"
+    try:
+        photo.touch()
+    except OSError:
+        pytest.skip("this file system refuses an ESC in a name")
+    exif = Image.Exif()
+    exif[271], exif[272] = "\x1b[2J\x1b[31mEVIL", "X100"
+    exif.get_ifd(EXIF_IFD)[42036] = "\u202eEF50mm\x07 f/1.8".encode()
+    Image.open(photos / "coffee.jpg").save(photo, "JPEG", exif=exif.tobytes(), quality=90)
+    env = {**os.environ, "PIXDEX_CATALOG": f"sqlite:///{tmp_path / 'c.db'}", "PIXDEX_DEVICE": "cpu"}
+
+    indexed = pixdex(env, "index", str(folder))
+    assert indexed.returncode == 0 and "labelled 1, skipped 0 unchanged, failed 0" in indexed.stdout, indexed.stderr
+    [record] = json.loads(pixdex(env, "show", str(photo), "--json").stdout)
+    assert (record["camera"], record["lens"]) == ("[2J[31mEVIL X100", "EF50mm f/1.8")  # dropped when read
+    shown = pixdex(env, "show", str(photo))
+    assert shown.returncode == 0 and "  camera    [2J[31mEVIL X100, EF50mm f/1.8" in shown.stdout
+    assert "evil%1B%5B31m%E2%80%AEgpj.jpg" in shown.stdout  # the name: a file URI is percent-encoded
+    listed = pixdex(env, "search", "coffee")
+    assert listed.returncode == 0 and "evil%1B" in listed.stdout
+    for out in (indexed, shown, listed):
+        assert not any(c in out.stdout + out.stderr for c in UNSAFE), out
+
+    old = "file:///old/red\x1b[31m\u202egpj.jpg"  # from before: raw in the catalogue
+    with open_catalog(env["PIXDEX_CATALOG"]) as cat:
+        cat.upsert_many([Record(uri=old, status=Status.LABELED, labels=[Label("cat\x07", 0.9)], camera="\x1b[2JEVIL")])
+    shown = pixdex(env, "show", old)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("file:///old/red\\x1b[31m\\u202egpj.jpg\n")
+    assert "  camera    \\x1b[2JEVIL\n" in shown.stdout and "cat\\x07 [model]" in shown.stdout
+    listed = pixdex(env, "search")
+    assert listed.returncode == 0 and "red\\x1b[31m\\u202egpj.jpg" in listed.stdout and "evil%1B" in listed.stdout
+    as_json = pixdex(env, "search", "--json")
+    assert old in [r["uri"] for r in json.loads(as_json.stdout)]  # the same value to a program
+    for out in (shown, listed, as_json):
+        assert not any(c in out.stdout for c in UNSAFE), out

@@ -79,3 +79,28 @@ def test_nothing_found_and_bad_thresholds_say_so(settings, labeller, photos, cap
         with pytest.raises(SystemExit) as exit_:
             run(settings, capsys, "--threshold", bad)
         assert exit_.value.code == 2 and why in capsys.readouterr().err
+
+
+def test_exact_only_json_has_no_threshold(settings, capsys):
+    """--exact-only compares bytes only: no cosine applies, so the JSON says null, not 0.9."""
+    from indexer.record import Record, Status
+
+    with open_catalog(settings.catalog) as cat:
+        cat.upsert_many([Record(uri=f"file:///p/{n}.jpg", status=Status.LABELED, content_hash="ab" * 32)
+                         for n in ("a", "b")])
+    code, out, _ = run(settings, capsys, "--exact-only", "--json")
+    found = json.loads(out)
+    assert code == 0 and found["threshold"] is None and len(found["exact"]) == 1
+    code, out, _ = run(settings, capsys, "--json")
+    assert code == 0 and json.loads(out)["threshold"] == 0.9
+
+
+def test_one_record_is_one_record(settings, capsys):
+    from indexer.record import Record, Status
+
+    with open_catalog(settings.catalog) as cat:
+        cat.upsert_many([Record(uri="file:///p/a.jpg", status=Status.LABELED, content_hash="ab" * 32)])
+    code, out, _ = run(settings, capsys, "--exact-only")
+    assert code == 0 and out.strip() == "no copies among 1 record: no two have the same bytes"
+    code, out, _ = run(settings, capsys)
+    assert out.strip() == "no copies among 1 record: no two have the same bytes, nor near copies at cosine 0.9 or more"

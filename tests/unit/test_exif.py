@@ -105,3 +105,20 @@ def test_a_64_kb_maker_note_and_a_truncated_ifd():
     cut[at + 40:at - 2 + length] = b"\xff" * (length - 42)  # the IFDs overwritten past their first bytes
     m = metadata(bytes(cut))
     assert m.taken_at is None and m.latitude is None  # unreadable: left empty, the image still decoded
+
+
+def test_control_characters_are_dropped_with_a_reason():
+    """A hostile tester's photo: ESC sequences that clear the screen and turn it red, BEL, and a
+    right-to-left override. What a terminal would obey is dropped; the words stay; NUL padding and
+    whitespace are no problem."""
+    def hostile(exif, sub, gps):
+        full(exif, sub, gps)
+        exif[271], exif[272] = "\x1b[2J\x1b[31mEVIL", "X100\x00\x00"
+        del sub[42035]  # no lens make
+        sub[42036] = "\u202eEF50mm\x07\tf/1.8\u2066\x9b".encode()  # non-ASCII: Pillow hands the bytes back
+
+    m = metadata(with_exif(hostile))
+    assert (m.camera, m.lens) == ("[2J[31mEVIL X100", "EF50mm f/1.8")
+    assert sorted(p for p in m.problems if "control" in p) == [
+        "camera make held 2 control characters (dropped)", "lens held 4 control characters (dropped)"]
+    assert m.taken_at is not None and m.iso == 400  # the other fields are read as before
