@@ -10,6 +10,7 @@ import textwrap
 from datetime import datetime
 
 from indexer.catalog import Query, Sort, open_catalog
+from indexer.catalog.base import MAX_LIMIT
 from indexer.cli.common import (
     ITEMS_FAILED,
     OK,
@@ -49,9 +50,17 @@ def _search_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sort", choices=[s.value for s in Sort],
                    help="date: newest indexed first; confidence: best match first; taken: newest taken first, "
                         "photos without a date taken last (default: confidence when labels are searched, else date)")
-    p.add_argument("--limit", type=positive_int, default=20, help="records per page (default 20)")
+    p.add_argument("--limit", type=page_size, default=20, help=f"records per page (default 20, at most {MAX_LIMIT:,})")
     p.add_argument("--cursor", help="the next-page cursor printed by the previous page")
     add_json(p)
+
+
+def page_size(text: str) -> int:
+    value = positive_int(text)
+    if value > MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"a page holds at most {MAX_LIMIT:,} records, not {value}: page on with "
+                                         "--cursor")
+    return value
 
 
 def search(args: argparse.Namespace, settings: Settings) -> int:
