@@ -121,8 +121,10 @@ def test_relabel_on_model_change(photo_bucket, tmp_path):
     db = f"sqlite:///{tmp_path / 'c.db'}"
     backfill(f"s3://{photo_bucket}/", db)
     older = [f"s3://{photo_bucket}/albums/cat.png", f"s3://{photo_bucket}/rocket.jpg"]
-    with open_catalog(db) as catalog:  # as if an earlier model had labelled these two
-        catalog.upsert_many([replace(catalog.get(u), model_id="efficientnet-lite0@0ldwe1ghts") for u in older])
+    with open_catalog(db) as catalog:  # as if an earlier model had labelled these two, before content hashes
+        hashes = {u: catalog.get(u).content_hash for u in older}
+        catalog.upsert_many([replace(catalog.get(u), model_id="efficientnet-lite0@0ldwe1ghts", content_hash=None)
+                             for u in older])
 
     only_older = backfill(f"s3://{photo_bucket}/", db, relabel=Relabel.MODEL_OLDER, dry_run=True)
     assert only_older["todo"] == 2
@@ -130,6 +132,8 @@ def test_relabel_on_model_change(photo_bucket, tmp_path):
     assert summary["labelled"] == 2
     with open_catalog(db) as catalog:
         assert {catalog.get(u).model_id for u in older} == {summary["model_id"]}
+        assert {u: catalog.get(u).content_hash for u in older} == hashes  # relabelling fills what was missing
+        assert all(len(h) == 64 for h in hashes.values())
     assert backfill(f"s3://{photo_bucket}/", db, relabel=Relabel.MODEL_OLDER)["labelled"] == 0
     forced = backfill(f"s3://{photo_bucket}/", db, relabel=Relabel.ALL)
     assert forced["labelled"] + forced["failed"] == len(GOOD) + len(BROKEN)
