@@ -16,7 +16,7 @@ from backfill.report import Report
 from backfill.shard import Shard
 from backfill.stages import Relabel
 from indexer.cli.common import ITEMS_FAILED as FAILED
-from indexer.cli.common import OK, StopOnSignal, device_option, non_negative_int, positive_int, say
+from indexer.cli.common import OK, StopOnSignal, device_option, non_negative_int, positive_int, printable, say
 from indexer.cli.plugins import Command
 from indexer.errors import SourceError
 from indexer.images import EXTENSIONS
@@ -144,7 +144,7 @@ def _finish(report: Report, inv: Invocation, settings: Settings) -> int:
     count = report.todo if report.dry_run else report.labelled
     print(f"pixdex backfill: {verb} {count}; {report.line()}", file=sys.stderr)
     if report.error:
-        print(f"pixdex backfill: stopped by an error: {report.error}; what was written stays, run again to "
+        print(f"pixdex backfill: stopped by an error: {printable(report.error)}; what was written stays, run again to "
               f"finish", file=sys.stderr)
         return FAILED
     if report.failure_rate > inv.max_failure_rate:
@@ -163,7 +163,8 @@ def _write_report(text: str, target: str, settings: Settings) -> None:
             make_client(settings).put_object(Bucket=bucket, Key=key, Body=text.encode(),
                                              ContentType="application/json")
         except Exception as exc:  # the summary is on stdout already: say so, do not lose the exit code
-            print(f"pixdex backfill: could not write the report to {target}: {exc}", file=sys.stderr)
+            print(f"pixdex backfill: could not write the report to {printable(target)}: {printable(exc)}",
+                  file=sys.stderr)
     else:
         path = Path(target)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -90,8 +90,9 @@ def not_found(ref: str) -> int:
 
 
 def say(line: str) -> None:
-    """A status line for a person: stderr, so stdout stays the command's data."""
-    print(line, file=sys.stderr, flush=True)
+    """A status line for a person: stderr, so stdout stays the command's data (what a terminal
+    would obey in a file name or an error quoted in it written out)."""
+    print(printable(line), file=sys.stderr, flush=True)
 
 
 class StopOnSignal:

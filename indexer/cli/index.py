@@ -123,13 +123,12 @@ def _watch_folder(args: argparse.Namespace, settings: Settings, stop: StopOnSign
 
     watcher = FolderWatcher(args.folder, Sync.from_settings(settings, FileSource(settings.limits)),
                             interval=args.interval)
-    watcher.run(stop.event, progress=_print_record, on_removed=lambda uri: say(printable(f"removed {uri}")))
+    watcher.run(stop.event, progress=_print_record, on_removed=lambda uri: say(f"removed {uri}"))
 
 
 def _print_record(record: Record | None) -> None:
     if record is not None:
-        say(printable(f"{'FAILED' if record.status == Status.FAILED else 'labelled'} {record.uri}: "
-                      f"{record.label_summary(3)}"))
+        say(f"{'FAILED' if record.status == Status.FAILED else 'labelled'} {record.uri}: {record.label_summary(3)}")
 
 
 INDEX = Command("index", "label and index image files and folders", _index_arguments, index, settings=_index_settings,

@@ -76,7 +76,7 @@ def search(args: argparse.Namespace, settings: Settings) -> int:
         page = catalog.search(query)
         unknown = hint_in(parsed, words, catalog)
     if unknown:
-        print(f"pixdex: {unknown}", file=sys.stderr)
+        print(f"pixdex: {printable(unknown)}", file=sys.stderr)
     if args.json:
         print_json(page.records, args.embedding)
     else:

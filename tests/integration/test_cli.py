@@ -221,6 +221,16 @@ def test_search_by_date_taken_and_place(tmp_path):
 UNSAFE = ("\x1b", "\x07", "\u202e")  # ESC (clear the screen, turn it red), BEL, right-to-left override
 
 
+def test_what_a_person_typed_is_quoted_back_escaped_in_errors_and_hints(tmp_path):
+    env = {**os.environ, "PIXDEX_CATALOG": f"sqlite:///{tmp_path / 'c.db'}"}
+    typed = "\x1b[2J\u202ekat"  # clear the screen, then right-to-left, in a search word and a path
+    for argv in (["search", typed], ["search", f"taken:{typed}"], ["index", str(tmp_path / typed)]):
+        done = pixdex(env, *argv)
+        assert done.returncode in (0, 2), done.stderr
+        assert "kat" in done.stderr and "\\x1b[2J\\u202ekat" in done.stderr  # shown escaped
+        assert not {"\x1b", "\u202e"} & set(done.stderr + done.stdout)
+
+
 def test_control_characters_from_exif_or_a_name_never_reach_the_terminal(tmp_path, photos):
     """A hostile photo (ESC sequences and BEL in its EXIF, an ESC and U+202E in its name) and a
     record an older pixdex wrote with them raw: the text output shows them escaped, --json as JSON."""
