@@ -87,8 +87,9 @@ class FaceDetector:
 
     @property
     def model_id(self) -> str:
+        """The weights and what decides which faces are found: the working size and the smallest face."""
         self.load()
-        return f"{self.name}@{self.weights_hash}"
+        return f"{self.name}@{self.weights_hash}-{self.work_size}px-min{self.min_face}"
 
     def load(self) -> None:
         """Read the three state dicts (once); a missing or unreadable file is a ModelError naming the fix."""

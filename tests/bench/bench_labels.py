@@ -82,7 +82,7 @@ def predict_all(manifest: list[dict], cache: Path | None) -> list[Seen]:
     running again costs seconds."""
     labeller = make_labeller(ModelSettings(device="cpu"))
     labeller.load()
-    faces = f"{labeller.faces.model_id}@{labeller.faces.work_size}" if labeller.faces else "no faces"
+    faces = labeller.faces.model_id if labeller.faces else "no faces"  # names its working size and smallest face
     key = f"{labeller.weights_hash}+{faces}+parts@{PART_FRACTION:.4f}"
     stored = json.loads(cache.read_text()) if cache and cache.is_file() else {}
     stored = stored if stored.get("key") == key else {"key": key, "photos": {}}

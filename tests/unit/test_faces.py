@@ -93,7 +93,7 @@ def test_boxes_are_in_the_pixels_of_the_image_given(detector):
 
 
 def test_model_id_and_bad_input(detector):
-    assert re.fullmatch(r"mtcnn@[0-9a-f]{12}", detector.model_id)
+    assert re.fullmatch(rf"mtcnn@[0-9a-f]{{12}}-{detector.work_size}px-min{detector.min_face}", detector.model_id)
     assert FaceDetector(weights=default_weights_dir()).model_id == detector.model_id
     with pytest.raises(ValueError, match="uint8"):
         detector.detect([np.zeros((32, 32, 3), np.float32)])

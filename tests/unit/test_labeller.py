@@ -46,7 +46,7 @@ def test_embedding_and_model_id(labeller, photos):
     # the weights, the parts read, the rule files and the face detector that made the labels
     name, weights, parts, rules, faces = cat.model_id.split("@")
     assert name == "efficientnet-lite0" and weights.endswith("+parts") and parts.endswith("+vocabulary")
-    assert rules.endswith("+mtcnn") and len(faces) == 12
+    assert rules.endswith("+mtcnn") and faces.endswith("-416px-min20") and len(faces.split("-")[0]) == 12
 
 
 def test_labels_carry_parents_and_summed_concepts(labeller, photos):
