@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, TextIO
+
+from indexer.cli.common import json_text
 
 EXAMPLES = 5  # failures kept per reason, with their URIs, for a person to look at
 
@@ -110,7 +111,7 @@ class Report:
             }
 
     def to_json(self) -> str:
-        return json.dumps(self.as_dict(), indent=2, ensure_ascii=False) + "\n"
+        return json_text(self.as_dict()) + "\n"  # S3 keys quoted in it cannot drive the terminal
 
 
 class Progress:

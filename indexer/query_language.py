@@ -297,6 +297,8 @@ def _build(reading: _Reading, base: Query, sort: Sort | None, vocabulary: Vocabu
     except ValueError as exc:  # the Query's own bounds: labels, text length, dates
         advice = "; remove some labels" if "labels" in str(exc) else ""
         raise QueryError(f"{exc}{advice}") from None
+    if query.has_date is False and (query.taken_since or query.taken_until):
+        raise QueryError(f"no:date and taken:{fields.get('taken', '')} cannot both hold: keep one")
     return Parsed(query, terms, tuple(fields.items()), reading.prefix, vocabulary)
 
 
@@ -393,7 +395,7 @@ def _has(fields: dict[str, str], base: Query) -> dict[str, bool | None]:
             attr = HAS.get(key)
             if attr is None:
                 raise QueryError(f"{name}:{value} is not one of " + ", ".join(f"{name}:{h}" for h in HAS))
-            if attr in typed:
+            if typed.get(attr, name) != name:
                 raise QueryError(f"has:{key} and no:{key} cannot both hold: keep one")
             typed[attr] = name
             out[attr] = wanted

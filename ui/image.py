@@ -141,10 +141,10 @@ def copies_section(cat, record) -> tuple[set[str], list[tuple] | CatalogError]:
     mirrored ones (cosine >= NEAR_THRESHOLD, indexer.catalog.duplicates). Returns the ids shown and
     the nearest images by embedding (for Similar images), or why there are none."""
     st.subheader("Copies of this photo")
-    exact = []  # a catalogue that fails the copies' query still shows the page
+    exact, exact_known = [], False  # a catalogue that fails the copies' query still shows the page
     try:
         with st.spinner("Finding copies and similar images…"):
-            exact = exact_copies(cat, record, COPIES_SHOWN)
+            exact, exact_known = exact_copies(cat, record, COPIES_SHOWN), True
             nearest: list[tuple] | CatalogError = cat.similar(record.id, k=COPIES_SHOWN + SIMILAR_SHOWN + len(exact))
     except CatalogError as exc:
         nearest = exc
@@ -156,6 +156,8 @@ def copies_section(cat, record) -> tuple[set[str], list[tuple] | CatalogError]:
             exact and f"{len(exact)} with the same bytes",
             near and f"{len(near)} resized, re-encoded or mirrored ({NEAR_THRESHOLD:.0%} alike or more)") if part))
         grid([*exact, *(r for r, _ in near)], scores=[1.0] * len(exact) + [score for _, score in near])
+    elif not exact_known:
+        st.caption(f"Copies cannot be looked up now ({md(str(nearest))}).")
     elif isinstance(nearest, CatalogError):
         st.caption("No other image has the same bytes; near copies are not available here.")
     elif not record.content_hash:

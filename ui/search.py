@@ -212,7 +212,7 @@ def jump_to(parsed: Parsed) -> None:
         choice = st.session_state[key]
         keep = []  # the search's other fields, no:location among them
         for name, value in parsed.fields:
-            if name == "no":
+            if name in ("has", "no"):  # the jump decides has/no:date; has:location, no:location stay
                 value = ",".join(v for v in value.split(",") if v.lower() != "date")
             if name != "taken" and value:
                 keep.append((name, value))

@@ -54,7 +54,8 @@ def main() -> None:
         st.bar_chart(frame.set_index("month"), y_label="photos")  # UTC months, oldest first
         dated = sum(n for _, n in per_month)
         st.caption(f"{photos(dated)} with a date taken, {month_name(per_month[0][0])} to "
-                   f"{month_name(per_month[-1][0])}; {photos(undated)} without one (find them with no:date).")
+                   f"{month_name(per_month[-1][0])}; {photos(undated)} without one "
+                   "(no:date status:labeled finds them).")
     else:
         st.caption(f"No photo has a date taken (EXIF): {photos(undated)} without one.")
     st.subheader("Labels over time")

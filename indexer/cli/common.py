@@ -57,6 +57,12 @@ def printable(text: object) -> str:
     return _UNSAFE.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", str(text))
 
 
+def printable_lines(text: object) -> str:
+    """`printable`, line by line: a message of several lines (a settings error) stays several,
+    each one after the first indented, so that no quoted line can pass for one of pixdex's own."""
+    return "\n  ".join(printable(line) for line in str(text).splitlines() or [""])
+
+
 def json_text(value: object) -> str:
     """JSON with non-ASCII text as it reads (café, not caf\\u00e9), but with the characters a
     terminal would obey as \\u escapes: json.dumps escapes only C0 controls when ensure_ascii is off.

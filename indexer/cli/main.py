@@ -15,7 +15,7 @@ import traceback
 import warnings
 
 from indexer.cli import duplicates, index, model, opensearch, search, services
-from indexer.cli.common import INTERRUPTED, ITEMS_FAILED, OK, USAGE, catalog_option, printable
+from indexer.cli.common import INTERRUPTED, ITEMS_FAILED, OK, USAGE, catalog_option, printable_lines
 from indexer.cli.plugins import Command, installed
 from indexer.errors import PixdexError
 from indexer.settings import Settings
@@ -56,16 +56,16 @@ def execute(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
             overrides["catalog"] = args.catalog
         return command.run(options, Settings(**overrides))
     except PixdexError as exc:
-        print(f"pixdex: error: {printable(exc)}", file=sys.stderr)  # it may quote what was typed or found
+        print(f"pixdex: error: {printable_lines(exc)}", file=sys.stderr)  # it may quote what was typed or found
         return exc.exit_code
     except ValueError as exc:  # a setting or an argument out of range (pydantic, Query)
-        print(f"pixdex: error: {printable(exc)}", file=sys.stderr)
+        print(f"pixdex: error: {printable_lines(exc)}", file=sys.stderr)
         return USAGE
     except BrokenPipeError:  # `pixdex show ... | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
         return OK
     except (OSError, sqlite3.Error) as exc:  # disk full, catalogue locked too long, ...
-        print(f"pixdex: error: {printable(exc)}; what was written stays", file=sys.stderr)
+        print(f"pixdex: error: {printable_lines(exc)}; what was written stays", file=sys.stderr)
         return ITEMS_FAILED
     except KeyboardInterrupt:
         print("pixdex: interrupted; what was written stays, run the same command again to finish", file=sys.stderr)
@@ -73,7 +73,7 @@ def execute(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     except Exception as exc:  # a bug: one line on screen, the traceback only when asked for
         if os.environ.get("PIXDEX_DEBUG"):
             traceback.print_exc()
-        print(f"pixdex: internal error: {type(exc).__name__}: {printable(exc)} (a bug in pixdex; PIXDEX_DEBUG=1 "
+        print(f"pixdex: internal error: {type(exc).__name__}: {printable_lines(exc)} (a bug in pixdex; PIXDEX_DEBUG=1 "
               "shows where)",
               file=sys.stderr)
         return ITEMS_FAILED

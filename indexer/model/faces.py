@@ -37,6 +37,7 @@ WEIGHTS_PACKAGE = "facenet_pytorch"
 WEIGHT_FILES = ("pnet.pt", "rnet.pt", "onet.pt")
 INSTALL = "pip install --no-deps facenet-pytorch==2.6.0"
 WORK_SIZE = 416  # longest side of the copy detected on: measured at 0.75-0.9x the classifier's CPU time
+THRESHOLDS = (0.6, 0.7, 0.7)  # P-, R- and O-Net score cut-offs (facenet-pytorch's)
 FACTOR = 0.709  # pyramid step: each level 0.709x the last (the paper's, ~1/sqrt(2))
 NMS_BLOCK = 256  # boxes compared at once by batched_nms(): its memory and work go as NMS_BLOCK**2 per block
 PNET_PIXELS = 1_000_000  # level pixels per P-Net pass: fewer, larger passes thread better on two cores
@@ -72,7 +73,7 @@ class FaceDetector:
     name = "mtcnn"
 
     def __init__(self, device: str = "auto", min_face: int = 20,
-                 thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
+                 thresholds: tuple[float, float, float] = THRESHOLDS,
                  weights: Path | None = None, work_size: int = WORK_SIZE) -> None:
         if min_face < 1 or work_size < 12 or len(thresholds) != 3:
             raise ValueError("min_face >= 1, work_size >= 12 and three thresholds, please")
@@ -87,9 +88,11 @@ class FaceDetector:
 
     @property
     def model_id(self) -> str:
-        """The weights and what decides which faces are found: the working size and the smallest face."""
+        """The weights and what decides which faces are found: the working size, the smallest face
+        and the three nets' score cut-offs (the defaults leave them out: mtcnn@<hash>-416px-min20)."""
         self.load()
-        return f"{self.name}@{self.weights_hash}-{self.work_size}px-min{self.min_face}"
+        cuts = "" if self.thresholds == THRESHOLDS else "-t" + ",".join(f"{t:g}" for t in self.thresholds)
+        return f"{self.name}@{self.weights_hash}-{self.work_size}px-min{self.min_face}{cuts}"
 
     def load(self) -> None:
         """Read the three state dicts (once); a missing or unreadable file is a ModelError naming the fix."""

@@ -286,7 +286,9 @@ class EfficientNetLite0Labeller(Labeller):
         runtimes.check_compilable(self.device)
         if calibration is not None and self.device.type != "cpu":
             raise ModelError("an int8 model is for the CPU: on a GPU, pixdex runs bf16")
-        if portable and not (self.device.type == "cpu" and runtimes.runs_portable()):
+        if portable and self.device.type != "cpu":
+            raise ModelError(f"a portable model is for {runtimes.PORTABLE} CPUs: give --device cpu")
+        if portable and not runtimes.runs_portable():
             raise ModelError(f"a portable model is built for {runtimes.PORTABLE} CPUs, on one (an x86 CPU with AVX2)")
         path = runtimes.package_path(self.settings.compiled, self.classifier_id, self.device,
                                      int8=calibration is not None, portable=portable)

@@ -100,7 +100,7 @@ def package_paths(folder: Path, model_id: str, device: torch.device, int8: bool 
 def _portable_build() -> Iterator[None]:
     """Inductor's C++ for PORTABLE rather than this CPU (-march, its vector ISA), with its caches
     off, so that nothing built for this machine's own instruction sets is reused."""
-    from torch._inductor import config
+    from torch._inductor import config  # (inductor reads ATEN_CPU_CAPABILITY at each pick: nothing cached)
 
     saved = os.environ.get("ATEN_CPU_CAPABILITY"), config.cpp.march, config.force_disable_caches
     os.environ["ATEN_CPU_CAPABILITY"] = "avx2"  # what inductor's vectorised kernels are written for
@@ -222,8 +222,6 @@ def _in_batches(run: Callable) -> Callable:
         return tuple(torch.cat(outputs) for outputs in zip(*parts, strict=True))
 
     return runner
-
-    return run
 
 
 def check_compilable(device: torch.device) -> None:

@@ -119,6 +119,8 @@ def test_bad_usage_exits_2_with_a_message(indexed, tmp_path):
     assert bad_conf.returncode == 2 and "min_confidence must be between 0 and 1" in bad_conf.stderr
     bad_cursor = pixdex(env, "search", "--cursor", "xyz")
     assert bad_cursor.returncode == 2 and "invalid cursor" in bad_cursor.stderr
+    setting = pixdex({**env, "PIXDEX_MODEL_THREADS": "abc"}, "labels")  # pydantic's message has several lines
+    assert setting.returncode == 2 and "model_threads\n  " in setting.stderr and "\\x0a" not in setting.stderr
     huge = pixdex(env, "search", "--limit", "99999999999999999999")  # more than a store answers at once
     assert huge.returncode == 2 and "a page holds at most 5,000 records" in huge.stderr
     bad_catalog = pixdex({**env, "PIXDEX_CATALOG": "mysql://x"}, "search")

@@ -286,3 +286,6 @@ def test_jumping_to_the_undated_keeps_the_other_no_filter(photo_catalog):
     assert headers(at) == ["No date taken · 1 photo"]
     next(s for s in at.selectbox if s.label == "Jump to").set_value("2019-03").run()
     assert at.text_input(key="q").value == "sort:taken no:location taken:2019-03"
+    at = run_app(q="sort:taken has:date")  # the jump decides has/no:date: never both in what it writes
+    next(s for s in at.selectbox if s.label == "Jump to").set_value("undated").run()
+    assert at.text_input(key="q").value == "sort:taken no:date" and headers(at) == ["No date taken · 1 photo"]

@@ -36,8 +36,8 @@ def test_photos_per_month_taken_and_how_many_have_no_date(photo_catalog):
     at = run_app("stats.py")
     assert "Photos per month taken" in [h.value for h in at.subheader]
     assert len(at.get("vega_lite_chart")) == 4
-    assert "3 photos with a date taken, March 2019 to January 2021; 1 photo without one (find them with no:date)." \
-        in [c.value for c in at.caption]
+    assert ("3 photos with a date taken, March 2019 to January 2021; 1 photo without one "
+            "(no:date status:labeled finds them).") in [c.value for c in at.caption]
 
 
 def test_without_dates_taken_the_stats_say_so(photo_catalog):

@@ -123,6 +123,7 @@ def test_the_query_is_written_back_for_chips_and_reading_it_again_gives_the_same
     ("taken:..", "neither a start nor an end"), ("taken:2020..2018", "ends before it starts"),
     ("taken:2019 taken:2020", "`taken:` is given twice .taken:2019, taken:2020.: a search takes one"),
     ("near:1,2,3 near:4,5,6", "`near:` is given twice"), ("has:date no:date", "has:date and no:date cannot"),
+    ("no:date taken:2019", "no:date and taken:2019 cannot both hold"),
     ("-near:1,2,3", "cannot be negated"),
     ("flash:on", "no field `flash:`"),
     ('cat ""', "empty label"),
@@ -196,6 +197,7 @@ def test_has_and_no_take_several_values():
     assert (mixed.has_location, mixed.has_date) == (True, False)
     with pytest.raises(QueryError, match="no:colour is not one of"):
         parse("no:date,colour", WORDS, Query(), None)
+    assert parse("has:date,date has:date", WORDS, Query(), None).query.has_date is True  # the same, thrice
 
 
 def test_the_last_year_a_date_can_have_is_a_search_with_an_open_end():
