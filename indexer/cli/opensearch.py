@@ -23,7 +23,13 @@ def reindex(args: argparse.Namespace, settings: Settings) -> int:
         if not isinstance(catalog, OpenSearchCatalog):
             raise UsageError(f"reindex is for an OpenSearch catalogue; {settings.catalog} is not one")
         old, new = catalog.reindex()
+        # what only the bytes can give (content hash, EXIF) a copy cannot fill in: relabelling reads them
+        older = sum(1 for _, content_hash, _, _ in catalog.fingerprints(embeddings=False) if not content_hash)
     print(f"alias {settings.index}: {old} -> {new} (the old index is kept)")
+    if older:
+        were = "1 record was" if older == 1 else f"{older:,} records were"
+        print(f"{were} indexed before content hashes and EXIF were read; `pixdex backfill SOURCE "
+              "--relabel-model-older` (or `pixdex index --force PATH`) reads their bytes again and fills them")
     return OK
 
 

@@ -3,6 +3,8 @@ layout, reindexing behind the alias, errors, and the knn request it sends."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from opensearchpy import OpenSearch
 from test_catalog_contract import CORPUS, names, rec
@@ -113,6 +115,13 @@ def test_the_cli_on_opensearch_is_one_setting_away(osmem_clone, photos):
     assert [r["key"] or r["uri"].rsplit("/", 1)[-1] for r in json.loads(found.stdout)] == ["cat.png"]
     moved = pixdex("reindex")
     assert moved.returncode == 0 and f"alias pixdex-images: pixdex-images-v{MAPPING_VERSION}-" in moved.stdout
+    assert "indexed before content hashes" not in moved.stdout  # every record here was read by this version
+    with open_catalog(osmem_clone.url) as catalog:  # as an earlier version left it: no hash, no EXIF
+        [older] = catalog.search(Query(all_of=("espresso",))).records
+        catalog.upsert_many([replace(catalog.get(older.id), content_hash=None)])
+    moved = pixdex("reindex")
+    assert "1 record was indexed before content hashes and EXIF were read" in moved.stdout
+    assert "--relabel-model-older" in moved.stdout
     assert json.loads(pixdex("search", "coffee", "--json").stdout)[0]["uri"].endswith("coffee.jpg")
     assert "reindex is for an OpenSearch catalogue" in subprocess.run(
         [sys.executable, "-m", "indexer.cli", "--catalog", "sqlite:////tmp/x.db", "reindex"],
