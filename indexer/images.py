@@ -81,12 +81,15 @@ def decode(data: bytes, limits: ImageLimits, size: int = 224, preview: int = 0) 
     `preview`, also the whole picture with its longest side at most that (from the same decode:
     a JPEG's draft is already about that size)."""
     rgb, fmt, (w, h), metadata = _checked(data, limits, size, with_metadata=True)
-    whole = None
-    if preview:
-        scale = min(1.0, preview / max(rgb.size))  # never grown; shrunk straight from the decode
-        target = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
-        whole = np.asarray(rgb if scale == 1.0 else rgb.resize(target, Image.Resampling.BILINEAR, reducing_gap=2.0))
+    whole = preview_of(rgb, preview) if preview else None
     return DecodedImage(fit(rgb, size), w, h, fmt, CONTENT_TYPES[fmt], whole, metadata)
+
+
+def preview_of(rgb: Image.Image, side: int) -> np.ndarray:
+    """The whole picture with its longest side at most `side` (never grown; shrunk straight from the decode)."""
+    scale = min(1.0, side / max(rgb.size))
+    target = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
+    return np.asarray(rgb if scale == 1.0 else rgb.resize(target, Image.Resampling.BILINEAR, reducing_gap=2.0))
 
 
 def _too_many_pixels(w: int, h: int, limits: ImageLimits) -> ImageError:

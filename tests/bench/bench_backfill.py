@@ -35,7 +35,7 @@ from bench_index import bench_decode, bench_model, make_corpus
 from PIL import Image, ImageOps
 
 from indexer.catalog import open_catalog
-from indexer.images import CONTENT_TYPES, DecodedImage, fit
+from indexer.images import CONTENT_TYPES, DecodedImage, fit, preview_of
 from indexer.ingest.pipeline import Decoded, label_records
 from indexer.model.labeller import make_labeller
 from indexer.settings import ModelSettings
@@ -101,7 +101,9 @@ def get_cpu_seconds(bucket: str, keys: list[str]) -> float:
 
 
 def bench_naive(s3, bucket: str, keys: list[str], labeller) -> float:
-    """GET, full decode, batch-of-one inference, one write: per image, one after the other."""
+    """GET, full decode, batch-of-one inference, one write: per image, one after the other. The
+    labels are pixdex's own (the classifier, then the face detector on a preview of the same full
+    decode), so the two patterns do the same work and differ only in how."""
     from indexer.settings import ImageLimits
 
     limits = ImageLimits()
@@ -115,7 +117,9 @@ def bench_naive(s3, bucket: str, keys: list[str], labeller) -> float:
             assert rgb.width * rgb.height <= limits.max_pixels
             pixels = fit(rgb, labeller.input_size)
             item = SourceItem(uri=f"s3://{bucket}/{key}", bucket=bucket, key=key, size=len(data))
-            decoded = Decoded(item, DecodedImage(pixels, rgb.width, rgb.height, fmt, CONTENT_TYPES[fmt]), "etag")
+            preview = preview_of(rgb, labeller.preview_side) if labeller.preview_side else None
+            decoded = Decoded(item, DecodedImage(pixels, rgb.width, rgb.height, fmt, CONTENT_TYPES[fmt], preview),
+                              "etag")
             catalog.upsert_many(label_records(labeller, [decoded]))
         return len(keys) / (time.perf_counter() - start)
 
