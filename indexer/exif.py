@@ -33,7 +33,8 @@ YEARS = (1826, 2200)  # the first photograph; a clock far in the future is a wro
 # What a terminal obeys rather than shows, dropped from every text field: C0 and C1 controls (ESC
 # sequences, BEL), DEL, and the bidi controls (U+202E shows "gpj.exe" as "exe.jpg"). Whitespace and
 # the NUL padding cameras write become spaces, silently.
-CONTROLS = re.compile("[\x01-\x08\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"  # a regex class's body: marks, embeddings, isolates
+CONTROLS = re.compile(f"[\x01-\x08\x0e-\x1f\x7f-\x9f{BIDI_CONTROLS}]")
 
 
 @dataclass

@@ -13,14 +13,15 @@ from pathlib import Path
 from types import FrameType
 
 from indexer.catalog import Catalog
+from indexer.exif import BIDI_CONTROLS
 from indexer.record import Record
 
 OK, ITEMS_FAILED, USAGE, INTERRUPTED = 0, 1, 2, 130
 # What a terminal would obey rather than show, in a value from a file name, an image or an old
 # record: C0 and C1 controls (ESC sequences, BEL, a newline that forges a line), DEL, the bidi
 # controls, and lone surrogates (a name that is not UTF-8, which print cannot encode).
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")  # json escapes C0
+_UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f{BIDI_CONTROLS}\ud800-\udfff]")
+_UNSAFE_IN_JSON = re.compile(f"[\x7f-\x9f{BIDI_CONTROLS}\ud800-\udfff]")  # json escapes C0
 
 
 def catalog_option(p: argparse.ArgumentParser) -> None:
