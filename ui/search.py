@@ -297,15 +297,15 @@ def main() -> None:
             parsed.query.sort, "newest first")
         st.caption(f"Images {first}–{first + len(page.records) - 1} of {page.total} · {order}")
         context = {k: st.query_params[k] for k in SEARCH_PARAMS if k in st.query_params}
-        try:  # each counts before it draws: a catalogue that fails them leaves the plain grid
-            if parsed.query.sort == Sort.TAKEN:
-                jump_to(parsed)
-                timeline(parsed, page.records, context)
-        except CatalogError as exc:
-            st.caption(f"The months cannot be counted now ({md(str(exc))}).")
-            grid(page.records, parsed.query.matched_labels, context)
         if parsed.query.sort != Sort.TAKEN:
             grid(page.records, parsed.query.matched_labels, context)
+        else:
+            try:  # each counts before it draws: a catalogue that fails them leaves the plain grid
+                jump_to(parsed)
+                timeline(parsed, page.records, context)
+            except CatalogError as exc:
+                st.caption(f"The months cannot be counted now ({md(str(exc))}).")
+                grid(page.records, parsed.query.matched_labels, context)
         prev_col, _, next_col = st.columns([1, 4, 1])
         if after and prev_col.button("← Previous" if number > 1 else "← First page"):
             previous = st.session_state.previous  # empty after a reload: then back to the first page
