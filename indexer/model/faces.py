@@ -150,7 +150,10 @@ class FaceDetector:
         by_shape: dict[tuple[int, int], list[int]] = {}
         for i, x in enumerate(works):
             by_shape.setdefault((x.shape[2], x.shape[3]), []).append(i)
-        pyramids = [_Pyramid(torch.cat([works[i] for i in members]), members, self.min_face)
+        # (torch.cat of one-image channels-last tensors gives the default layout: resizing and the float
+        # copies of that run 3-10x slower, so the stack is put back)
+        pyramids = [_Pyramid(torch.cat([works[i] for i in members]).contiguous(memory_format=torch.channels_last),
+                             members, self.min_face)
                     for members in by_shape.values()]
         home = {i: (pyr, j) for pyr in pyramids for j, i in enumerate(pyr.members)}  # image -> its pyramid, row
 
