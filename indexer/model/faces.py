@@ -9,7 +9,8 @@ does not install, so it is located with `find_spec` and never imported.
 
 Speed: the detector runs on every indexed image, on CPU, and must cost less than the classifier.
 It looks at a copy whose longest side is `work_size` (faces under `min_face` px of that copy are
-not looked for); images of one working shape share a pyramid; crops come from `grid_sample` on
+not looked for); images of one working shape share a pyramid, whose small levels P-Net reads as
+one canvas (one pass, not one per level: `_Canvas`); crops come from `grid_sample` on
 the pyramid level nearest each crop's scale (no per-crop resize); R-Net and O-Net run over the
 crops of every image of a call at once, all in channels-last layout; NMS is batched per image.
 As in labeller.py, torch is imported where a net is built or run: importing this module is cheap.
@@ -40,6 +41,7 @@ WORK_SIZE = 416  # longest side of the copy detected on: measured at 0.75-0.9x t
 THRESHOLDS = (0.6, 0.7, 0.7)  # P-, R- and O-Net score cut-offs (facenet-pytorch's)
 FACTOR = 0.709  # pyramid step: each level 0.709x the last (the paper's, ~1/sqrt(2))
 NMS_BLOCK = 256  # boxes compared at once by batched_nms(): its memory and work go as NMS_BLOCK**2 per block
+PACK_PIXELS = 100_000  # a P-Net level of this many pixels over a call's images runs alone; the smaller share a canvas
 PNET_PIXELS = 1_000_000  # level pixels per P-Net pass: fewer, larger passes thread better on two cores
 CHUNK = {24: 128, 48: 32}  # crops per R-Net / O-Net pass: activations that stay in cache run fastest on CPU
 
@@ -254,30 +256,45 @@ class _Pyramid:
 
     def propose(self, pnet: torch.nn.Module, threshold: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """P-Net windows scoring >= threshold, merged within each level, then across levels, then
-        regressed and squared: (k, 4) boxes, (k,) scores, (k,) owners (image indices in the call)."""
+        regressed and squared: (k, 4) boxes, (k,) scores, (k,) owners (image indices in the call).
+
+        The small levels of an image are laid into one canvas (`_Canvas`), so P-Net runs once over
+        them, not once per level: a small level's pass is mostly per-operator overhead (at one image a
+        call, that halves P-Net's cost). Levels of PACK_PIXELS or more (over the images of the call)
+        run alone: there the canvas's gaps and copies cost more than the overhead they save."""
         import torch
 
-        boxes, scores, regs, groups = [], [], [], []
-        for li, scale in enumerate(self.pnet_scales):
-            level = self.level(scale)
-            sy, sx = level.shape[2] / self.h, level.shape[3] / self.w  # the level's true scale, per axis
-            # the images of a shape together, up to PNET_PIXELS a pass (bounds the activations' memory)
-            step = max(1, PNET_PIXELS // (level.shape[2] * level.shape[3]))
-            for first in range(0, len(self.members), step):
-                reg, prob = pnet(level[first:first + step])
-                js, ys, xs = torch.nonzero(prob >= threshold, as_tuple=True)
-                x, y = xs.to(level.dtype) * 2, ys.to(level.dtype) * 2  # cell (y, x): the 12x12 window at (2y, 2x)
-                boxes.append(torch.stack([x / sx, y / sy, (x + 12) / sx, (y + 12) / sy], dim=1))
-                scores.append(prob[js, ys, xs])
-                regs.append(reg[js, ys, xs])
-                groups.append((js + first) * len(self.pnet_scales) + li)
+        levels = [self.level(scale) for scale in self.pnet_scales]
         device = self.work.device
-        if not boxes:
+        if not levels:
             return (torch.zeros(0, 4, device=device), torch.zeros(0, device=device),
                     torch.zeros(0, dtype=torch.long, device=device))
+        n = len(self.members)
+        alone = sum(1 for lv in levels if n * lv.shape[2] * lv.shape[3] >= PACK_PIXELS)
+        passes = [[i] for i in range(alone)] + ([list(range(alone, len(levels)))] if alone < len(levels) else [])
+        boxes, scores, regs, groups = [], [], [], []
+        for which in passes:
+            canvas = _Canvas([(levels[i].shape[2], levels[i].shape[3]) for i in which], device)
+            # per level of the pass: where its cells start in P-Net's output, and its true scale per axis
+            cy0 = torch.tensor([oy // 2 for oy, _ in canvas.offsets], device=device)
+            cx0 = torch.tensor([ox // 2 for _, ox in canvas.offsets], device=device)
+            sy = torch.tensor([levels[i].shape[2] / self.h for i in which], device=device)
+            sx = torch.tensor([levels[i].shape[3] / self.w for i in which], device=device)
+            index = torch.tensor(which, device=device)
+            step = max(1, PNET_PIXELS // (canvas.height * canvas.width))  # images a pass: bounds the activations
+            for first in range(0, n, step):
+                reg, prob = pnet(canvas.fill([levels[i][first:first + step] for i in which]))
+                js, ys, xs = torch.nonzero((prob >= threshold) & (canvas.cells >= 0), as_tuple=True)
+                li = canvas.cells[ys, xs]
+                x = ((xs - cx0[li]) * 2).to(levels[0].dtype)  # cell (y, x) of a level: its 12x12 window at (2y, 2x)
+                y = ((ys - cy0[li]) * 2).to(levels[0].dtype)
+                boxes.append(torch.stack([x / sx[li], y / sy[li], (x + 12) / sx[li], (y + 12) / sy[li]], dim=1))
+                scores.append(prob[js, ys, xs])
+                regs.append(reg[js, ys, xs])
+                groups.append((js + first) * len(levels) + index[li])
         b, s, r, g = torch.cat(boxes), torch.cat(scores), torch.cat(regs), torch.cat(groups)
         pick = batched_nms(b, s, g, 0.5, "union")  # within each image's level
-        b, s, r, j = b[pick], s[pick], r[pick], g[pick] // len(self.pnet_scales)
+        b, s, r, j = b[pick], s[pick], r[pick], g[pick] // len(levels)
         pick = batched_nms(b, s, j, 0.7, "union")  # across an image's levels
         owner = torch.tensor(self.members, device=device)[j[pick]]
         return _square(_regress(b[pick], r[pick])), s[pick], owner
@@ -306,6 +323,59 @@ class _Pyramid:
             sampled = F.grid_sample(level, g, mode="bilinear", padding_mode="zeros", align_corners=False)
             out[sel] = sampled.reshape(3, len(sel), size, size).transpose(0, 1)
         return out
+
+
+class _Canvas:
+    """Where each pyramid level goes in one image for P-Net: shelves of levels, largest first, at
+    even offsets (P-Net's cells are every second pixel, so a level's cells are the ones it has alone),
+    each slot one even row and column larger than its level, so the last window of an odd-sized level
+    (P-Net pools with ceil_mode) reads black, never the next level. `cells[y, x]` is the level whose
+    window P-Net's output cell (y, x) is wholly on (as it would be on that level alone), or -1.
+    A canvas of one level is that level, as it is."""
+
+    def __init__(self, sizes: list[tuple[int, int]], device: torch.device) -> None:
+        import torch
+
+        alone = len(sizes) == 1  # one level is its own canvas: no slot, no copy
+
+        def slot(n: int) -> int:
+            return n if alone else n + 2 - n % 2  # the next even number above n
+        self.height = slot(sizes[0][0])
+        columns: list[list[int]] = []  # [x, width, rows used]
+        self.offsets: list[tuple[int, int]] = []
+        for h, w in sizes:
+            sh, sw = slot(h), slot(w)
+            column = next((c for c in columns if c[1] >= sw and c[2] + sh <= self.height), None)
+            if column is None:
+                column = [sum(c[1] for c in columns), sw, 0]
+                columns.append(column)
+            self.offsets.append((column[2], column[0]))
+            column[2] += sh
+        self.width = sum(c[1] for c in columns)
+        self.sizes = sizes
+        self.cells = torch.full((_pnet_cells(self.height), _pnet_cells(self.width)), -1, dtype=torch.long,
+                                device=device)
+        for i, ((h, w), (oy, ox)) in enumerate(zip(sizes, self.offsets, strict=True)):
+            self.cells[oy // 2:oy // 2 + _pnet_cells(h), ox // 2:ox // 2 + _pnet_cells(w)] = i
+        self.device = device
+
+    def fill(self, levels: list[torch.Tensor]) -> torch.Tensor:
+        """(n, 3, height, width) channels-last float: the n images' levels in their places, black between."""
+        import torch
+
+        if len(levels) == 1:
+            return levels[0]
+        n = levels[0].shape[0]
+        out = torch.zeros(n, 3, self.height, self.width, device=self.device).contiguous(
+            memory_format=torch.channels_last)
+        for level, (h, w), (oy, ox) in zip(levels, self.sizes, self.offsets, strict=True):
+            out[:, :, oy:oy + h, ox:ox + w] = level
+        return out
+
+
+def _pnet_cells(n: int) -> int:
+    """P-Net's output cells along a side of n pixels: 3x3 convolution, 2x2 max pool (ceil), two 3x3."""
+    return max(0, (n - 2 + 1) // 2 - 4)
 
 
 def _take_raw_pixels(conv: torch.nn.Conv2d) -> None:

@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from indexer.errors import ModelError
+from indexer.model import faces as faces_module
 from indexer.model.faces import INSTALL, Face, FaceDetector, batched_nms, default_weights_dir, nms
 
 PEOPLE = Path(__file__).parents[1] / "data" / "people"
@@ -82,6 +83,20 @@ def test_a_mixed_batch_gives_one_list_per_image_in_order(detector, photos):
         assert len(alone) == len(faces)
         for a, b in zip(alone, faces, strict=True):
             assert a.box == pytest.approx(b.box, abs=0.5) and a.score == pytest.approx(b.score, abs=1e-3)
+
+
+def test_the_packed_pyramid_finds_what_each_level_alone_finds(detector, monkeypatch):
+    # P-Net runs the small levels of a pyramid as one canvas; with every level alone (the plain MTCNN
+    # pass) the faces must be the same, where they are and how sure
+    images = [rgb(PEOPLE / n) for n in (*GROUPS, *PORTRAITS)]
+    packed = [detector.detect([image])[0] for image in images]
+    monkeypatch.setattr(faces_module, "PACK_PIXELS", 0)
+    alone = [detector.detect([image])[0] for image in images]
+    assert sum(len(f) for f in packed) >= 13
+    for a, b in zip(alone, packed, strict=True):
+        assert len(a) == len(b)
+        for fa, fb in zip(a, b, strict=True):
+            assert fa.box == pytest.approx(fb.box, abs=1.0) and fa.score == pytest.approx(fb.score, abs=1e-3)
 
 
 def test_boxes_are_in_the_pixels_of_the_image_given(detector):
