@@ -8,6 +8,10 @@ validation photos (tests/bench/validation/README.md; int8 is calibrated on the t
 of them in the validation set) and the largest difference of a concept's confidence; the time to
 load the runtime (a cold start pays it). The GPU rows run when CUDA is there.
 
+Beside them, the face detector (indexer.model.faces) at the same batch, on the same photos' 416 px
+previews: as they come (many shapes, so few images share a pyramid) and brought to one 4:3 shape (a
+camera's roll), and its cost per image over the fastest classifier runtime's (issue 14: below 1).
+
 Run:  make bench   or   .venv/bin/python tests/bench/bench_runtimes.py --batch 16
 """
 
@@ -73,6 +77,29 @@ def agreement(lab: EfficientNetLite0Labeller, reference: tuple[np.ndarray, np.nd
     return top1, worst
 
 
+def face_rates(batch: int, rounds: int) -> tuple[float, float]:
+    """The face detector's images/s at `batch` on the validation previews: (as they are, at one shape)."""
+    from PIL import Image
+
+    from indexer.model.faces import FaceDetector
+
+    previews = [decode(path.read_bytes(), ImageLimits(), 224, 416).preview
+                for path in filter(None, (_file(photo) for photo in photos()))]
+    one_shape = [np.asarray(Image.fromarray(p).resize((416, 312), Image.Resampling.BILINEAR)) for p in previews]
+    detector = FaceDetector(device="cpu")
+    detector.load()
+    out = []
+    for images in (previews, one_shape):
+        detector.detect(images[:batch])  # warm-up
+        t = time.perf_counter()
+        done = 0
+        for _ in range(max(1, rounds // 4)):
+            for i in range(0, len(images), batch):
+                done += len(detector.detect(images[i:i + batch]))
+        out.append(done / (time.perf_counter() - t))
+    return out[0], out[1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=16, help="images per batch on CPU (default 16)")
@@ -107,6 +134,12 @@ def main() -> None:
         print(f"{device:6} {name:24} {size:5d} {ips:9.1f} {ips / base[device]:8.2f} {top1:12.1%} {worst:17.4f} "
               f"{load_s:7.2f}")
     print(f"(agreement with eager fp32 on {len(held_out)} validation photos)")
+    mixed, one_shape = face_rates(args.batch, args.rounds)
+    fastest = max(r[3] for r in rows if r[0] == "cpu")
+    print(f"\nface detector, cpu, batch {args.batch}: {mixed:.1f} images/s on the previews as they are, "
+          f"{one_shape:.1f} at one 4:3 shape")
+    print(f"face detector cost per image / fastest classifier runtime's ({fastest:.1f} images/s): "
+          f"{fastest / mixed:.2f} as they are, {fastest / one_shape:.2f} at one shape   (goal: < 1)")
 
 
 if __name__ == "__main__":
