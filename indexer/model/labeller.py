@@ -222,6 +222,8 @@ class Labeller(ABC):
         import torch
 
         self.load()
+        if not images.flags.writeable:  # Pillow's arrays are read-only, and torch warns on them (on stderr)
+            images = images.copy()
         x = torch.from_numpy(np.ascontiguousarray(images))
         cuda = self.device.type == "cuda"
         if cuda:

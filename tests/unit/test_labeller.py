@@ -133,3 +133,24 @@ def test_a_part_of_the_picture_needs_a_stricter_threshold_and_never_makes_a_scen
     assert "lake" in words.whole_only
     assert "lake" not in stored(part_concepts=[("lake", 0.99)])  # a patch of water is no lake
     assert "lake" in stored(concepts=[("lake", 0.99)])
+
+
+def test_a_read_only_image_array_is_labelled_without_a_warning(photos):
+    # Pillow's arrays are read-only; torch warns once a process on those (on the user's stderr), so
+    # this runs in a fresh process with warnings as errors
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np\n"
+        "from PIL import Image\n"
+        "from indexer.model.labeller import make_labeller\n"
+        "from indexer.settings import ModelSettings\n"
+        f"a = np.asarray(Image.open({str(photos / 'cat.png')!r}).convert('RGB').resize((224, 224)))[None]\n"
+        "assert not a.flags.writeable\n"
+        "lab = make_labeller(ModelSettings(device='cpu', faces=False))\n"
+        "print(lab.predict(a)[0].classes[0][0])\n"
+    )
+    done = subprocess.run([sys.executable, "-W", "error", "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "cat" in done.stdout and "Warning" not in done.stderr
