@@ -9,10 +9,11 @@ does not install, so it is located with `find_spec` and never imported.
 
 Speed: the detector runs on every indexed image, on CPU, and must cost less than the classifier.
 It looks at a copy whose longest side is `work_size` (faces under `min_face` px of that copy are
-not looked for); images of one working shape share a pyramid, whose small levels P-Net reads as
-one canvas (one pass, not one per level: `_Canvas`); crops come from `grid_sample` on
-the pyramid level nearest each crop's scale (no per-crop resize); R-Net and O-Net run over the
-crops of every image of a call at once, all in channels-last layout; NMS is batched per image.
+not looked for); images of one working shape share a pyramid; P-Net reads the small levels of
+every image of a call as one canvas (one pass, not one per level and shape: `_Canvas`); crops come
+from `grid_sample` on the pyramid level nearest each crop's scale (no per-crop resize); R-Net and
+O-Net run over the crops of every image of a call at once, all in channels-last layout; NMS is
+batched per image.
 As in labeller.py, torch is imported where a net is built or run: importing this module is cheap.
 """
 
@@ -42,6 +43,7 @@ THRESHOLDS = (0.6, 0.7, 0.7)  # P-, R- and O-Net score cut-offs (facenet-pytorch
 FACTOR = 0.709  # pyramid step: each level 0.709x the last (the paper's, ~1/sqrt(2))
 NMS_BLOCK = 256  # boxes compared at once by batched_nms(): its memory and work go as NMS_BLOCK**2 per block
 PACK_PIXELS = 100_000  # a P-Net level of this many pixels over a call's images runs alone; the smaller share a canvas
+CANVAS_PIXELS = 150_000  # levels' pixels a shared canvas holds: its activations stay in cache
 PNET_PIXELS = 1_000_000  # level pixels per P-Net pass: fewer, larger passes thread better on two cores
 CHUNK = {24: 128, 48: 32}  # crops per R-Net / O-Net pass: activations that stay in cache run fastest on CPU
 
@@ -159,11 +161,8 @@ class FaceDetector:
                     for members in by_shape.values()]
         home = {i: (pyr, j) for pyr in pyramids for j, i in enumerate(pyr.members)}  # image -> its pyramid, row
 
-        # Stage 1: P-Net over each pyramid (images of one working shape at once).
-        found = [pyr.propose(pnet, t1) for pyr in pyramids]
-        boxes = torch.cat([b for b, _, _ in found])
-        scores = torch.cat([s for _, s, _ in found])
-        owner = torch.cat([o for _, _, o in found])
+        # Stage 1: P-Net over every pyramid's levels (large ones by shape, the small ones of all together).
+        boxes, scores, owner = _propose(pyramids, pnet, t1)
 
         # Stages 2 and 3: rescore crops of every image at once, regress, merge.
         for net, size, threshold in ((rnet, 24, t2), (onet, 48, t3)):
@@ -254,51 +253,6 @@ class _Pyramid:
             self._levels[scale] = x.float().contiguous(memory_format=torch.channels_last)
         return self._levels[scale]
 
-    def propose(self, pnet: torch.nn.Module, threshold: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """P-Net windows scoring >= threshold, merged within each level, then across levels, then
-        regressed and squared: (k, 4) boxes, (k,) scores, (k,) owners (image indices in the call).
-
-        The small levels of an image are laid into one canvas (`_Canvas`), so P-Net runs once over
-        them, not once per level: a small level's pass is mostly per-operator overhead (at one image a
-        call, that halves P-Net's cost). Levels of PACK_PIXELS or more (over the images of the call)
-        run alone: there the canvas's gaps and copies cost more than the overhead they save."""
-        import torch
-
-        levels = [self.level(scale) for scale in self.pnet_scales]
-        device = self.work.device
-        if not levels:
-            return (torch.zeros(0, 4, device=device), torch.zeros(0, device=device),
-                    torch.zeros(0, dtype=torch.long, device=device))
-        n = len(self.members)
-        alone = sum(1 for lv in levels if n * lv.shape[2] * lv.shape[3] >= PACK_PIXELS)
-        passes = [[i] for i in range(alone)] + ([list(range(alone, len(levels)))] if alone < len(levels) else [])
-        boxes, scores, regs, groups = [], [], [], []
-        for which in passes:
-            canvas = _Canvas([(levels[i].shape[2], levels[i].shape[3]) for i in which], device)
-            # per level of the pass: where its cells start in P-Net's output, and its true scale per axis
-            cy0 = torch.tensor([oy // 2 for oy, _ in canvas.offsets], device=device)
-            cx0 = torch.tensor([ox // 2 for _, ox in canvas.offsets], device=device)
-            sy = torch.tensor([levels[i].shape[2] / self.h for i in which], device=device)
-            sx = torch.tensor([levels[i].shape[3] / self.w for i in which], device=device)
-            index = torch.tensor(which, device=device)
-            step = max(1, PNET_PIXELS // (canvas.height * canvas.width))  # images a pass: bounds the activations
-            for first in range(0, n, step):
-                reg, prob = pnet(canvas.fill([levels[i][first:first + step] for i in which]))
-                js, ys, xs = torch.nonzero((prob >= threshold) & (canvas.cells >= 0), as_tuple=True)
-                li = canvas.cells[ys, xs]
-                x = ((xs - cx0[li]) * 2).to(levels[0].dtype)  # cell (y, x) of a level: its 12x12 window at (2y, 2x)
-                y = ((ys - cy0[li]) * 2).to(levels[0].dtype)
-                boxes.append(torch.stack([x / sx[li], y / sy[li], (x + 12) / sx[li], (y + 12) / sy[li]], dim=1))
-                scores.append(prob[js, ys, xs])
-                regs.append(reg[js, ys, xs])
-                groups.append((js + first) * len(levels) + index[li])
-        b, s, r, g = torch.cat(boxes), torch.cat(scores), torch.cat(regs), torch.cat(groups)
-        pick = batched_nms(b, s, g, 0.5, "union")  # within each image's level
-        b, s, r, j = b[pick], s[pick], r[pick], g[pick] // len(levels)
-        pick = batched_nms(b, s, j, 0.7, "union")  # across an image's levels
-        owner = torch.tensor(self.members, device=device)[j[pick]]
-        return _square(_regress(b[pick], r[pick])), s[pick], owner
-
     def crops(self, boxes: torch.Tensor, row: int, size: int) -> torch.Tensor:
         """(n, 3, size, size) crops of `boxes` of image `row`, black outside the image. Each box is
         sampled bilinearly from the level where it is nearest `size` px (and not smaller), so the
@@ -325,13 +279,78 @@ class _Pyramid:
         return out
 
 
+def _propose(pyramids: list[_Pyramid], pnet: torch.nn.Module,
+             threshold: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """P-Net windows scoring >= threshold over the pyramids of a call, merged within each image's
+    level, then across its levels, then regressed and squared: (k, 4) boxes in the working-copy
+    pixels of their image, (k,) scores, (k,) owners (image indices in the call).
+
+    A level of PACK_PIXELS or more (over its pyramid's images) is a pass of its own, its images
+    together. Every smaller level of every image is laid into shared canvases (`_Canvas`), so P-Net
+    runs once over them instead of once per level and shape: such a pass is mostly per-operator
+    overhead (the whole detector: 0.85x at one image a call, 0.74x at a batch of 16 of mixed shapes).
+    A canvas holds CANVAS_PIXELS of levels: P-Net over a larger one leaves the cache and runs slower."""
+    import torch
+
+    device = pyramids[0].work.device
+    depth = max(len(pyr.pnet_scales) for pyr in pyramids)  # group = image * depth + level
+    boxes, scores, regs, groups = [], [], [], []
+
+    def windows(prob, reg, js, ys, xs, x0, y0, sx, sy, owner, level) -> None:
+        """The 12x12 windows of cells (y, x), each at (2(y - y0), 2(x - x0)) of its level."""
+        x, y = ((xs - x0) * 2).to(prob.dtype), ((ys - y0) * 2).to(prob.dtype)
+        boxes.append(torch.stack([x / sx, y / sy, (x + 12) / sx, (y + 12) / sy], dim=1))
+        scores.append(prob[js, ys, xs])
+        regs.append(reg[js, ys, xs])
+        groups.append(owner * depth + level)
+
+    shared = []  # (one image's level (1, 3, h, w), its pyramid, the image's row, the level's index)
+    for pyr in pyramids:
+        members = torch.tensor(pyr.members, device=device)
+        for li, scale in enumerate(pyr.pnet_scales):
+            level = pyr.level(scale)
+            h, w = level.shape[2], level.shape[3]
+            if len(pyr.members) * h * w < PACK_PIXELS:
+                shared += [(level[row:row + 1], pyr, row, li) for row in range(len(pyr.members))]
+                continue
+            step = max(1, PNET_PIXELS // (h * w))  # images a pass: bounds the activations' memory
+            for first in range(0, len(pyr.members), step):
+                reg, prob = pnet(level[first:first + step])
+                js, ys, xs = torch.nonzero(prob >= threshold, as_tuple=True)
+                windows(prob, reg, js, ys, xs, 0, 0, w / pyr.w, h / pyr.h, members[js + first], li)
+    shared.sort(key=lambda e: -e[0].shape[2])  # the tallest first: they set a canvas's height
+    while shared:
+        take, area = 0, 0  # a canvas of at most CANVAS_PIXELS (and at least one level)
+        while take < len(shared) and (take == 0 or area + shared[take][0][0].numel() // 3 <= CANVAS_PIXELS):
+            area += shared[take][0][0].numel() // 3
+            take += 1
+        chunk, shared = shared[:take], shared[take:]
+        canvas = _Canvas([(e[0].shape[2], e[0].shape[3]) for e in chunk], device)
+        reg, prob = pnet(canvas.fill([e[0] for e in chunk]))
+        js, ys, xs = torch.nonzero((prob >= threshold) & (canvas.cells >= 0), as_tuple=True)
+        ei = canvas.cells[ys, xs]  # each window's entry of the canvas: per entry, where and what it is
+        per = torch.tensor([[oy // 2, ox // 2, e[0].shape[3] / e[1].w, e[0].shape[2] / e[1].h, e[1].members[e[2]], e[3]]
+                            for e, (oy, ox) in zip(chunk, canvas.offsets, strict=True)], device=device,
+                           dtype=torch.float64)[ei]
+        windows(prob, reg, js, ys, xs, per[:, 1].long(), per[:, 0].long(), per[:, 2].to(prob.dtype),
+                per[:, 3].to(prob.dtype), per[:, 4].long(), per[:, 5].long())
+    if not boxes:
+        return (torch.zeros(0, 4, device=device), torch.zeros(0, device=device),
+                torch.zeros(0, dtype=torch.long, device=device))
+    b, s, r, g = torch.cat(boxes), torch.cat(scores), torch.cat(regs), torch.cat(groups)
+    pick = batched_nms(b, s, g, 0.5, "union")  # within each image's level
+    b, s, r, owner = b[pick], s[pick], r[pick], g[pick] // depth
+    pick = batched_nms(b, s, owner, 0.7, "union")  # across an image's levels
+    return _square(_regress(b[pick], r[pick])), s[pick], owner[pick]
+
+
 class _Canvas:
-    """Where each pyramid level goes in one image for P-Net: shelves of levels, largest first, at
-    even offsets (P-Net's cells are every second pixel, so a level's cells are the ones it has alone),
-    each slot one even row and column larger than its level, so the last window of an odd-sized level
-    (P-Net pools with ceil_mode) reads black, never the next level. `cells[y, x]` is the level whose
-    window P-Net's output cell (y, x) is wholly on (as it would be on that level alone), or -1.
-    A canvas of one level is that level, as it is."""
+    """Where each pyramid level (of any image) goes in one image for P-Net: columns of levels, the
+    tallest first, at even offsets (P-Net's cells are every second pixel, so a level's cells are the
+    ones it has alone), each slot one even row and column larger than its level, so the last window
+    of an odd-sized level (P-Net pools with ceil_mode) reads black, never the next level.
+    `cells[y, x]` is the level whose window P-Net's output cell (y, x) is wholly on (as it would be
+    on that level alone), or -1. A canvas of one level is that level, as it is."""
 
     def __init__(self, sizes: list[tuple[int, int]], device: torch.device) -> None:
         import torch

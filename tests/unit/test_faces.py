@@ -86,17 +86,21 @@ def test_a_mixed_batch_gives_one_list_per_image_in_order(detector, photos):
 
 
 def test_the_packed_pyramid_finds_what_each_level_alone_finds(detector, monkeypatch):
-    # P-Net runs the small levels of a pyramid as one canvas; with every level alone (the plain MTCNN
-    # pass) the faces must be the same, where they are and how sure
+    # P-Net runs the small levels of a call's images as shared canvases; with every level alone (the
+    # plain MTCNN pass) the faces must be the same, where they are and how sure: one image a call,
+    # and all six photos (five shapes) in one call
     images = [rgb(PEOPLE / n) for n in (*GROUPS, *PORTRAITS)]
-    packed = [detector.detect([image])[0] for image in images]
+    assert len({i.shape for i in images}) >= 5
+    one_by_one = [detector.detect([image])[0] for image in images]
+    together = detector.detect(images)
     monkeypatch.setattr(faces_module, "PACK_PIXELS", 0)
     alone = [detector.detect([image])[0] for image in images]
-    assert sum(len(f) for f in packed) >= 13
-    for a, b in zip(alone, packed, strict=True):
-        assert len(a) == len(b)
-        for fa, fb in zip(a, b, strict=True):
-            assert fa.box == pytest.approx(fb.box, abs=1.0) and fa.score == pytest.approx(fb.score, abs=1e-3)
+    assert sum(len(f) for f in alone) >= 13
+    for packed in (one_by_one, together):
+        for a, b in zip(alone, packed, strict=True):
+            assert len(a) == len(b)
+            for fa, fb in zip(a, b, strict=True):
+                assert fa.box == pytest.approx(fb.box, abs=1.0) and fa.score == pytest.approx(fb.score, abs=1e-3)
 
 
 def test_boxes_are_in_the_pixels_of_the_image_given(detector):
