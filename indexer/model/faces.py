@@ -326,14 +326,14 @@ def _propose(pyramids: list[_Pyramid], pnet: torch.nn.Module,
             take += 1
         chunk, shared = shared[:take], shared[take:]
         canvas = _Canvas([(e[0].shape[2], e[0].shape[3]) for e in chunk], device)
-        reg, prob = pnet(canvas.fill([e[0] for e in chunk]))
+        reg, prob = pnet(canvas.fill([e[0] for e in chunk]), canvas.edges)
         js, ys, xs = torch.nonzero((prob >= threshold) & (canvas.cells >= 0), as_tuple=True)
         ei = canvas.cells[ys, xs]  # each window's entry of the canvas: per entry, where and what it is
-        per = torch.tensor([[oy // 2, ox // 2, e[0].shape[3] / e[1].w, e[0].shape[2] / e[1].h, e[1].members[e[2]], e[3]]
-                            for e, (oy, ox) in zip(chunk, canvas.offsets, strict=True)], device=device,
-                           dtype=torch.float64)[ei]
-        windows(prob, reg, js, ys, xs, per[:, 1].long(), per[:, 0].long(), per[:, 2].to(prob.dtype),
-                per[:, 3].to(prob.dtype), per[:, 4].long(), per[:, 5].long())
+        at = torch.tensor([[oy // 2, ox // 2, e[1].members[e[2]], e[3]]
+                           for e, (oy, ox) in zip(chunk, canvas.offsets, strict=True)], device=device)[ei]
+        scale = torch.tensor([[e[0].shape[3] / e[1].w, e[0].shape[2] / e[1].h] for e in chunk],
+                             device=device, dtype=prob.dtype)[ei]
+        windows(prob, reg, js, ys, xs, at[:, 1], at[:, 0], scale[:, 0], scale[:, 1], at[:, 2], at[:, 3])
     if not boxes:
         return (torch.zeros(0, 4, device=device), torch.zeros(0, device=device),
                 torch.zeros(0, dtype=torch.long, device=device))
@@ -347,10 +347,12 @@ def _propose(pyramids: list[_Pyramid], pnet: torch.nn.Module,
 class _Canvas:
     """Where each pyramid level (of any image) goes in one image for P-Net: columns of levels, the
     tallest first, at even offsets (P-Net's cells are every second pixel, so a level's cells are the
-    ones it has alone), each slot one even row and column larger than its level, so the last window
-    of an odd-sized level (P-Net pools with ceil_mode) reads black, never the next level.
-    `cells[y, x]` is the level whose window P-Net's output cell (y, x) is wholly on (as it would be
-    on that level alone), or -1. A canvas of one level is that level, as it is."""
+    ones it has alone), each slot one even row and column larger than its level, so that the last
+    window of an odd-sized level (P-Net pools with ceil_mode) never reads the next level. `edges`:
+    the conv1 outputs over that black edge, which P-Net sets to -inf before its pool, so that the
+    pool sees what it sees on the level alone (where ceil_mode leaves them out). `cells[y, x]` is
+    the level whose window P-Net's output cell (y, x) is wholly on (as it would be on that level
+    alone), or -1. A canvas of one level is that level, as it is."""
 
     def __init__(self, sizes: list[tuple[int, int]], device: torch.device) -> None:
         import torch
@@ -374,8 +376,18 @@ class _Canvas:
         self.sizes = sizes
         self.cells = torch.full((_pnet_cells(self.height), _pnet_cells(self.width)), -1, dtype=torch.long,
                                 device=device)
+        ys, xs = [], []
         for i, ((h, w), (oy, ox)) in enumerate(zip(sizes, self.offsets, strict=True)):
             self.cells[oy // 2:oy // 2 + _pnet_cells(h), ox // 2:ox // 2 + _pnet_cells(w)] = i
+            # an odd level's last 2x2 pool holds one row (column) of its conv1 outputs alone; on the
+            # canvas its partner is the conv1 output over the slot's black edge, which must not count
+            if not alone and w % 2:
+                ys.append(torch.arange(oy, oy + h - 1))
+                xs.append(torch.full((h - 1,), ox + w - 2))
+            if not alone and h % 2:
+                ys.append(torch.full((w - 1,), oy + h - 2))
+                xs.append(torch.arange(ox, ox + w - 1))
+        self.edges = (torch.cat(ys).to(device), torch.cat(xs).to(device)) if ys else None
         self.device = device
 
     def fill(self, levels: list[torch.Tensor]) -> torch.Tensor:
@@ -536,8 +548,11 @@ def _classes() -> tuple[type, type, type]:
             self.conv4_1 = nn.Conv2d(32, 2, 1)
             self.conv4_2 = nn.Conv2d(32, 4, 1)
 
-        def forward(self, x):
-            x = _max_pool_2x2(self.prelu1(self.conv1(x)))
+        def forward(self, x, edges=None):
+            x = self.prelu1(self.conv1(x))
+            if edges is not None:  # a canvas: what ceil_mode pools alone at an odd level's last row/column
+                x[:, :, edges[0], edges[1]] = float("-inf")
+            x = _max_pool_2x2(x)
             x = self.prelu3(self.conv3(self.prelu2(self.conv2(x))))
             # both 1x1 heads as one matrix product over the channels-last pixels: (N, h, w, 6)
             weight = torch.cat([self.conv4_2.weight, self.conv4_1.weight]).flatten(1)
