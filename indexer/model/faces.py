@@ -321,8 +321,8 @@ def _propose(pyramids: list[_Pyramid], pnet: torch.nn.Module,
     shared.sort(key=lambda e: -e[0].shape[2])  # the tallest first: they set a canvas's height
     while shared:
         take, area = 0, 0  # a canvas of at most CANVAS_PIXELS (and at least one level)
-        while take < len(shared) and (take == 0 or area + shared[take][0][0].numel() // 3 <= CANVAS_PIXELS):
-            area += shared[take][0][0].numel() // 3
+        while take < len(shared) and (take == 0 or area + _pixels(shared[take][0]) <= CANVAS_PIXELS):
+            area += _pixels(shared[take][0])
             take += 1
         chunk, shared = shared[:take], shared[take:]
         canvas = _Canvas([(e[0].shape[2], e[0].shape[3]) for e in chunk], device)
@@ -352,15 +352,13 @@ class _Canvas:
     the conv1 outputs over that black edge, which P-Net sets to -inf before its pool, so that the
     pool sees what it sees on the level alone (where ceil_mode leaves them out). `cells[y, x]` is
     the level whose window P-Net's output cell (y, x) is wholly on (as it would be on that level
-    alone), or -1. A canvas of one level is that level, as it is."""
+    alone), or -1."""
 
     def __init__(self, sizes: list[tuple[int, int]], device: torch.device) -> None:
         import torch
 
-        alone = len(sizes) == 1  # one level is its own canvas: no slot, no copy
-
         def slot(n: int) -> int:
-            return n if alone else n + 2 - n % 2  # the next even number above n
+            return n + 2 - n % 2  # the next even number above n
         self.height = slot(sizes[0][0])
         columns: list[list[int]] = []  # [x, width, rows used]
         self.offsets: list[tuple[int, int]] = []
@@ -381,10 +379,10 @@ class _Canvas:
             self.cells[oy // 2:oy // 2 + _pnet_cells(h), ox // 2:ox // 2 + _pnet_cells(w)] = i
             # an odd level's last 2x2 pool holds one row (column) of its conv1 outputs alone; on the
             # canvas its partner is the conv1 output over the slot's black edge, which must not count
-            if not alone and w % 2:
+            if w % 2:
                 ys.append(torch.arange(oy, oy + h - 1))
                 xs.append(torch.full((h - 1,), ox + w - 2))
-            if not alone and h % 2:
+            if h % 2:
                 ys.append(torch.full((w - 1,), oy + h - 2))
                 xs.append(torch.arange(ox, ox + w - 1))
         self.edges = (torch.cat(ys).to(device), torch.cat(xs).to(device)) if ys else None
@@ -394,14 +392,16 @@ class _Canvas:
         """(n, 3, height, width) channels-last float: the n images' levels in their places, black between."""
         import torch
 
-        if len(levels) == 1:
-            return levels[0]
         n = levels[0].shape[0]
         out = torch.zeros(n, 3, self.height, self.width, device=self.device).contiguous(
             memory_format=torch.channels_last)
         for level, (h, w), (oy, ox) in zip(levels, self.sizes, self.offsets, strict=True):
             out[:, :, oy:oy + h, ox:ox + w] = level
         return out
+
+
+def _pixels(level: torch.Tensor) -> int:
+    return level.shape[2] * level.shape[3]
 
 
 def _pnet_cells(n: int) -> int:
