@@ -28,6 +28,7 @@ import platform
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,6 +49,7 @@ PORTABLE = "x86-64-v3"  # AVX2, FMA, BMI1/2, F16C, LZCNT, MOVBE: every x86 serve
 PORTABLE_FLAGS = frozenset({"avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "abm", "movbe"})  # /proc/cpuinfo names
 
 
+@cache  # asked for each package looked up at start-up; a CPU's flags do not change
 def cpu_flags() -> frozenset[str]:
     """This CPU's feature flags as /proc/cpuinfo lists them (none where it cannot be read)."""
     try:
