@@ -29,20 +29,19 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_labels import _file, photos
 
 from indexer.images import decode
+from indexer.model.faces import WORK_SIZE, FaceDetector
 from indexer.model.labeller import EfficientNetLite0Labeller, predictions
 from indexer.settings import ImageLimits, Settings
 
 
-def validation_pixels(size: int) -> np.ndarray:
-    """(N, S, S, 3) uint8: every fetched validation photo as the pipeline feeds the model."""
-    out = []
-    for photo in photos():
-        path = _file(photo)
-        if path is not None:
-            out.append(decode(path.read_bytes(), ImageLimits(), size, 0).pixels)
-    if not out:
+def validation_photos(size: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Every fetched validation photo as the pipeline feeds the models, from one decode each: the
+    classifier's (N, S, S, 3) uint8 input, and the face detector's previews."""
+    decoded = [decode(path.read_bytes(), ImageLimits(), size, WORK_SIZE)
+               for path in filter(None, (_file(photo) for photo in photos()))]
+    if not decoded:
         raise SystemExit("no validation photos: run .venv/bin/python scripts/fetch_validation.py")
-    return np.stack(out)
+    return np.stack([d.pixels for d in decoded]), [d.preview for d in decoded]
 
 
 def labeller(runtime: str, device: str) -> tuple[EfficientNetLite0Labeller, float]:
@@ -77,15 +76,12 @@ def agreement(lab: EfficientNetLite0Labeller, reference: tuple[np.ndarray, np.nd
     return top1, worst
 
 
-def face_rates(batch: int, rounds: int) -> tuple[float, float]:
-    """The face detector's images/s at `batch` on the validation previews: (as they are, at one shape)."""
+def face_rates(previews: list[np.ndarray], batch: int, rounds: int) -> tuple[float, float]:
+    """The face detector's images/s at `batch` on `previews`: (as they are, brought to one 4:3 shape)."""
     from PIL import Image
 
-    from indexer.model.faces import FaceDetector
-
-    previews = [decode(path.read_bytes(), ImageLimits(), 224, 416).preview
-                for path in filter(None, (_file(photo) for photo in photos()))]
-    one_shape = [np.asarray(Image.fromarray(p).resize((416, 312), Image.Resampling.BILINEAR)) for p in previews]
+    one_shape = [np.asarray(Image.fromarray(p).resize((WORK_SIZE, WORK_SIZE * 3 // 4), Image.Resampling.BILINEAR))
+                 for p in previews]
     detector = FaceDetector(device="cpu")
     detector.load()
     out = []
@@ -107,7 +103,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=8, help="timed batches per runtime (default 8)")
     args = parser.parse_args()
 
-    pixels = held_out = validation_pixels(224)
+    pixels, previews = validation_photos(224)
+    held_out = pixels
     print(f"{len(pixels)} validation photos; torch {torch.__version__}, {torch.get_num_threads()} threads")
     rows = []
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -134,7 +131,7 @@ def main() -> None:
         print(f"{device:6} {name:24} {size:5d} {ips:9.1f} {ips / base[device]:8.2f} {top1:12.1%} {worst:17.4f} "
               f"{load_s:7.2f}")
     print(f"(agreement with eager fp32 on {len(held_out)} validation photos)")
-    mixed, one_shape = face_rates(args.batch, args.rounds)
+    mixed, one_shape = face_rates(previews, args.batch, args.rounds)
     fastest = max(r[3] for r in rows if r[0] == "cpu")
     print(f"\nface detector, cpu, batch {args.batch}: {mixed:.1f} images/s on the previews as they are, "
           f"{one_shape:.1f} at one 4:3 shape")
