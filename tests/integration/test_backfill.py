@@ -271,6 +271,12 @@ def count(db: Path) -> tuple[int, int]:
             return 0, 0
 
 
+# Reads a second for the runs stopped midway: the first records are written about 4 s after the
+# start (imports, the model, its first batch), and at 8 a second all 40 photos had been read by then
+# on a loaded machine, leaving nothing for the stop to leave; at 2 a second reading takes 20 s.
+SLOW_READS = ("--max-reads-per-second", "2")
+
+
 def start(bucket: str, db: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen([PIXDEX, "--catalog", f"sqlite:///{db}", "backfill", f"s3://{bucket}/", "--device", "cpu",
                              "--batch-size", "2", "--quiet", *extra],
@@ -288,7 +294,7 @@ def wait_for_records(db: Path, proc: subprocess.Popen, at_least: int) -> None:
 def test_kill_9_mid_run_then_resume_labels_only_the_remainder(many_photos, tmp_path):
     bucket, n = many_photos
     db = tmp_path / "c.db"
-    proc = start(bucket, db, "--max-reads-per-second", "8")
+    proc = start(bucket, db, *SLOW_READS)
     wait_for_records(db, proc, 4)
     proc.send_signal(signal.SIGKILL)
     proc.wait(30)
@@ -307,7 +313,7 @@ def test_kill_9_mid_run_then_resume_labels_only_the_remainder(many_photos, tmp_p
 def test_sigterm_writes_what_is_labelled_and_exits_0(many_photos, tmp_path):
     bucket, n = many_photos
     db = tmp_path / "c.db"
-    proc = start(bucket, db, "--max-reads-per-second", "8")
+    proc = start(bucket, db, *SLOW_READS)
     wait_for_records(db, proc, 2)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
