@@ -9,7 +9,7 @@ PORT ?= 8501
 DEMO_CATALOG ?= $(CURDIR)/var/demo.db
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: venv demo index ui test lint bench fuzz taxonomy clean chromium stack deploy compiled
+.PHONY: venv demo index ui test lint bench fuzz taxonomy scenes clean chromium stack deploy compiled
 
 venv: $(VENV)/.installed
 
@@ -81,6 +81,9 @@ bench: venv compiled  ## benchmarks (not in the suite): labels on the validation
 taxonomy: venv  ## regenerate indexer/data/imagenet_taxonomy.json (needs Debian's wordnet-base)
 	test -f /usr/share/wordnet/data.noun || (apt-get update -qq && apt-get install -y -qq wordnet-base)
 	$(PY) scripts/build_taxonomy.py
+
+scenes: venv  ## retrain the scene heads (indexer/data/scene_heads.json) on tests/bench/training's photos (fetched once)
+	$(PY) scripts/train_scenes.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) var .pytest_cache .ruff_cache *.egg-info

@@ -62,12 +62,22 @@ class Prediction:
                 for n, p in passing(named, is_class, vocabulary.part_factor).items():
                     if n not in found and n not in vocabulary.whole_only:
                         found[n] = p
+        # the scene heads (indexer.model.scenes): a word they read off the embedding is stored with
+        # all its parents, and a concept they find (lake) is a parent of the classes stored with it
+        scenes = vocabulary.scenes.passing(self.embedding) if vocabulary.scenes else {}
+        implied: set[str] = set()
+        for n, p in scenes.items():
+            if n in taxonomy.concepts:
+                concepts[n] = max(p, concepts.get(n, 0.0))
+                implied.update(taxonomy.concept_parents[n])
         # a label's parents are the concepts stored with it: a concept under its own threshold (sea at
         # 0.3) must not be found through a child that passed its own (seashore at 0.26)
         out = [Label(n, p, parents=tuple(c for c in taxonomy.parents_of[n] if c in concepts))
                for n, p in classes.items()]
-        out += [Label(n, p, parents=tuple(c for c in taxonomy.concept_parents[n] if c in concepts))
+        out += [Label(n, p, parents=tuple(c for c in taxonomy.concept_parents[n] if c in concepts or c in implied))
                 for n, p in concepts.items()]
+        out += [Label(n, p, parents=vocabulary.scene_parents[n])
+                for n, p in scenes.items() if n not in taxonomy.concepts]
         return out
 
 
@@ -163,7 +173,8 @@ class Labeller(ABC):
     def model_id(self) -> str:
         """The weights and every rule file that made the labels: a change to any is a new id."""
         self.load()
-        return self.classifier_id + (f"+{self.faces.model_id}" if self.faces else "")
+        scenes = f"+scenes@{self._vocabulary.scenes.digest}" if self._vocabulary.scenes else ""
+        return self.classifier_id + scenes + (f"+{self.faces.model_id}" if self.faces else "")
 
     @property
     def classifier_id(self) -> str:
@@ -273,6 +284,10 @@ class EfficientNetLite0Labeller(Labeller):
         self.network = FromPixels(model)  # the whole graph, pixels in: what a compiled package is built from
         self._vocabulary = vocabulary.imagenet()
         self.weights_hash = file_hash(path)
+        scenes = self._vocabulary.scenes
+        if scenes is not None and scenes.embedding != f"{self.name}@{self.weights_hash}":
+            raise ModelError(f"indexer/data/scene_heads.json reads the embedding of {scenes.embedding}, not of "
+                             f"{self.name}@{self.weights_hash}: retrain it (scripts/train_scenes.py)")
         self.parts = f"2x2-{PART_FRACTION:.3f}"
         self.module, self.runtime = runtimes.prepare(self.network, self.settings.runtime, self.device,
                                                      self.settings.compiled, lambda: self.classifier_id)

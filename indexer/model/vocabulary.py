@@ -1,6 +1,7 @@
 """The words people search photos by: the WordNet taxonomy (imagenet_taxonomy.json) composed with
 the reviewed layer (vocabulary.toml): noisy concepts dropped, scene and category concepts added,
-a threshold per label, and what a typed word means (synonyms, aliases, plurals, case, accents).
+a threshold per label, and what a typed word means (synonyms, aliases, plurals, case, accents);
+and the scene words read off the embedding (scene_heads.json, indexer.model.scenes).
 
 No torch here: the CLI, the API and the app resolve query words with it without loading a model.
 """
@@ -19,6 +20,7 @@ from typing import Any
 
 from indexer.errors import ModelError
 from indexer.model.properties import NAMES as PROPERTY_LABELS
+from indexer.model.scenes import SCENES_FILE, SceneHeads
 from indexer.model.taxonomy import Taxonomy
 
 FACE_LABELS = ("person", "people", "face", "portrait", "group")  # indexer.model.faces
@@ -66,6 +68,10 @@ class Vocabulary:
     # `whole_only` labels (scenes) come from the whole picture alone
     part_factor: float = 0.0
     whole_only: frozenset[str] = frozenset()
+    # words the scene heads read off the embedding (None: no heads); the parents of those that are
+    # no concept of the taxonomy (a forest is trees, nature, a landscape)
+    scenes: SceneHeads | None = None
+    scene_parents: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def threshold(self, name: str, is_class: bool) -> float:
         return self.thresholds.get(name, self.class_threshold if is_class else self.concept_threshold)
@@ -74,7 +80,7 @@ class Vocabulary:
     def labels(self) -> dict[str, str]:
         """Every label name a record can carry (classes, concepts, faces, properties), by its
         normalised form."""
-        names = (*FACE_LABELS, *PROPERTY_LABELS, *self.taxonomy.names, *self.taxonomy.concepts)
+        names = (*FACE_LABELS, *PROPERTY_LABELS, *self.taxonomy.names, *self.taxonomy.concepts, *self.scene_parents)
         return {normalise(n): n for n in names}
 
     @cached_property
@@ -97,8 +103,10 @@ class Vocabulary:
         return tuple(dict.fromkeys(self.resolve(w) for w in words if w.strip()))
 
     @classmethod
-    def from_files(cls, taxonomy: dict[str, Any], rules: dict[str, Any], digest: str = "") -> Vocabulary:
-        """Compose the generated taxonomy with the reviewed rules; ModelError names a bad rule."""
+    def from_files(cls, taxonomy: dict[str, Any], rules: dict[str, Any], digest: str = "",
+                   scenes: SceneHeads | None = None) -> Vocabulary:
+        """Compose the generated taxonomy with the reviewed rules (and the scene heads, whose words
+        are its concepts or [scenes] words); ModelError names a bad rule."""
         classes = taxonomy["classes"]
         names = [c["name"] for c in classes]
         drop = set(rules.get("drop", {}).get("concepts", []))
@@ -118,8 +126,23 @@ class Vocabulary:
                 size[p] = size.get(p, 0) + 1
         ordered = tuple(tuple(sorted(dict.fromkeys(ps), key=lambda p: (size[p], p))) for ps in parents)
         tax = Taxonomy(tuple(names), ordered)
+        scene_rules = rules.get("scenes", {})
+        scene_parents = {w: tuple(ps) for w, ps in scene_rules.get("parents", {}).items()}
+        if scenes is not None and "words" in scene_rules:
+            scenes = scenes.chosen(list(scene_rules["words"]), float(scene_rules.get("stricter", 0.0)))
         limits = rules.get("thresholds", {})
-        known = set(names) | set(tax.concepts) | set(FACE_LABELS) | set(PROPERTY_LABELS)
+        known = set(names) | set(tax.concepts) | set(FACE_LABELS) | set(PROPERTY_LABELS) | set(scene_parents)
+        clashing = sorted(set(scene_parents) & (set(names) | set(tax.concepts)))
+        if clashing:
+            raise ModelError(f"{VOCABULARY_FILE}: [scenes] words that are already classes or concepts: "
+                             f"{', '.join(clashing)}")
+        unknown = sorted({p for ps in scene_parents.values() for p in ps} - known)
+        if unknown:
+            raise ModelError(f"{VOCABULARY_FILE}: [scenes] parents that are no label: {', '.join(unknown)}")
+        unknown = sorted(set(scenes.names if scenes else ()) - set(tax.concepts) - set(scene_parents))
+        if unknown:
+            raise ModelError(f"{SCENES_FILE}: heads for words that are neither a concept nor in "
+                             f"{VOCABULARY_FILE} [scenes]: {', '.join(unknown)}")
         unknown = sorted(set(limits.get("labels", {})) - known)
         if unknown:
             raise ModelError(f"{VOCABULARY_FILE}: thresholds for labels that do not exist: {', '.join(unknown)}")
@@ -140,7 +163,7 @@ class Vocabulary:
                              f"{', '.join(sorted(whole_only - known))}")
         return cls(tax, float(limits.get("class", 0.25)), float(limits.get("concept", 0.3)),
                    {k: float(v) for k, v in limits.get("labels", {}).items()}, aliases, digest,
-                   float(parts.get("stricter", 0.0)), whole_only)
+                   float(parts.get("stricter", 0.0)), whole_only, scenes, scene_parents)
 
 
 def _expand(concepts: dict[str, dict], names: list[str], parents: list[list[str]]) -> dict[str, set[int]]:
@@ -207,4 +230,6 @@ def imagenet() -> Vocabulary:
         rules = tomllib.loads(raw_rules.decode())
     except tomllib.TOMLDecodeError as exc:
         raise ModelError(f"{VOCABULARY_FILE}: {exc}") from exc
-    return Vocabulary.from_files(json.loads(raw_taxonomy), rules, digest)
+    heads = data.joinpath(SCENES_FILE)
+    scenes = SceneHeads.from_json(heads.read_bytes()) if heads.is_file() else None
+    return Vocabulary.from_files(json.loads(raw_taxonomy), rules, digest, scenes)

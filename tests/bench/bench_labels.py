@@ -73,6 +73,7 @@ class Seen:
     photo: dict
     probs: np.ndarray  # (C,)
     parts: np.ndarray  # (P, C)
+    embedding: np.ndarray  # (D,) L2-normalised: what the scene heads read
     fixed: list[Label]
 
 
@@ -83,7 +84,7 @@ def predict_all(manifest: list[dict], cache: Path | None) -> list[Seen]:
     labeller = make_labeller(ModelSettings(device="cpu"))
     labeller.load()
     faces = labeller.faces.model_id if labeller.faces else "no faces"  # names its working size and smallest face
-    key = f"{labeller.weights_hash}+{faces}+parts@{PART_FRACTION:.4f}"
+    key = f"{labeller.weights_hash}+{faces}+parts@{PART_FRACTION:.4f}+embedding"
     stored = json.loads(cache.read_text()) if cache and cache.is_file() else {}
     stored = stored if stored.get("key") == key else {"key": key, "photos": {}}
     out = []
@@ -92,16 +93,16 @@ def predict_all(manifest: list[dict], cache: Path | None) -> list[Seen]:
         got = stored["photos"].get(photo["sha256"])
         if got is None:
             d = decode(_file(photo).read_bytes(), ImageLimits(), labeller.input_size, labeller.preview_side)
-            probs, _, parts = labeller.outputs(d.pixels[None])
+            probs, embedding, parts = labeller.outputs(d.pixels[None])
             [faces] = labeller.find_faces([d.preview])
             fixed = face_labels(faces) + property_labels(d.pixels, d.width, d.height)
             got = {"probs": probs[0].round(7).tolist(), "parts": parts[0].round(7).tolist(),
+                   "embedding": embedding[0].round(7).tolist(),
                    "fixed": [[lb.name, lb.confidence, str(lb.source), list(lb.parents)] for lb in fixed]}
             stored["photos"][photo["sha256"]] = got
             fresh += 1
         fixed = [Label(n, c, Source(s), tuple(p)) for n, c, s, p in got["fixed"]]
-        out.append(Seen(photo, np.asarray(got["probs"], dtype=np.float32), np.asarray(got["parts"], dtype=np.float32),
-                        fixed))
+        out.append(Seen(photo, *(np.asarray(got[k], dtype=np.float32) for k in ("probs", "parts", "embedding")), fixed))
     if cache and fresh:
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps(stored))
@@ -113,8 +114,8 @@ def labelled(predicted: list[Seen], words: vocabulary.Vocabulary) -> list[tuple[
     """Each photo's labels under `words` (its taxonomy and thresholds), as pixdex index stores them."""
     probs = np.stack([seen.probs for seen in predicted])
     parts = np.stack([seen.parts for seen in predicted])
-    made = predictions(probs, np.zeros((len(probs), 1), dtype=np.float32), words.taxonomy, ModelSettings().top_k, "",
-                       parts)
+    embeddings = np.stack([seen.embedding for seen in predicted])
+    made = predictions(probs, embeddings, words.taxonomy, ModelSettings().top_k, "", parts)
     return [(seen.photo, p.labels(words) + seen.fixed) for seen, p in zip(predicted, made, strict=True)]
 
 
@@ -229,6 +230,10 @@ def main() -> None:
     print(f"recall, words the model can express: {expressible:.0%}   (goal >= 90%)")
     print(f"recall, everyday words:              {everyday:.0%}   (goal >= 40%)")
     print(f"precision of what a search returns:  {precision:.0%}   (goal >= 85%; {wrong} wrong results)")
+    if words.scenes is not None:
+        e, v, p, w = totals(evaluate(predicted, replace(words, scenes=None)))
+        print(f"without the scene heads ({len(words.scenes.names)} words, indexer/data/scene_heads.json): "
+              f"expressible {e:.0%}, everyday {v:.0%}, precision {p:.0%} ({w} wrong)")
     if args.suggest:
         suggest(predicted, words)
     if args.sweep:

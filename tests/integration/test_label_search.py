@@ -1,5 +1,5 @@
 """What a person types finds what it says, on real photos, through the CLI, on both backends:
-people from the face detector, scenes from the reviewed vocabulary, black and white from the
+people from the face detector, scenes from the reviewed vocabulary and the scene heads, black and white from the
 pixels, plurals and quoted multi-word labels. The photos: tests/data/{scenes,people,photos}."""
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ EXPECTED = {
     "Beaches": ({"beach.jpg"}, {"mountain.jpg", "cat.png"}),
     "mountain": ({"mountain.jpg"}, {"beach.jpg", "butterfly.jpg", "cat.png", "coffee.jpg", "bar55.jpg"}),
     "butterflies": ({"butterfly.jpg"}, {"beach.jpg", "mountain.jpg", "cat.png"} | PEOPLE),
+    # the scene heads (indexer/model/scenes.py): a people photo in a bar is indoors, a beach under a big sky
+    "indoors": ({"bar55.jpg"}, {"beach.jpg", "mountain.jpg", "butterfly.jpg", "rocket.jpg"}),
+    "skies": ({"beach.jpg"}, {"cat.png", "coffee.jpg", "bar55.jpg", "jesper.jpg"}),
     "black and white": ({"portrait-bw.jpg", "cameraman.jpg"}, {"beach.jpg", "butterfly.jpg", "cat.png", "coffee.jpg"}),
     "cats": ({"cat.png"}, {"coffee.jpg", "butterfly.jpg"} | PEOPLE),
     # the query language (indexer.query_language): OR, -word, NOT, filler words

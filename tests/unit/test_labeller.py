@@ -43,10 +43,11 @@ def test_embedding_and_model_id(labeller, photos):
     assert cat.embedding.shape == (1280,) and cat.embedding.dtype == np.float32
     assert np.linalg.norm(cat.embedding) == pytest.approx(1.0, abs=1e-4)
     assert float(cat.embedding @ coffee.embedding) < 0.9
-    # the weights, the parts read, the rule files and the face detector that made the labels
-    name, weights, parts, rules, faces = cat.model_id.split("@")
+    # the weights, the parts read, the rule files, the scene heads and the face detector that made the labels
+    name, weights, parts, rules, scenes, faces = cat.model_id.split("@")
     assert name == "efficientnet-lite0" and weights.endswith("+parts") and parts.endswith("+vocabulary")
-    assert rules.endswith("+mtcnn") and faces.endswith("-416px-min20") and len(faces.split("-")[0]) == 12
+    assert rules.endswith("+scenes") and scenes.endswith("+mtcnn") and len(scenes.split("+")[0]) == 12
+    assert faces.endswith("-416px-min20") and len(faces.split("-")[0]) == 12
 
 
 def test_labels_carry_parents_and_summed_concepts(labeller, photos):
