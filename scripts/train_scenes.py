@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from indexer.images import decode  # noqa: E402
 from indexer.model.labeller import make_labeller  # noqa: E402
-from indexer.model.scenes import SCENES_FILE  # noqa: E402
+from indexer.model.scenes import SCENES_FILE, logistic  # noqa: E402
 from indexer.model.vocabulary import imagenet  # noqa: E402
 from indexer.settings import ImageLimits, ModelSettings  # noqa: E402
 
@@ -109,10 +109,6 @@ def fit(x: np.ndarray, y: np.ndarray, penalty: float) -> tuple[np.ndarray, float
     return (SCALE * w).detach().numpy(), float(b.detach())
 
 
-def predict(x: np.ndarray, w: np.ndarray, b: float) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(x @ w + b, -60, 60)))
-
-
 def folds_of(y: np.ndarray) -> np.ndarray:
     """Stratified folds: positives and negatives each dealt round-robin in a fixed order."""
     fold = np.empty(len(y), dtype=int)
@@ -128,7 +124,7 @@ def out_of_fold(x: np.ndarray, y: np.ndarray, penalty: float) -> np.ndarray:
     for k in range(FOLDS):
         train, test = fold != k, fold == k
         w, b = fit(x[train].reshape(-1, x.shape[-1]), np.repeat(y[train], 2), penalty)
-        out[test] = predict(x[test, 0], w, b)  # judged on the photos as they are
+        out[test] = logistic(x[test, 0] @ w + b)  # judged on the photos as they are
     return out
 
 

@@ -23,6 +23,7 @@ from indexer.errors import ModelError
 from indexer.model import runtimes, vocabulary
 from indexer.model.faces import FaceDetector
 from indexer.model.people import FaceBox, as_fractions
+from indexer.model.scenes import SCENES_FILE
 from indexer.model.taxonomy import Taxonomy
 from indexer.model.vocabulary import Vocabulary
 from indexer.record import Label
@@ -286,7 +287,7 @@ class EfficientNetLite0Labeller(Labeller):
         self.weights_hash = file_hash(path)
         scenes = self._vocabulary.scenes
         if scenes is not None and scenes.embedding != f"{self.name}@{self.weights_hash}":
-            raise ModelError(f"indexer/data/scene_heads.json reads the embedding of {scenes.embedding}, not of "
+            raise ModelError(f"{SCENES_FILE} reads the embedding of {scenes.embedding}, not of "
                              f"{self.name}@{self.weights_hash}: retrain it (scripts/train_scenes.py)")
         self.parts = f"2x2-{PART_FRACTION:.3f}"
         self.module, self.runtime = runtimes.prepare(self.network, self.settings.runtime, self.device,

@@ -25,6 +25,11 @@ from indexer.errors import ModelError
 SCENES_FILE = "scene_heads.json"
 
 
+def logistic(logits: np.ndarray) -> np.ndarray:
+    """A head's probability from its logit (clipped: exp overflows past about 88)."""
+    return 1.0 / (1.0 + np.exp(-np.clip(logits, -60.0, 60.0)))
+
+
 @dataclass(frozen=True, eq=False)
 class SceneHeads:
     names: tuple[str, ...]
@@ -70,8 +75,7 @@ class SceneHeads:
 
     def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
         """(N, D) L2-normalised embeddings -> (N, K) each word's probability."""
-        logits = embeddings.astype(np.float32, copy=False) @ self.weights.T + self.bias
-        return 1.0 / (1.0 + np.exp(-np.clip(logits, -60.0, 60.0)))
+        return logistic(embeddings.astype(np.float32, copy=False) @ self.weights.T + self.bias)
 
     def passing(self, embedding: np.ndarray) -> dict[str, float]:
         """The words one picture's embedding reaches, with their probabilities."""
