@@ -59,19 +59,27 @@ class SceneHeads:
             raise ModelError(f"{source}: weights must be finite and thresholds between 0 and 1")
         return cls(names, weights, bias, thresholds, embedding, hashlib.sha256(raw).hexdigest()[:12])
 
-    def chosen(self, words: list[str], stricter: float) -> SceneHeads:
-        """Only the heads of `words`, each threshold moved `stricter` of the way to 1 (vocabulary.toml
-        [scenes]: which words the heads may store, and how sure they must be, chosen on the
-        validation set)."""
+    def chosen(self, words: list[str], stricter: float, thresholds: dict[str, float] | None = None) -> SceneHeads:
+        """Only the heads of `words`, each threshold moved `stricter` of the way to 1, or set outright
+        by `thresholds` (vocabulary.toml [scenes]: which words the heads may store, and how sure they
+        must be, chosen on the validation set)."""
+        thresholds = thresholds or {}
         missing = sorted(set(words) - set(self.names))
         if missing:
             raise ModelError(f"{SCENES_FILE}: no heads for {', '.join(missing)} (vocabulary.toml [scenes] words)")
         if not 0 <= stricter < 1:
             raise ModelError(f"vocabulary.toml: [scenes] stricter must be in [0, 1), not {stricter}")
+        unused = sorted(set(thresholds) - set(words))
+        if unused:
+            raise ModelError(f"vocabulary.toml: [scenes.thresholds] for words not in [scenes] words: "
+                             f"{', '.join(unused)}")
+        bad = sorted(w for w, t in thresholds.items() if not 0 < t < 1)
+        if bad:
+            raise ModelError(f"vocabulary.toml: [scenes.thresholds] must be between 0 and 1: {', '.join(bad)}")
         keep = [self.names.index(w) for w in words]
-        thresholds = self.thresholds[keep] + stricter * (1 - self.thresholds[keep])
-        return replace(self, names=tuple(words), weights=self.weights[keep], bias=self.bias[keep],
-                       thresholds=thresholds.astype(np.float32))
+        moved = self.thresholds[keep] + stricter * (1 - self.thresholds[keep])
+        cuts = np.asarray([thresholds.get(w, t) for w, t in zip(words, moved, strict=True)], dtype=np.float32)
+        return replace(self, names=tuple(words), weights=self.weights[keep], bias=self.bias[keep], thresholds=cuts)
 
     def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
         """(N, D) L2-normalised embeddings -> (N, K) each word's probability."""

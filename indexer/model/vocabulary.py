@@ -129,7 +129,8 @@ class Vocabulary:
         scene_rules = rules.get("scenes", {})
         scene_parents = {w: tuple(ps) for w, ps in scene_rules.get("parents", {}).items()}
         if scenes is not None and "words" in scene_rules:
-            scenes = scenes.chosen(list(scene_rules["words"]), float(scene_rules.get("stricter", 0.0)))
+            scenes = scenes.chosen(list(scene_rules["words"]), float(scene_rules.get("stricter", 0.0)),
+                                   {w: float(t) for w, t in scene_rules.get("thresholds", {}).items()})
         limits = rules.get("thresholds", {})
         known = set(names) | set(tax.concepts) | set(FACE_LABELS) | set(PROPERTY_LABELS) | set(scene_parents)
         clashing = sorted(set(scene_parents) & (set(names) | set(tax.concepts)))

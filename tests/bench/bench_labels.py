@@ -176,6 +176,23 @@ def suggest(predicted, words: vocabulary.Vocabulary, goal: float = 0.85) -> None
         print(f"{word:<20} {label:<22} {now:5.2f} {shown}")
 
 
+def heads(predicted) -> None:
+    """Every trained head (scene_heads.json, before vocabulary.toml chooses words and thresholds):
+    on this set, per threshold, what it returns and how much of that is right. A head is judged on
+    its own word here, not through the labels it adds to (a mountain head's word, not landscape)."""
+    from indexer.model.scenes import SCENES_FILE, SceneHeads
+
+    trained = SceneHeads.from_json((ROOT / "indexer" / "data" / SCENES_FILE).read_bytes())
+    probs = trained.probabilities(np.stack([seen.embedding for seen in predicted]))
+    grid = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+    print(f"\n{'head':<10} {'photos':>6} {'trained':>7}   " + "  ".join(f"{t:>7.1f}" for t in grid)
+          + "   (right/returned at each threshold)")
+    for k, word in enumerate(trained.names):
+        relevant = np.array([word in seen.photo["words"] for seen in predicted])
+        cells = [f"{(relevant & (probs[:, k] >= t)).sum():>3}/{(probs[:, k] >= t).sum():<3}" for t in grid]
+        print(f"{word:<10} {relevant.sum():>6} {trained.thresholds[k]:>7.2f}   " + "  ".join(cells))
+
+
 def explain(predicted, words: vocabulary.Vocabulary, word: str) -> None:
     """Which photos a word misses and which it finds wrongly, with their labels."""
     label = words.resolve(word).casefold()
@@ -212,6 +229,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sweep", action="store_true", help="also the totals at other global thresholds")
     parser.add_argument("--suggest", action="store_true", help="per word, the lowest threshold reaching 85%% precision")
+    parser.add_argument("--heads", action="store_true",
+                        help="every trained scene head's right/returned on a grid of thresholds")
     parser.add_argument("--explain", metavar="WORD", action="append", default=[],
                         help="list the photos WORD misses or finds wrongly, with their labels")
     parser.add_argument("--cache", type=Path, default=ROOT / "var" / "validation" / "predictions.json",
@@ -236,6 +255,8 @@ def main() -> None:
               f"expressible {e:.0%}, everyday {v:.0%}, precision {p:.0%} ({w} wrong)")
     if args.suggest:
         suggest(predicted, words)
+    if args.heads:
+        heads(predicted)
     if args.sweep:
         print(f"\n{'parts':>6} {'expressible':>12} {'everyday':>9} {'precision':>10} {'wrong':>6}   "
               "(a part's label needs this times its threshold; off: the whole picture only)")

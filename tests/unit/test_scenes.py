@@ -121,3 +121,18 @@ def test_the_vocabulary_chooses_which_heads_store_words_and_how_much_stricter():
         HEADS.chosen(["unicorn"], 0.0)
     with pytest.raises(ModelError, match="stricter must be in"):
         HEADS.chosen(["lake"], 1.0)
+
+
+def test_a_word_can_have_its_own_threshold_chosen_on_the_validation_set():
+    # GIVEN lake's head at 0.98 on a lake (logit 4) and forest's at 0.5 on a third of a forest (logit 0)
+    lake, third_forest = unit(0), unit(1) / 3 + unit(2) * np.sqrt(8 / 9)
+    assert HEADS.passing(third_forest) == {}  # under forest's own 0.6
+    # WHEN forest's threshold is set to 0.45 and lake's to 0.99, with every other threshold stricter
+    chosen = HEADS.chosen(["lake", "forest"], stricter=0.5, thresholds={"forest": 0.45, "lake": 0.99})
+    # THEN the set thresholds win over the trained ones and over `stricter`
+    assert chosen.thresholds.tolist() == pytest.approx([0.99, 0.45])
+    assert set(chosen.passing(third_forest)) == {"forest"} and chosen.passing(lake) == {}
+    with pytest.raises(ModelError, match="not in \\[scenes\\] words: sky"):
+        HEADS.chosen(["lake"], 0.0, {"sky": 0.5})
+    with pytest.raises(ModelError, match="between 0 and 1: lake"):
+        HEADS.chosen(["lake"], 0.0, {"lake": 1.5})
