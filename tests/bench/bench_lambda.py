@@ -4,7 +4,8 @@ A fresh Python process plays a new Lambda container: it imports `indexer.aws.han
 and clients, and handles its first SQS-shaped event (one S3 upload); then, warm, it handles N more,
 one per invocation, as Lambda's SQS event source with batch size 1 would. S3 is moto's server on
 localhost; the catalogue is a fresh SQLite file. Goals on this machine: cold start <= 2 s (the AWS
-tutorial this replaces reports 48.7 s for a TensorFlow model on Lambda), warm <= 80 ms per event.
+tutorial this replaces reports 48.7 s for a TensorFlow model on Lambda), warm p50 <= 25 ms per event
+(the issue's goal for a 12-MP image; README "Benchmarks" says where the time goes).
 Benchmarks print; they never assert.
 
 Run:  make bench   or   .venv/bin/python tests/bench/bench_lambda.py --n 30
@@ -120,7 +121,7 @@ def main() -> None:
     print(f"    model + clients                      : {r['build'] * 1000:7.0f} ms")
     print(f"    first event                          : {r['first_event'] * 1000:7.0f} ms")
     print(f"  warm, per event ({len(warm)} events)            : p50 {p50 * 1000:5.0f} ms   "
-          f"p95 {p95 * 1000:5.0f} ms   (goal <= 80 ms; p50 ratio to goal {p50 / 0.080:.2f})")
+          f"p95 {p95 * 1000:5.0f} ms   (goal p50 <= 25 ms; p50 ratio to goal {p50 / 0.025:.2f})")
 
 
 if __name__ == "__main__":
