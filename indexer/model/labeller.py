@@ -22,6 +22,7 @@ import numpy as np
 from indexer.errors import ModelError
 from indexer.model import runtimes, vocabulary
 from indexer.model.faces import FaceDetector
+from indexer.model.people import RULES as PEOPLE_RULES
 from indexer.model.people import FaceBox, as_fractions
 from indexer.model.scenes import SCENES_FILE
 from indexer.model.taxonomy import Taxonomy
@@ -175,7 +176,8 @@ class Labeller(ABC):
         """The weights and every rule file that made the labels: a change to any is a new id."""
         self.load()
         scenes = f"+scenes@{self._vocabulary.scenes.digest}" if self._vocabulary.scenes else ""
-        return self.classifier_id + scenes + (f"+{self.faces.model_id}" if self.faces else "")
+        faces = f"+{self.faces.model_id}+people@{PEOPLE_RULES}" if self.faces else ""  # the boxes, their labels
+        return self.classifier_id + scenes + faces
 
     @property
     def classifier_id(self) -> str:

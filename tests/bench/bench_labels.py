@@ -68,13 +68,19 @@ def _file(photo: dict) -> Path | None:
 @dataclass(frozen=True)
 class Seen:
     """What the model made of one photo: the whole picture's and its parts' class probabilities,
-    and the labels that do not depend on the vocabulary (faces, properties)."""
+    its embedding, its faces and its property labels."""
 
     photo: dict
     probs: np.ndarray  # (C,)
     parts: np.ndarray  # (P, C)
     embedding: np.ndarray  # (D,) L2-normalised: what the scene heads read
-    fixed: list[Label]
+    faces: list[tuple[float, ...]]  # the detector's boxes as fractions, with their scores (people.py labels them)
+    properties: list[Label]
+
+    @property
+    def fixed(self) -> list[Label]:
+        """The labels no vocabulary changes: the faces' (as people.py makes them now) and the properties."""
+        return face_labels(self.faces) + self.properties
 
 
 def predict_all(manifest: list[dict], cache: Path | None) -> list[Seen]:
@@ -84,7 +90,7 @@ def predict_all(manifest: list[dict], cache: Path | None) -> list[Seen]:
     labeller = make_labeller(ModelSettings(device="cpu"))
     labeller.load()
     faces = labeller.faces.model_id if labeller.faces else "no faces"  # names its working size and smallest face
-    key = f"{labeller.weights_hash}+{faces}+parts@{PART_FRACTION:.4f}+embedding"
+    key = f"{labeller.weights_hash}+{faces}+parts@{PART_FRACTION:.4f}+embedding+boxes"
     stored = json.loads(cache.read_text()) if cache and cache.is_file() else {}
     stored = stored if stored.get("key") == key else {"key": key, "photos": {}}
     out = []
@@ -95,14 +101,15 @@ def predict_all(manifest: list[dict], cache: Path | None) -> list[Seen]:
             d = decode(_file(photo).read_bytes(), ImageLimits(), labeller.input_size, labeller.preview_side)
             probs, embedding, parts = labeller.outputs(d.pixels[None])
             [faces] = labeller.find_faces([d.preview])
-            fixed = face_labels(faces) + property_labels(d.pixels, d.width, d.height)
+            properties = property_labels(d.pixels, d.width, d.height)
             got = {"probs": probs[0].round(7).tolist(), "parts": parts[0].round(7).tolist(),
-                   "embedding": embedding[0].round(7).tolist(),
-                   "fixed": [[lb.name, lb.confidence, str(lb.source), list(lb.parents)] for lb in fixed]}
+                   "embedding": embedding[0].round(7).tolist(), "faces": [list(f) for f in faces],
+                   "properties": [[lb.name, lb.confidence, str(lb.source), list(lb.parents)] for lb in properties]}
             stored["photos"][photo["sha256"]] = got
             fresh += 1
-        fixed = [Label(n, c, Source(s), tuple(p)) for n, c, s, p in got["fixed"]]
-        out.append(Seen(photo, *(np.asarray(got[k], dtype=np.float32) for k in ("probs", "parts", "embedding")), fixed))
+        properties = [Label(n, c, Source(s), tuple(p)) for n, c, s, p in got["properties"]]
+        out.append(Seen(photo, *(np.asarray(got[k], dtype=np.float32) for k in ("probs", "parts", "embedding")),
+                        [tuple(f) for f in got["faces"]], properties))
     if cache and fresh:
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps(stored))

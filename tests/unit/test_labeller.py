@@ -43,11 +43,13 @@ def test_embedding_and_model_id(labeller, photos):
     assert cat.embedding.shape == (1280,) and cat.embedding.dtype == np.float32
     assert np.linalg.norm(cat.embedding) == pytest.approx(1.0, abs=1e-4)
     assert float(cat.embedding @ coffee.embedding) < 0.9
-    # the weights, the parts read, the rule files, the scene heads and the face detector that made the labels
-    name, weights, parts, rules, scenes, faces = cat.model_id.split("@")
+    # the weights, the parts read, the rule files, the scene heads, the face detector and the rules
+    # that make labels of its faces
+    name, weights, parts, rules, scenes, faces, people = cat.model_id.split("@")
     assert name == "efficientnet-lite0" and weights.endswith("+parts") and parts.endswith("+vocabulary")
     assert rules.endswith("+scenes") and scenes.endswith("+mtcnn") and len(scenes.split("+")[0]) == 12
-    assert faces.endswith("-416px-min20") and len(faces.split("-")[0]) == 12
+    assert faces.endswith("-416px-min20+people") and len(faces.split("-")[0]) == 12
+    assert people == "portrait0.16-second0.5-score0.9"
 
 
 def test_labels_carry_parents_and_summed_concepts(labeller, photos):
