@@ -65,21 +65,26 @@ class Prediction:
                     if n not in found and n not in vocabulary.whole_only:
                         found[n] = p
         # the scene heads (indexer.model.scenes): a word they read off the embedding is stored with
-        # all its parents, and a concept they find (lake) is a parent of the classes stored with it
+        # all its parents, a concept they find (lake) is a parent of the classes stored with it, and
+        # a class they find (valley) is stored as the classifier would store it
         scenes = vocabulary.scenes.passing(self.embedding) if vocabulary.scenes else {}
         implied: set[str] = set()
         for n, p in scenes.items():
             if n in taxonomy.concepts:
                 concepts[n] = max(p, concepts.get(n, 0.0))
                 implied.update(taxonomy.concept_parents[n])
+            elif n in taxonomy.parents_of:
+                classes[n] = max(p, classes.get(n, 0.0))
+                implied.update(taxonomy.parents_of[n])
         # a label's parents are the concepts stored with it: a concept under its own threshold (sea at
         # 0.3) must not be found through a child that passed its own (seashore at 0.26)
-        out = [Label(n, p, parents=tuple(c for c in taxonomy.parents_of[n] if c in concepts))
+        out = [Label(n, p, parents=tuple(c for c in taxonomy.parents_of[n]
+                                         if c in concepts or (n in scenes and c in implied)))
                for n, p in classes.items()]
         out += [Label(n, p, parents=tuple(c for c in taxonomy.concept_parents[n] if c in concepts or c in implied))
                 for n, p in concepts.items()]
         out += [Label(n, p, parents=vocabulary.scene_parents[n])
-                for n, p in scenes.items() if n not in taxonomy.concepts]
+                for n, p in scenes.items() if n in vocabulary.scene_parents]
         return out
 
 

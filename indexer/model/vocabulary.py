@@ -140,9 +140,9 @@ class Vocabulary:
         unknown = sorted({p for ps in scene_parents.values() for p in ps} - known)
         if unknown:
             raise ModelError(f"{VOCABULARY_FILE}: [scenes] parents that are no label: {', '.join(unknown)}")
-        unknown = sorted(set(scenes.names if scenes else ()) - set(tax.concepts) - set(scene_parents))
+        unknown = sorted(set(scenes.names if scenes else ()) - set(names) - set(tax.concepts) - set(scene_parents))
         if unknown:
-            raise ModelError(f"{SCENES_FILE}: heads for words that are neither a concept nor in "
+            raise ModelError(f"{SCENES_FILE}: heads for words that are neither a class, a concept nor in "
                              f"{VOCABULARY_FILE} [scenes]: {', '.join(unknown)}")
         unknown = sorted(set(limits.get("labels", {})) - known)
         if unknown:

@@ -84,7 +84,7 @@ def test_a_broken_heads_file_is_a_model_error_naming_it(raw, message):
 def test_a_head_for_a_word_the_vocabulary_does_not_know_is_a_model_error():
     taxonomy = json.loads(resources.files("indexer.data").joinpath("imagenet_taxonomy.json").read_text())
     unicorn = SceneHeads.from_json(heads_file({"unicorn": {"threshold": 0.5, "bias": 0, "weights": [1.0] * 4}}))
-    with pytest.raises(ModelError, match=r"heads for words that are neither a concept nor .*: unicorn"):
+    with pytest.raises(ModelError, match=r"heads for words that are neither a class, a concept nor .*: unicorn"):
         vocabulary.Vocabulary.from_files(taxonomy, {}, scenes=unicorn)
     with pytest.raises(ModelError, match=r"\[scenes\] words that are already classes or concepts: alp"):
         vocabulary.Vocabulary.from_files(taxonomy, {"scenes": {"parents": {"alp": []}}})
@@ -136,3 +136,16 @@ def test_a_word_can_have_its_own_threshold_chosen_on_the_validation_set():
         HEADS.chosen(["lake"], 0.0, {"sky": 0.5})
     with pytest.raises(ModelError, match="between 0 and 1: lake"):
         HEADS.chosen(["lake"], 0.0, {"lake": 1.5})
+
+
+def test_a_head_for_a_class_stores_that_class_with_its_parents():
+    # GIVEN a head for ImageNet's class valley (dimension 3), which the classifier reads only weakly
+    valley = SceneHeads.from_json(heads_file({"valley": {"threshold": 0.6, "bias": -2.0, "weights": [0, 0, 0, 6.0]}}))
+    words = replace(WORDS, scenes=valley)
+    weak = Prediction(classes=[("valley", 0.1)], concepts=[], embedding=unit(3), model_id="")
+    # WHEN the head sees a valley THEN the class is stored at the head's probability, a landscape
+    labels = {lb.name: lb for lb in weak.labels(words)}
+    assert labels["valley"].confidence == pytest.approx(0.982, abs=1e-3)
+    assert {"landscape", "nature"} <= set(labels["valley"].parents)
+    # and where it does not, the classifier's 0.1 stays under the class threshold: no valley
+    assert "valley" not in {lb.name for lb in replace(weak, embedding=unit(0)).labels(words)}
