@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Train the scene heads (indexer/data/scene_heads.json, read by indexer/model/scenes.py).
 
-Per word (tree, grass, cloud, night, indoor, lake...), a logistic regression over the default
+Per word (tree, grass, cloud, night, indoor, lake, valley...), a logistic regression over the default
 classifier's L2-normalised embedding, fitted on the labelled training photos
 (tests/bench/training/photos.json: real photos that Debian and PyPI packages ship, none of them
 in the validation set). Each photo also counts mirrored. Per word:
@@ -44,7 +44,8 @@ MANIFEST = ROOT / "tests" / "bench" / "training" / "photos.json"
 DEST = ROOT / "var" / "training"
 OUT = ROOT / "indexer" / "data" / SCENES_FILE
 WORDS = ["sky", "cloud", "sunset", "night", "snow", "water", "sea", "beach", "lake", "mountain", "landscape", "nature",
-         "forest", "tree", "grass", "field", "flower", "street", "city", "building", "indoor"]
+         "forest", "tree", "grass", "field", "flower", "street", "city", "building", "indoor", "coast", "cliff",
+         "valley"]
 PENALTIES = (3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 FOLDS = 5
 SCALE = 10.0  # the embedding is unit-length: logits are fitted as SCALE * (w . x), which LBFGS handles better
