@@ -129,6 +129,7 @@ CLASS_NAME_FIXES = {
     970: "alp",
     978: "seashore",
     919: "street sign",
+    497: "church building",  # church = church building + bell tower (ImageNet's bell cotes are churches)
 }
 
 

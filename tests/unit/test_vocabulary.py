@@ -26,6 +26,7 @@ def under(concept: str) -> set[str]:
     ("lakeside", "lakeshore"), ("seaside", "beach"), ("golden retriever", "Golden Retriever"),
     ("laptop", "laptop"), ("  Black   AND white ", "black and white"), ("people", "people"),
     ("mountains", "mountain"), ("puppy", "dog"), ("Écureuil", "Écureuil"),  # unknown: as typed
+    ("churches", "church"), ("church building", "church building"),
 ])
 def test_a_typed_word_means_its_label(typed, label):
     assert WORDS.resolve(typed) == label
@@ -38,6 +39,7 @@ def test_a_typed_word_means_its_label(typed, label):
     ("flower", {"daisy"}), ("water", {"seashore", "lakeshore", "kayak"}), ("landscape", {"alp", "valley"}),
     ("snow", {"ski", "snowmobile"}), ("street", {"tram", "traffic light"}), ("city", {"tram"}),
     ("indoor", {"desk", "bookcase", "dining table"}), ("cup", {"espresso", "coffee mug"}),
+    ("church", {"church building", "bell tower"}),
 ])
 def test_scene_and_everyday_concepts_gather_their_classes(concept, members):
     assert members <= under(concept)
