@@ -66,7 +66,7 @@ class Prediction:
                         found[n] = p
         # the scene heads (indexer.model.scenes): a word they read off the embedding is stored with
         # all its parents, a concept they find (lake) is a parent of the classes stored with it, and
-        # a class they find (valley) is stored as the classifier would store it
+        # a class they find (valley) is stored, with all its parents as a concept's are
         scenes = vocabulary.scenes.passing(self.embedding) if vocabulary.scenes else {}
         implied: set[str] = set()
         for n, p in scenes.items():

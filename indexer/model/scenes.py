@@ -71,11 +71,11 @@ class SceneHeads:
             raise ModelError(f"vocabulary.toml: [scenes] stricter must be in [0, 1), not {stricter}")
         unused = sorted(set(thresholds) - set(words))
         if unused:
-            raise ModelError(f"vocabulary.toml: [scenes.thresholds] for words not in [scenes] words: "
+            raise ModelError(f"vocabulary.toml: [scenes] thresholds for words not in [scenes] words: "
                              f"{', '.join(unused)}")
-        bad = sorted(w for w, t in thresholds.items() if not 0 < t < 1)
+        bad = sorted(f"{w} = {t}" for w, t in thresholds.items() if not 0 < t < 1)
         if bad:
-            raise ModelError(f"vocabulary.toml: [scenes.thresholds] must be between 0 and 1: {', '.join(bad)}")
+            raise ModelError(f"vocabulary.toml: [scenes] thresholds must be between 0 and 1: {', '.join(bad)}")
         keep = [self.names.index(w) for w in words]
         moved = self.thresholds[keep] + stricter * (1 - self.thresholds[keep])
         cuts = np.asarray([thresholds.get(w, t) for w, t in zip(words, moved, strict=True)], dtype=np.float32)

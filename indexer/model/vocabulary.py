@@ -129,8 +129,7 @@ class Vocabulary:
         scene_rules = rules.get("scenes", {})
         scene_parents = {w: tuple(ps) for w, ps in scene_rules.get("parents", {}).items()}
         if scenes is not None and "words" in scene_rules:
-            scenes = scenes.chosen(list(scene_rules["words"]), float(scene_rules.get("stricter", 0.0)),
-                                   {w: float(t) for w, t in scene_rules.get("thresholds", {}).items()})
+            scenes = scenes.chosen(list(scene_rules["words"]), *_scene_cuts(scene_rules))
         limits = rules.get("thresholds", {})
         known = set(names) | set(tax.concepts) | set(FACE_LABELS) | set(PROPERTY_LABELS) | set(scene_parents)
         clashing = sorted(set(scene_parents) & (set(names) | set(tax.concepts)))
@@ -165,6 +164,17 @@ class Vocabulary:
         return cls(tax, float(limits.get("class", 0.25)), float(limits.get("concept", 0.3)),
                    {k: float(v) for k, v in limits.get("labels", {}).items()}, aliases, digest,
                    float(parts.get("stricter", 0.0)), whole_only, scenes, scene_parents)
+
+
+def _scene_cuts(scene_rules: dict[str, Any]) -> tuple[float, dict[str, float]]:
+    """[scenes] stricter and thresholds as numbers; ModelError names a value that is not one."""
+    cuts = scene_rules.get("thresholds", {})
+    if not isinstance(cuts, dict):
+        raise ModelError(f"{VOCABULARY_FILE}: [scenes] thresholds must be a table of word = number, not {cuts!r}")
+    try:
+        return float(scene_rules.get("stricter", 0.0)), {w: float(t) for w, t in cuts.items()}
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"{VOCABULARY_FILE}: [scenes] stricter and thresholds must be numbers ({exc})") from exc
 
 
 def _expand(concepts: dict[str, dict], names: list[str], parents: list[list[str]]) -> dict[str, set[int]]:

@@ -132,9 +132,9 @@ def test_a_word_can_have_its_own_threshold_chosen_on_the_validation_set():
     # THEN the set thresholds win over the trained ones and over `stricter`
     assert chosen.thresholds.tolist() == pytest.approx([0.99, 0.45])
     assert set(chosen.passing(third_forest)) == {"forest"} and chosen.passing(lake) == {}
-    with pytest.raises(ModelError, match="not in \\[scenes\\] words: sky"):
+    with pytest.raises(ModelError, match="thresholds for words not in \\[scenes\\] words: sky"):
         HEADS.chosen(["lake"], 0.0, {"sky": 0.5})
-    with pytest.raises(ModelError, match="between 0 and 1: lake"):
+    with pytest.raises(ModelError, match=r"between 0 and 1: lake = 1\.5"):
         HEADS.chosen(["lake"], 0.0, {"lake": 1.5})
 
 
@@ -149,3 +149,14 @@ def test_a_head_for_a_class_stores_that_class_with_its_parents():
     assert {"landscape", "nature"} <= set(labels["valley"].parents)
     # and where it does not, the classifier's 0.1 stays under the class threshold: no valley
     assert "valley" not in {lb.name for lb in replace(weak, embedding=unit(0)).labels(words)}
+
+
+@pytest.mark.parametrize(("scenes", "message"), [
+    ({"words": ["lake"], "thresholds": {"lake": "low"}}, "must be numbers"),
+    ({"words": ["lake"], "thresholds": ["lake"]}, "must be a table of word = number"),
+    ({"words": ["lake"], "stricter": "x"}, "must be numbers"),
+])
+def test_a_scene_threshold_that_is_no_number_is_a_model_error(scenes, message):
+    taxonomy = json.loads(resources.files("indexer.data").joinpath("imagenet_taxonomy.json").read_text())
+    with pytest.raises(ModelError, match=message):
+        vocabulary.Vocabulary.from_files(taxonomy, {"scenes": scenes}, scenes=HEADS)
