@@ -78,8 +78,7 @@ class Prediction:
                 implied.update(taxonomy.parents_of[n])
         # a label's parents are the concepts stored with it: a concept under its own threshold (sea at
         # 0.3) must not be found through a child that passed its own (seashore at 0.26)
-        out = [Label(n, p, parents=tuple(c for c in taxonomy.parents_of[n]
-                                         if c in concepts or (n in scenes and c in implied)))
+        out = [Label(n, p, parents=tuple(c for c in taxonomy.parents_of[n] if c in concepts or n in scenes))
                for n, p in classes.items()]
         out += [Label(n, p, parents=tuple(c for c in taxonomy.concept_parents[n] if c in concepts or c in implied))
                 for n, p in concepts.items()]

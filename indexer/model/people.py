@@ -37,6 +37,10 @@ def counted(faces: Sequence[FaceBox]) -> list[FaceBox]:
     return sorted((f for f in faces if f[4] >= MIN_SCORE), key=lambda f: -f[4])
 
 
+def _height(face: FaceBox) -> float:
+    return face[3] - face[1]
+
+
 def face_labels(faces: Sequence[FaceBox]) -> list[Label]:
     """The labels of a picture with these faces."""
     found = counted(faces)
@@ -44,10 +48,9 @@ def face_labels(faces: Sequence[FaceBox]) -> list[Label]:
         return []
     best = found[0][4]
     out = [Label("person", best, Source.FACES), Label("face", best, Source.FACES, ("person",))]
-    largest, *others = sorted(found, key=lambda f: f[1] - f[3])  # tallest first
-    height = largest[3] - largest[1]
-    alone = not others or (len(others) == 1 and others[0][3] - others[0][1] < SECOND_FACE * height)
-    if height >= PORTRAIT_HEIGHT and alone:
+    largest, *others = sorted(found, key=_height, reverse=True)
+    alone = not others or (len(others) == 1 and _height(others[0]) < SECOND_FACE * _height(largest))
+    if _height(largest) >= PORTRAIT_HEIGHT and alone:
         out.append(Label("portrait", largest[4], Source.FACES, ("person", "face")))
     if len(found) >= 2:
         out.append(Label("people", found[1][4], Source.FACES, ("person",)))

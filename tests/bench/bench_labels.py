@@ -36,6 +36,7 @@ from indexer.model.efficientnet import PART_FRACTION  # noqa: E402
 from indexer.model.labeller import make_labeller, predictions  # noqa: E402
 from indexer.model.people import face_labels  # noqa: E402
 from indexer.model.properties import property_labels  # noqa: E402
+from indexer.model.scenes import SCENES_FILE, SceneHeads  # noqa: E402
 from indexer.record import Label, Record, Source, Status  # noqa: E402
 from indexer.settings import ImageLimits, ModelSettings  # noqa: E402
 
@@ -187,8 +188,6 @@ def heads(predicted) -> None:
     """Every trained head (scene_heads.json, before vocabulary.toml chooses words and thresholds):
     on this set, per threshold, what it returns and how much of that is right. A head is judged on
     its own word here, not through the labels it adds to (a mountain head's word, not landscape)."""
-    from indexer.model.scenes import SCENES_FILE, SceneHeads
-
     trained = SceneHeads.from_json((ROOT / "indexer" / "data" / SCENES_FILE).read_bytes())
     probs = trained.probabilities(np.stack([seen.embedding for seen in predicted]))
     grid = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
