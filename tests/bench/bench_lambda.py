@@ -23,9 +23,6 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from bench_index import make_corpus  # the same 12 MP corpus as the throughput bench
-
 
 def notification(bucket: str, key: str, size: int) -> dict:
     from urllib.parse import quote_plus
@@ -75,6 +72,9 @@ def main() -> None:
     import logging
 
     import boto3
+    # here, not at the top: the child plays a fresh container and must import only what Lambda does
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bench_index import make_corpus  # the same 12 MP corpus as the throughput bench
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
