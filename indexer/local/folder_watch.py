@@ -1,6 +1,10 @@
 """`pixdex watch DIR`: a folder kept in step with the catalogue, the embedded default's analogue
 of the bucket's event path.
 
+A folder that is gone (moved, deleted, or a drive unmounted from under it, which leaves an empty
+mount point on another device) removes nothing: the watcher says so once and waits for it to
+come back, so an unplugged disk never empties the catalogue.
+
 It stops cleanly: once `stop` is set (the CLI sets it on SIGINT/SIGTERM) the poll in hand is
 finished and nothing is left half-written. A failed poll (the catalogue locked or full) is
 logged and retried; what it did not apply is applied by the next one. No AWS module is imported.
@@ -9,6 +13,7 @@ logged and retried; what it did not apply is applied by the next one. No AWS mod
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -37,11 +42,36 @@ class FolderWatcher:
         self.interval = interval
         self.indexed: dict[Path, Signature] = {}
         self.pending: dict[Path, Signature] = {}
+        self.device = self._device()  # the filesystem the folder is on when watching starts
+        self.away = False  # the folder was found gone: said once, until it is back
+
+    def _device(self) -> int | None:
+        """The folder's filesystem (st_dev), None when it is no readable folder."""
+        try:
+            st = self.folder.stat()
+        except OSError:
+            return None
+        return st.st_dev if os.path.isdir(self.folder) and os.access(self.folder, os.R_OK | os.X_OK) else None
+
+    def present(self) -> bool:
+        """Whether the folder is there, readable and on the filesystem it was on: when it is not, its
+        files are not gone, only out of reach, and nothing may be removed."""
+        device = self._device()
+        if self.device is None:
+            self.device = device
+        here = device is not None and device == self.device
+        if not here and not self.away:
+            logger.warning("watched folder %s is gone (moved, deleted or unmounted): its records are kept; "
+                           "waiting for it to come back", self.folder)
+        elif here and self.away:
+            logger.warning("watched folder %s is back", self.folder)
+        self.away = not here
+        return here
 
     def run(self, stop: threading.Event, progress: Progress | None = None,
             on_removed: Callable[[str], None] | None = None) -> None:
         on_removed = on_removed or (lambda _: None)
-        gone = self._forgotten()  # files removed while nobody watched
+        gone = self._forgotten() if self.present() else []  # files removed while nobody watched
         self.sync.apply(gone, progress=progress)
         for event in gone:
             on_removed(event.uri)
@@ -63,7 +93,11 @@ class FolderWatcher:
             stop.wait(self.interval)
 
     def poll(self, progress: Progress | None = None) -> list[ObjectEvent]:
+        if not self.present():
+            return []
         seen = self._scan()
+        if not self.present():  # went while it was listed: what the listing missed is not gone
+            return []
         events = [_removed(file_uri(p)) for p in self.indexed.keys() - seen.keys()]
         ready = {}
         for path, sig in seen.items():

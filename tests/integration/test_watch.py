@@ -142,6 +142,29 @@ def test_files_removed_while_nobody_watched_are_removed_at_start(folder_watcher,
     assert removed == [file_uri(gone)] and catalog.get(file_uri(kept)) is not None
 
 
+def test_a_folder_that_goes_away_keeps_its_records_until_it_is_back(folder_watcher, catalog, photos, caplog):
+    """A moved folder or an unplugged drive is out of reach, not emptied: nothing is removed."""
+    folder = folder_watcher.folder
+    for name in ("a.png", "b.png"):
+        shutil.copy(photos / "cat.png", folder / name)
+    folder_watcher.poll()
+    folder_watcher.poll()
+    assert catalog.search(Query()).total == 2
+    away = folder.with_name("moved")
+    folder.rename(away)
+    assert folder_watcher.poll() == [] and folder_watcher.poll() == []
+    stop = threading.Event()
+    stop.set()
+    folder_watcher.run(stop)  # the start-up reconcile does not remove them either
+    assert catalog.search(Query()).total == 2
+    assert sum("is gone" in r.message for r in caplog.records) == 1  # said once, not every poll
+    away.rename(folder)
+    (folder / "b.png").unlink()  # back, and a file really removed meanwhile
+    [event] = folder_watcher.poll()
+    assert event.uri == file_uri(folder / "b.png") and catalog.search(Query()).total == 1
+    assert any("is back" in r.message for r in caplog.records)
+
+
 # -- the commands, as a user runs them -----------------------------------------------------------
 
 def start(args: list[str], catalog_url: str, env: dict | None = None) -> subprocess.Popen:
