@@ -172,6 +172,7 @@ def parse(text: str, vocabulary: Vocabulary, base: Query | None = None, sort: So
         raise QueryError(f"a search takes at most {MAX_CHARS} characters, not {len(text)}: shorten it")
     reading = _Reading()
     tokens = _tokens(text)
+    stray: list[str] = []  # what reads as nothing
     pending: Kind | None = None  # NOT or OR before the next label
     i = 0
     while i < len(tokens):
@@ -194,6 +195,7 @@ def parse(text: str, vocabulary: Vocabulary, base: Query | None = None, sort: So
             i += 1
             continue
         if not (tok.field == "label" or tok.quoted) and not any(c.isalnum() for c in tok.word):
+            stray.append(tok.word)
             i += 1  # a stray "-", "&", "?" or emoji reads as nothing (and leaves a NOT or OR for the next label)
             continue
         if tok.word.endswith("*") and not tok.quoted and tok.field is None:
@@ -225,6 +227,9 @@ def parse(text: str, vocabulary: Vocabulary, base: Query | None = None, sort: So
         i += length
     if pending:
         raise QueryError(f"{pending_word(pending)} needs a label after it: `cat NOT dog`, `cat OR dog`")
+    if stray and not (reading.terms or reading.fields or reading.prefix is not None):
+        # only symbols: searching for nothing would show every image as if it matched
+        raise QueryError(f"no label `{' '.join(stray)}`: a search is words (cat, beach, \"black and white\")")
     return _build(reading, base, sort, vocabulary)
 
 

@@ -41,6 +41,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def positive_int_up_to(maximum: int, why: str) -> Callable[[str], int]:
+    """An argparse type: a whole number from 1 to `maximum`; `why` says what the bound is for."""
+    def parse(text: str) -> int:
+        value = positive_int(text)
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum:,} ({why}), got {value:,}")
+        return value
+
+    return parse
+
+
 def non_negative_int(text: str) -> int:
     value = int(text)
     if value < 0:

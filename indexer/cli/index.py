@@ -10,7 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from indexer.catalog import open_catalog
-from indexer.cli.common import ITEMS_FAILED, OK, StopOnSignal, device_option, positive_int, printable, say
+from indexer.cli.common import (
+    ITEMS_FAILED,
+    OK,
+    StopOnSignal,
+    device_option,
+    positive_int,
+    positive_int_up_to,
+    printable,
+    say,
+)
 from indexer.cli.plugins import Command
 from indexer.errors import UsageError
 from indexer.record import Record, Status
@@ -20,8 +29,10 @@ from indexer.settings import Settings
 def _index_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="image files or folders")
     p.add_argument("--force", action="store_true", help="relabel even unchanged files")
-    p.add_argument("--batch-size", type=positive_int, help="images per model batch (default 16, PIXDEX_BATCH_SIZE)")
-    p.add_argument("--workers", type=positive_int, help="decode threads (default: cores, at most 4)")
+    p.add_argument("--batch-size", type=positive_int_up_to(4096, "decoded images held at once"),
+                   help="images per model batch (default 16, at most 4,096; PIXDEX_BATCH_SIZE)")
+    p.add_argument("--workers", type=positive_int_up_to(256, "threads"),
+                   help="decode threads (default: cores, at most 4; up to 256)")
     device_option(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 

@@ -18,6 +18,7 @@ from indexer.cli.common import (
     find_record,
     not_found,
     positive_int,
+    positive_int_up_to,
     print_json,
     printable,
     record_line,
@@ -27,6 +28,8 @@ from indexer.model import vocabulary
 from indexer.query_language import GRAMMAR, hint_in, parse
 from indexer.record import Status
 from indexer.settings import Settings
+
+MAX_LABELS = 10_000  # `pixdex labels --limit`: a catalogue of photos holds a few thousand
 
 
 def _as_word(arg: str) -> str:
@@ -89,7 +92,8 @@ def search(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _labels_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--limit", type=positive_int, default=50, help="how many labels (default 50)")
+    p.add_argument("--limit", type=positive_int_up_to(MAX_LABELS, "labels listed"), default=50,
+                   help=f"how many labels (default 50, at most {MAX_LABELS:,})")
     p.add_argument("--min-confidence", type=float, default=0.0, metavar="X")
     add_json(p)
 
@@ -158,7 +162,8 @@ def _exposure(seconds: float) -> str:
 
 def _similar_arguments(p: argparse.ArgumentParser) -> None:
     _one_record_arguments(p)
-    p.add_argument("-k", type=positive_int, default=10, help="how many (default 10)")
+    p.add_argument("-k", type=positive_int_up_to(MAX_LIMIT, "a page of records"), default=10,
+                   help=f"how many (default 10, at most {MAX_LIMIT:,})")
 
 
 def similar(args: argparse.Namespace, settings: Settings) -> int:

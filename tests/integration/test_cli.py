@@ -128,6 +128,13 @@ def test_bad_usage_exits_2_with_a_message(indexed, tmp_path):
     assert pixdex(env, "frobnicate").returncode == 2
     zero = pixdex(env, "similar", "x", "-k", "0")
     assert zero.returncode == 2 and "must be at least 1" in zero.stderr
+    for args, message in ((("labels", "--limit", "9223372036854775807"), "at most 10,000 (labels listed)"),
+                          (("similar", "x", "-k", "10000000"), "at most 5,000"),
+                          (("index", "--workers", "100000", str(tmp_path)), "at most 256 (threads)")):
+        beyond = pixdex(env, *args)  # was an OverflowError from SQLite, or 100,000 threads
+        assert beyond.returncode == 2 and message in beyond.stderr and "Traceback" not in beyond.stderr
+    symbols = pixdex(env, "search", "🐱")  # was every image, as if all matched
+    assert symbols.returncode == 2 and "no label `🐱`" in symbols.stderr
     for query, message in (("cat OR", "OR needs a label"), ("x" * 2000, "at most 1000 characters"),
                            (" ".join(f"w{i}" for i in range(40)), "at most 32 labels")):
         refused = pixdex(env, "search", query)

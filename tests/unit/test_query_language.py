@@ -131,6 +131,8 @@ def test_the_query_is_written_back_for_chips_and_reading_it_again_gives_the_same
     ("a* b*", "one word prefix"),
     ("-espr*", "cannot be excluded"), ("NOT espr* cat", "cannot be excluded"), ("cat OR espr* dog", "OR-ed"),
     ("cat OR the", "OR needs a label after it"), ("cat OR 🐱", "OR needs a label after it"),
+    # only symbols: no search for nothing (it would show every image as if it matched)
+    ("🐱", "no label `🐱`"), ("!!! ?", r"no label `!!! \?`"), ("🐱*", "no label"), ("-", "no label `-`"),
     ("cat NOT OR dog", "NOT OR"), ("-the", "filler word"), ("text:***", "needs a value"),
     ("since:0001-01-01T00:00+01:00", "out of range"), ("until:9999-12-31T23:59-05:00", "out of range"),
     (" ".join(f"word{i}" for i in range(40)), "at most 32 labels, not 40"),
