@@ -12,6 +12,7 @@ import io
 import re
 import struct
 import time
+import warnings
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -21,6 +22,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from indexer.errors import InputError
 from indexer.exif import PhotoMetadata, read_metadata
 from indexer.settings import ImageLimits
+
+# Pillow warns of what it reads past (corrupt EXIF in a TIFF, a palette's transparency): a damaged
+# image is this module's to report, as a FAILED record or a label, never as Python text on a screen
+warnings.filterwarnings("ignore", module=r"PIL\.")
 
 FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF", "HEIF"}
 CONTENT_TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp",
@@ -186,6 +191,8 @@ def _identify(data: bytes, limits: ImageLimits, deadline: float = float("inf")) 
         if _looks_like_heic(data) and not heif:
             raise ImageError("HEIC image, but HEIC support is not installed: pip install 'pixdex[heic]'",
                              "HEIC support not installed") from None
+        if (known := _signature(data)) is not None:  # a known format's magic, but no header Pillow can read
+            raise ImageError(f"{known} image whose header is truncated or corrupt", "truncated or corrupt") from None
         raise ImageError("not an image: the bytes are in no format pixdex decodes (JPEG, PNG, WebP, GIF, BMP, "
                          "TIFF, HEIC)") from None
     except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:
@@ -195,6 +202,17 @@ def _identify(data: bytes, limits: ImageLimits, deadline: float = float("inf")) 
         raise ImageError(f"{img.format or 'unknown'} images are not supported (supported: JPEG, PNG, WebP, GIF, "
                          "BMP, TIFF, HEIC)", "unsupported format")
     return img
+
+
+SIGNATURES = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"),
+              (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"))
+
+
+def _signature(data: bytes) -> str | None:
+    """The format whose magic bytes `data` starts with (WebP: RIFF....WEBP), else None."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WebP"
+    return next((name for magic, name in SIGNATURES if data.startswith(magic)), None)
 
 
 def image_format(data: bytes) -> str:

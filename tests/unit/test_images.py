@@ -54,6 +54,16 @@ def test_damaged_files_of_every_format_are_refused(photos, fmt):
         decode(data, LIMITS)
 
 
+@pytest.mark.parametrize("fmt", ["TIFF", "PNG", "JPEG", "GIF", "WEBP"])
+def test_a_format_cut_inside_its_header_is_truncated_not_unknown(photos, fmt):
+    """A TIFF cut in half was 'in no format pixdex decodes' (test_cli: and no Pillow warning shows)."""
+    data = save(Image.open(photos / "coffee.jpg"), fmt, **({"compression": "tiff_lzw"} if fmt == "TIFF" else {}))
+    for cut in (len(data) // 2, 40):
+        with pytest.raises(ImageError, match=r"damaged|truncated or corrupt") as refused:
+            decode(data[:cut], LIMITS)
+        assert "no format pixdex decodes" not in str(refused.value)
+
+
 def test_heic_without_the_extra_says_how_to_get_it():
     heic = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\0" * 100
     with pytest.raises(ImageError, match=r"pixdex\[heic\]"):
