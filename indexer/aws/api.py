@@ -13,15 +13,18 @@ Powertools' APIGatewayRestResolver. The query parameters are the app's (see ui/s
     DELETE /images/{id}   the record, and the object when the API stored it
 
 A submitted image goes to PIXDEX_UPLOAD_BUCKET under a generated key; the bucket's S3 -> SQS ->
-Lambda path labels it like any upload. Errors are JSON `{"message": ...}` with a 4xx/5xx status.
+Lambda path labels it like any upload. Errors are JSON `{"message": ...}` with a 4xx/5xx status:
+503 when S3 fails (no credentials, unreachable, a refusal), 500 for anything unforeseen.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import json
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,7 +32,9 @@ from urllib.parse import quote
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import ServiceError
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
 
 from indexer.catalog import Catalog, CatalogError, Query, Sort, open_catalog
 from indexer.errors import PixdexError
@@ -90,6 +95,17 @@ def _refused(exc: PixdexError) -> Response:
     return error(exc.http_status, f"{prefix}{exc}")
 
 
+@app.exception_handler(Exception)
+def _failed(exc: Exception) -> Response:
+    """The last resort: whatever else a route raises is a JSON 500 with a short message, the
+    details in the log, never a crashed handler. Powertools' own errors (a route not found, ...)
+    are re-raised: the resolver answers those itself, and looks this handler up for them too."""
+    if isinstance(exc, ServiceError):
+        raise exc
+    logger.exception("request failed unexpectedly", extra={"kind": type(exc).__name__})
+    return error(500, f"internal error ({type(exc).__name__}): the request failed; the details are in the server's log")
+
+
 # -- routes -----------------------------------------------------------------------------------------
 
 @app.post("/images")
@@ -101,11 +117,14 @@ def submit() -> Response:
         fmt = image_format(data)  # the header only: labelling is the event path's work
     except ImageError as exc:
         raise ApiError(str(exc), 415) from None
+    # the record goes in before the object exists, so the object's event always comes after it
     placeholder = _placeholder(d, fmt, len(data))
+    d.catalog.upsert_many([placeholder])
     bucket, key, uri = placeholder.bucket, placeholder.key, placeholder.uri
     try:
-        d.s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType=CONTENT_TYPES[fmt],
-                        Metadata={"pixdex-source": quote(source, safe=":/?&=%#")[:1000]})  # S3 metadata is ASCII
+        with _s3("store the image"):
+            d.s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType=CONTENT_TYPES[fmt],
+                            Metadata={"pixdex-source": quote(source, safe=":/?&=%#")[:1000]})  # S3 metadata is ASCII
     except Exception:
         d.catalog.delete([placeholder.id])
         raise
@@ -130,10 +149,16 @@ def presign_upload() -> Response:
             raise ApiError(f'"size" must be the image\'s size in bytes, not {size!r}', 400)
         _check_size(size, d.settings)
     placeholder = _placeholder(d, FORMAT_OF[kind], size)
-    post = d.s3.generate_presigned_post(
-        Bucket=placeholder.bucket, Key=placeholder.key, Fields={"Content-Type": kind},
-        Conditions=[{"Content-Type": kind}, ["content-length-range", 1, d.settings.limits.max_bytes]],
-        ExpiresIn=UPLOAD_EXPIRES)
+    with _s3("store the image"):  # signed first: a failed signature leaves no record behind
+        # botocore's POST signer does not check for credentials (an AttributeError without them);
+        # its URL signer does (NoCredentialsError), and signs locally, without a request
+        d.s3.generate_presigned_url("put_object", Params={"Bucket": placeholder.bucket, "Key": placeholder.key},
+                                    ExpiresIn=UPLOAD_EXPIRES)
+        post = d.s3.generate_presigned_post(
+            Bucket=placeholder.bucket, Key=placeholder.key, Fields={"Content-Type": kind},
+            Conditions=[{"Content-Type": kind}, ["content-length-range", 1, d.settings.limits.max_bytes]],
+            ExpiresIn=UPLOAD_EXPIRES)
+    d.catalog.upsert_many([placeholder])  # still before the object: the client has no form until this answer
     logger.info("upload signed", extra={"uri": placeholder.uri, "bytes": size})
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=json.dumps({
         "id": placeholder.id, "uri": placeholder.uri, "status": str(Status.NOT_CLASSIFIED),
@@ -157,7 +182,8 @@ def delete_image(image_id: str) -> dict:
     # what the API stored (under api/), it removes; other images' objects are not its to delete
     removed_object = bool(d.settings.upload_bucket and record.uri.startswith(d.settings.upload_uri("api")))
     if removed_object:
-        d.s3.delete_object(Bucket=record.bucket, Key=record.key)
+        with _s3("delete the image's object"):
+            d.s3.delete_object(Bucket=record.bucket, Key=record.key)
     d.catalog.delete([record.id])
     return {"deleted": record.id, "uri": record.uri, "object_deleted": removed_object}
 
@@ -211,14 +237,22 @@ def _taking_images() -> Deps:
 
 
 def _placeholder(d: Deps, fmt: str, size: int | None) -> Record:
-    """A NOT_CLASSIFIED record under a new key in the API's area. It goes in before the object
-    exists, so the object's event always comes after it and never finds a stale placeholder."""
+    """A NOT_CLASSIFIED record under a new key in the API's area, not yet written. The caller
+    writes it before the object can exist, so the object's event always comes after it and never
+    finds a stale placeholder."""
     uri = d.settings.upload_uri("api", f"{uuid.uuid4().hex}.{EXTENSION[fmt]}")
     bucket, key = split_s3_uri(uri)
-    record = Record(uri=uri, status=Status.NOT_CLASSIFIED, bucket=bucket, key=key, size=size,
-                    content_type=CONTENT_TYPES[fmt], format=fmt)
-    d.catalog.upsert_many([record])
-    return record
+    return Record(uri=uri, status=Status.NOT_CLASSIFIED, bucket=bucket, key=key, size=size,
+                  content_type=CONTENT_TYPES[fmt], format=fmt)
+
+
+@contextlib.contextmanager
+def _s3(doing: str) -> Iterator[None]:
+    """S3's failures (no credentials, unreachable, a refusal) as a 503 that says what failed and why."""
+    try:
+        yield
+    except (BotoCoreError, ClientError) as exc:
+        raise ApiError(f"cannot {doing}: S3 failed: {exc}", 503) from exc
 
 
 def _json_body(hint: str) -> dict:

@@ -7,12 +7,14 @@ from __future__ import annotations
 import base64
 import http.server
 import json
+import logging
 import threading
 from urllib.parse import parse_qs, urlsplit
 
 from indexer.aws.api import Deps, handle
 
 TEXT = ("application/json", "text/")
+logger = logging.getLogger(__name__)
 
 
 def proxy_event(method: str, path: str, body: bytes | str | None = None, params: dict | None = None,
@@ -29,6 +31,19 @@ def proxy_event(method: str, path: str, body: bytes | str | None = None, params:
         "requestContext": {"requestId": "local", "stage": "local", "httpMethod": method, "path": path},
         "body": base64.b64encode(body).decode() if binary else body, "isBase64Encoded": binary,
     }
+
+
+def response_headers(resp: dict) -> list[tuple[str, str]]:
+    """A Lambda proxy response's headers as API Gateway sends them: `multiValueHeaders` (where
+    Powertools' REST resolver puts them all) and `headers`, a name in both sent once, from the
+    former. Content-Length is the server's own."""
+    multi = {name: list(values) for name, values in (resp.get("multiValueHeaders") or {}).items()}
+    taken = {name.lower() for name in multi}
+    for name, value in (resp.get("headers") or {}).items():
+        if name.lower() not in taken:
+            multi[name] = [value]
+    return [(name, str(value)) for name, values in multi.items() if name.lower() != "content-length"
+            for value in values]
 
 
 MAX_BODY = 8 * 1024 * 1024  # API Gateway's own limit is 10 MB; Lambda takes 6 MB
@@ -57,18 +72,23 @@ def server(port: int, deps: Deps, host: str = "127.0.0.1") -> http.server.Thread
                 body: bytes | str | None = (raw.decode() if kind.startswith(TEXT) else raw) if raw else None
             except UnicodeDecodeError:
                 return self._refuse(400, f"the {kind.split(';')[0]} body is not UTF-8 text")
-            with resolver:
-                resp = handle(proxy_event(self.command, url.path, body, parse_qs(url.query), kind or None), deps)
-            out = resp.get("body") or ""
-            data = base64.b64decode(out) if resp.get("isBase64Encoded") else out.encode()
-            self._send(resp["statusCode"], data, resp.get("headers") or {})
+            try:
+                with resolver:
+                    resp = handle(proxy_event(self.command, url.path, body, parse_qs(url.query), kind or None), deps)
+                out = resp.get("body") or ""
+                data = base64.b64decode(out) if resp.get("isBase64Encoded") else out.encode()
+                status, headers = resp["statusCode"], response_headers(resp)
+            except Exception:  # the resolver answers its routes' errors; this is the last resort, not a dropped reply
+                logger.exception("the API failed to answer %s %s", self.command, url.path)
+                return self._refuse(500, "internal error: the request failed; the details are in the server's log")
+            self._send(status, data, headers)
 
         def _refuse(self, status: int, message: str) -> None:
-            self._send(status, json.dumps({"message": message}).encode(), {"Content-Type": "application/json"})
+            self._send(status, json.dumps({"message": message}).encode(), [("Content-Type", "application/json")])
 
-        def _send(self, status: int, data: bytes, headers: dict) -> None:
+        def _send(self, status: int, data: bytes, headers: list[tuple[str, str]]) -> None:
             self.send_response(status)
-            for name, value in headers.items():
+            for name, value in headers:
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()

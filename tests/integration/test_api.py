@@ -5,6 +5,8 @@ each refusal with its status."""
 from __future__ import annotations
 
 import base64
+import contextlib
+import http.client
 import json
 
 import pytest
@@ -15,6 +17,34 @@ from indexer.aws.batch import handle as handle_events
 from indexer.catalog import open_catalog
 from indexer.local.api_server import proxy_event
 from indexer.sources.s3 import make_client
+
+
+@contextlib.contextmanager
+def served(deps: Deps):
+    """`pixdex api`'s server in a thread, on a free port: yields (host, port)."""
+    import threading
+
+    from indexer.local.api_server import server
+
+    httpd = server(0, deps)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield httpd.server_address[:2]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def over_http(address, method: str, path: str, body: bytes | str | None = None,
+              content_type: str | None = None) -> tuple[int, dict[str, str], object]:
+    """One request over a socket: the status, the headers, the JSON body (an empty reply raises)."""
+    conn = http.client.HTTPConnection(*address, timeout=30)
+    try:
+        conn.request(method, path, body, {"Content-Type": content_type} if content_type else {})
+        resp = conn.getresponse()
+        return resp.status, dict(resp.getheaders()), json.loads(resp.read())
+    finally:
+        conn.close()
 
 
 def call(deps: Deps, *args, **kw) -> tuple[int, object]:
@@ -294,3 +324,65 @@ def test_sort_by_date_taken_and_places_through_the_api(backend, request, setting
         assert status == 400 and "latitude 91 is not between -90 and 90" in bad["message"]
         status, bad = call(deps, "GET", "/search", params={"sort": "random"})
         assert status == 400 and "one of date, confidence, taken" in bad["message"]
+
+
+def test_answers_over_http_are_json_with_their_content_type(api):
+    """The REST resolver puts its headers in multiValueHeaders: the local server sends them all."""
+    deps, _ = api
+    with served(deps) as address:
+        status, headers, body = over_http(address, "GET", "/search?q=cat")
+        assert (status, headers.get("Content-Type"), body["total"]) == (200, "application/json", 0)
+        for path in ("/images/nope", "/nowhere"):  # a route's refusal, and no route at all
+            status, headers, body = over_http(address, "GET", path)
+            assert (status, headers.get("Content-Type")) == (404, "application/json") and body["message"], path
+        assert list(headers).count("Content-Length") == 1
+
+
+@pytest.fixture
+def no_credentials(monkeypatch, tmp_path):
+    """An environment where boto3 finds no AWS credentials at all."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def test_without_s3_credentials_images_and_uploads_are_a_503_and_leave_no_record(no_credentials, settings, photos):
+    s = settings.model_copy(update={"upload_bucket": "s3://nobucket/api/"})
+    with open_catalog(s.catalog, s) as catalog, served(Deps(s, catalog, make_client(s))) as address:
+        for _ in range(2):  # and again: the server is still there
+            status, headers, body = over_http(address, "POST", "/images", (photos / "coffee.jpg").read_bytes(),
+                                              "image/jpeg")
+            assert (status, headers.get("Content-Type")) == (503, "application/json")
+            assert body["message"] == "cannot store the image: S3 failed: Unable to locate credentials", body
+            status, _, body = over_http(address, "POST", "/uploads",
+                                        json.dumps({"content_type": "image/png", "size": 5000}), "application/json")
+            assert status == 503 and body["message"].startswith("cannot store the image: S3 failed: "), body
+        status, _, found = over_http(address, "GET", "/search")
+        assert (status, found["total"]) == (200, 0)  # no ghost NOT_CLASSIFIED records
+        assert over_http(address, "GET", "/labels")[0] == 200
+
+
+def test_a_missing_bucket_is_a_503_and_leaves_no_record(api, photos):
+    deps, _ = api
+    gone = Deps(deps.settings.model_copy(update={"upload_bucket": "s3://no-such-bucket-here/incoming/"}),
+                deps.catalog, deps.s3)
+    with served(gone) as address:
+        status, headers, body = over_http(address, "POST", "/images", (photos / "cat.png").read_bytes(), "image/png")
+        assert (status, headers.get("Content-Type")) == (503, "application/json")
+        assert body["message"].startswith("cannot store the image: S3 failed: ") and "NoSuchBucket" in body["message"]
+        assert over_http(address, "GET", "/search")[2]["total"] == 0
+
+
+def test_an_unforeseen_failure_is_a_json_500_and_the_server_keeps_serving(api, photos):
+    deps, _ = api
+    broken = Deps(deps.settings, deps.catalog, None)  # an upload bucket, but no S3 client: an AttributeError
+    with served(broken) as address:
+        status, headers, body = over_http(address, "POST", "/images", (photos / "cat.png").read_bytes(), "image/png")
+        assert (status, headers.get("Content-Type")) == (500, "application/json")
+        assert body["message"].startswith("internal error (AttributeError)"), body
+        assert "Traceback" not in body["message"]
+        assert over_http(address, "GET", "/search")[2]["total"] == 0  # its placeholder went too
