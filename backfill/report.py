@@ -28,7 +28,7 @@ class Report:
     other_shards: int = 0  # entries left to the other shards
     todo: int = 0  # passed the skip check: labelled, failed, removed, deferred or left
     labelled: int = 0
-    failed: int = 0  # FAILED records written (corrupt image, access denied...)
+    failed: int = 0  # FAILED records written (corrupt image, access denied...), and unreadable entries (not UTF-8)
     removed: int = 0  # deleted since listed: not written, their old records removed
     deferred: int = 0  # the store failed after retries: nothing written, the next run takes them
     left: int = 0  # not started because the run was stopped: the next run takes them
@@ -71,7 +71,7 @@ class Report:
     def done(self) -> int:
         """Entries finished one way or another: what a progress bar counts."""
         finished = self.labelled + self.failed + self.removed + self.deferred + self.left
-        attempted = self.todo if self.dry_run else finished
+        attempted = self.todo + self.failed if self.dry_run else finished  # a dry run fails only unreadable entries
         return attempted if self.limited else attempted + sum(self.skipped.values())
 
     @property
@@ -86,7 +86,7 @@ class Report:
     def failure_rate(self) -> float:
         """Failed and deferred items over those attempted. Objects deleted since they were listed
         are not failures (an inventory is up to a day old; lifecycle rules expire objects)."""
-        attempted = self.labelled + self.failed + self.deferred
+        attempted = (self.todo if self.dry_run else self.labelled + self.deferred) + self.failed
         return (self.failed + self.deferred) / attempted if attempted else 0.0
 
     def line(self) -> str:

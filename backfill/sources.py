@@ -2,16 +2,19 @@
 
 SOURCE is `s3://bucket/prefix` (a ListObjectsV2 listing), the `s3://.../manifest.json` of an S3
 Inventory report, a local folder, or a text file of URIs (s3://, file:// or absolute paths), one
-per line. No listing is ever held whole in memory.
+per line. No listing is ever held whole in memory (a URI file keeps a 16-byte digest of each URI
+it has given, to give each once).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from backfill.inventory import Inventory
 from backfill.shard import Shard
@@ -35,7 +38,17 @@ class Skipped:
     reason: str
 
 
-Listed = SourceItem | Skipped
+@dataclass(frozen=True)
+class Unreadable:
+    """An entry that names no image the backfill can read (a line that is not UTF-8, a symlink
+    loop): a failure of that entry. No record is written, as there is no canonical URI to give it."""
+
+    uri: str  # how the summary names it: "line 4: /photos/a.jpg", or the path as found
+    reason: str
+    error: str
+
+
+Listed = SourceItem | Skipped | Unreadable
 
 
 class Listing:
@@ -87,10 +100,12 @@ class FolderListing(Listing):
 
     def items(self) -> Iterator[Listed]:
         for path, skip in self._walk():
-            if skip:
-                yield Skipped(file_uri(path) + ("/" if skip == "hidden folder" else ""), skip)
-            else:
-                yield source_item(path)
+            try:
+                entry = Skipped(file_uri(path) + ("/" if skip == "hidden folder" else ""), skip) if skip else \
+                    source_item(path)
+            except ReadError as exc:  # a symlink loop
+                entry = Unreadable(path.as_uri(), exc.reason, str(exc))
+            yield entry
 
     def _walk(self) -> Iterator[tuple[Path, str | None]]:
         """Every entry in order, with why it is skipped (hidden ones are counted, not walked)."""
@@ -104,31 +119,69 @@ class FolderListing(Listing):
 
 
 class UriFileListing(Listing):
-    """Lines: s3://bucket/key, file:///abs/path or /abs/path; blank lines and # comments are ignored."""
+    """Lines: s3://bucket/key, file:///abs/path or /abs/path; blank lines and # comments are ignored.
+    A line that names no readable image (not UTF-8, a file URI of another host, a symlink loop) is
+    a failure of that line; a line naming an image an earlier line named is skipped."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.description = f"{path} (list of URIs)"
-        with path.open(encoding="utf-8") as f:
-            self.total = sum(1 for line in f if line.strip() and not line.lstrip().startswith("#"))
+        self.total = sum(1 for _, text, _ in self._lines() if text and not text.startswith("#"))
 
     def items(self) -> Iterator[Listed]:
-        with self.path.open(encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
-                text = line.strip()
-                if not text or text.startswith("#"):
-                    continue
-                if text.startswith("s3://"):
-                    try:
-                        bucket, key = split_s3_uri(text)
-                    except ValueError:
-                        bucket = key = ""
-                    yield SourceItem(uri=text, bucket=bucket, key=key) if key else \
-                        Skipped(f"line {number}: {text}", "not an s3://bucket/key URI")
-                elif text.startswith(("file://", "/")):
-                    yield source_item(uri_path(text) if text.startswith("file://") else Path(text))
+        first: dict[bytes, int] = {}  # digest of each URI given -> its line
+        for number, text, not_utf8 in self._lines():
+            if not text or text.startswith("#"):
+                continue
+            where = f"line {number}: {text}"
+            entry = Unreadable(where, "not UTF-8", not_utf8) if not_utf8 else self._entry(where, text)
+            if isinstance(entry, SourceItem):
+                digest = hashlib.blake2b(entry.uri.encode(), digest_size=16).digest()
+                if digest in first:
+                    entry = Skipped(f"{where} (as line {first[digest]})", "repeats an earlier line")
                 else:
-                    yield Skipped(f"line {number}: {text}", "not an s3://, file:// URI or absolute path")
+                    first[digest] = number
+            yield entry
+
+    def _lines(self) -> Iterator[tuple[int, str, str | None]]:
+        """(number, stripped text, why it is not UTF-8 or None); such a line's text has its bytes
+        escaped (\\xff), for the summary to name it."""
+        with self.path.open("rb") as f:
+            for number, line in enumerate(f, 1):
+                try:
+                    text, not_utf8 = line.decode(), None
+                except UnicodeDecodeError as exc:
+                    text = line.decode(errors="backslashreplace")
+                    not_utf8 = f"byte {line[exc.start]:#04x} at position {exc.start + 1} of the line: {exc.reason}"
+                yield number, text.strip(), not_utf8
+
+    @staticmethod
+    def _entry(where: str, text: str) -> Listed:
+        if text.startswith("s3://"):
+            try:
+                bucket, key = split_s3_uri(text)
+            except ValueError:
+                bucket = key = ""
+            return SourceItem(uri=text, bucket=bucket, key=key) if key else \
+                Skipped(where, "not an s3://bucket/key URI")
+        if not text.startswith(("file://", "/")):
+            return Skipped(where, "not an s3://, file:// URI or absolute path")
+        if not text.startswith("file://"):
+            path = Path(text)
+        else:
+            try:
+                host, path = urlparse(text).netloc, uri_path(text)
+            except ValueError:  # file://[... : not a URI at all
+                return Skipped(where, "not a file:///path URI")
+            if host.lower() not in ("", "localhost"):
+                return Unreadable(where, "file URI of another host",
+                                  f"{host!r} is another machine: only local files can be read (file:///path)")
+        if "\0" in str(path):
+            return Unreadable(where, "not a path", "a NUL byte in the path")
+        try:
+            return source_item(path)
+        except ReadError as exc:  # a symlink loop
+            return Unreadable(where, exc.reason, str(exc))
 
 
 def open_listing(spec: str, reader: UriSource, shard: Shard) -> Listing:

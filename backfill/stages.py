@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from backfill.report import Report
 from backfill.shard import Shard
-from backfill.sources import Listing, Skipped
+from backfill.sources import Listing, Skipped, Unreadable
 from indexer.catalog import Catalog
 from indexer.errors import is_transient
 from indexer.ingest.pipeline import Decoded, decode_fetched, label_records, read_item, unchanged
@@ -93,6 +93,10 @@ class Lister:
                 self.report.add(other_shards=1)
                 continue
             self.report.add(listed=1)
+            if isinstance(entry, Unreadable):  # a failure with no record to write: counted and shown
+                self.report.add(failed=1)
+                self.report.fail(entry.uri, entry.reason, entry.error)
+                continue
             reason = entry.reason if isinstance(entry, Skipped) else self._filtered(entry)
             if reason:
                 self.report.skip(reason, entry.uri)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -14,8 +15,16 @@ from indexer.sources.base import Fetched, ObjectMissing, ReadError, SourceItem
 
 
 def file_uri(path: Path) -> str:
-    """Canonical `file:///abs/path` (percent-encoded), the basis of the record id."""
-    return path.expanduser().resolve().as_uri()
+    """Canonical `file:///abs/path` (percent-encoded), the basis of the record id. A symlink loop
+    has none: a ReadError (reason "symlink loop") naming the path."""
+    try:
+        return path.expanduser().resolve().as_uri()
+    except RuntimeError:  # Python 3.11 and 3.12 resolve() on a loop; 3.13 resolves as far as it can
+        raise _symlink_loop(path) from None
+
+
+def _symlink_loop(path: Path) -> ReadError:
+    return ReadError(f"cannot resolve {path}: a symlink loop", "symlink loop")
 
 
 def uri_path(uri: str) -> Path:
@@ -38,9 +47,12 @@ def find_images(paths: Iterable[Path]) -> Iterator[Path]:
 
 
 def source_item(path: Path) -> SourceItem:
+    """What is at `path`; raises ReadError for a symlink loop (on every Python, see file_uri)."""
     try:
         st = path.stat()
-    except OSError:
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _symlink_loop(path) from None
         return SourceItem(uri=file_uri(path))  # gone or unreadable: the reader says which
     return SourceItem(
         uri=file_uri(path), size=st.st_size, last_modified=datetime.fromtimestamp(st.st_mtime, UTC)

@@ -363,6 +363,52 @@ def test_a_uri_list_with_deleted_objects_and_bad_lines(photo_bucket, s3, tmp_pat
     assert f"s3://{photo_bucket}/deleted since.jpg" not in seen  # no record for an object that is gone
 
 
+def test_bad_lines_of_a_uri_list_are_failures_of_their_line_and_the_rest_is_labelled(tmp_path, photos):
+    # GIVEN a list a hostile tester wrote: a symlink loop, bytes that are not UTF-8, a file on
+    # another host, and three photos, each named twice (as a path, then as a file:// URI)
+    folder = tmp_path / "fs"
+    folder.mkdir()
+    (folder / "loop1.jpg").symlink_to("loop2.jpg")
+    (folder / "loop2.jpg").symlink_to("loop1.jpg")
+    good = {name: folder / name for name in ["cat.png", "coffee.jpg", "rocket.jpg"]}
+    for name, path in good.items():
+        path.write_bytes((photos / name).read_bytes())
+    uris = tmp_path / "uris.txt"
+    uris.write_bytes(b"\n".join([
+        str(folder / "loop1.jpg").encode(), *(str(p).encode() for p in good.values()),
+        str(folder).encode() + b"/\xff\xfe.jpg", f"file://otherhost{good['cat.png']}".encode(),
+        *(p.as_uri().encode() for p in good.values()), b""]))
+    db = tmp_path / "c.db"
+
+    # WHEN it is backfilled
+    proc = subprocess.run([PIXDEX, "--catalog", f"sqlite:///{db}", "backfill", str(uris), "--quiet"],
+                          capture_output=True, text=True, timeout=300)
+
+    # THEN the three photos are labelled once each, and each bad line is a failure naming its line
+    summary = json.loads(proc.stdout)
+    assert (summary["labelled"], summary["failed"], summary["error"]) == (3, 3, None)
+    assert summary["failures"] == {"symlink loop": 1, "not UTF-8": 1, "file URI of another host": 1}
+    assert {reason: [e["uri"] for e in kept] for reason, kept in summary["examples"].items()} == {
+        "symlink loop": [f"line 1: {folder}/loop1.jpg"], "not UTF-8": [f"line 5: {folder}/\\xff\\xfe.jpg"],
+        "file URI of another host": [f"line 6: file://otherhost{good['cat.png']}"]}
+    assert summary["skipped"] == {"repeats an earlier line": 3}
+    assert proc.returncode == 1 and "labelled 3; 9 done: labelled 3, skipped 3, failed 3" in proc.stderr
+    assert "over --max-failure-rate" in proc.stderr  # 3 of 6 failed
+    assert "Error" not in proc.stderr and "Traceback" not in proc.stderr
+    seen = snapshot(f"sqlite:///{db}")
+    assert sorted(seen) == sorted(p.resolve().as_uri() for p in good.values())  # no record for a bad line
+    for name, path in good.items():
+        status, labels = seen[path.resolve().as_uri()]
+        assert status == "LABELED" and TOP[name] in labels, name
+
+    # and the loop is a clear error to the commands that look a path up, not a pixdex bug
+    for command in ["show", "delete", "similar"]:
+        looked = subprocess.run([PIXDEX, "--catalog", f"sqlite:///{db}", command, str(folder / "loop1.jpg")],
+                                capture_output=True, text=True, timeout=120)
+        assert looked.returncode == 1, command
+        assert looked.stderr.strip() == f"pixdex: error: cannot resolve {folder}/loop1.jpg: a symlink loop", command
+
+
 class FlakyS3(StandIn):
     """Answers GET with 503 SlowDown `failures` times, then with the photo."""
 

@@ -8,7 +8,7 @@ import pytest
 
 from backfill.inventory import InventoryError, Manifest
 from backfill.shard import Shard
-from backfill.sources import FolderListing, NotASource, Skipped, UriFileListing, open_listing
+from backfill.sources import FolderListing, NotASource, Skipped, Unreadable, UriFileListing, open_listing
 from indexer.settings import Settings
 from indexer.sources.base import SourceItem
 from indexer.sources.uris import UriSource
@@ -40,10 +40,51 @@ def test_a_uri_file_takes_s3_file_uris_and_paths_and_names_bad_lines(tmp_path):
     assert listing.total == 5
     got = list(listing.items())
     assert got[0] == SourceItem(uri="s3://b/k 1.jpg", bucket="b", key="k 1.jpg")
-    assert got[1].uri == got[2].uri == photo.resolve().as_uri()
-    assert [(e.uri, e.reason) for e in got[3:]] == [
+    assert got[1].uri == photo.resolve().as_uri()
+    assert [(e.uri, e.reason) for e in got[2:]] == [
+        (f"line 5: {photo} (as line 4)", "repeats an earlier line"),  # the same file, as a path this time
         ("line 6: s3://b/", "not an s3://bucket/key URI"),
         ("line 7: ftp://x/y.jpg", "not an s3://, file:// URI or absolute path")]
+
+
+def symlink_loop(folder):
+    (folder / "loop1.jpg").symlink_to("loop2.jpg")
+    (folder / "loop2.jpg").symlink_to("loop1.jpg")
+    return folder / "loop1.jpg"
+
+
+def test_a_uri_file_names_each_line_it_cannot_read_and_lists_the_rest(tmp_path):
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes(b"x")
+    loop = symlink_loop(tmp_path)
+    uris = tmp_path / "uris.txt"
+    uris.write_bytes(b"\n".join([
+        str(loop).encode(), str(photo).encode(), b"/photos/caf\xe9.jpg", b"file://otherhost" + str(photo).encode(),
+        b"file://localhost" + str(photo).encode(), b"file:///x/%00.jpg", b"s3://b/k.jpg", b"s3://b/k.jpg", b""]))
+    listing = UriFileListing(uris)  # reading the file raises nothing: each line is judged alone
+    assert listing.total == 8
+    got = [(e.uri, e.reason if not isinstance(e, SourceItem) else None, type(e).__name__) for e in listing.items()]
+    assert got == [
+        (f"line 1: {loop}", "symlink loop", "Unreadable"),
+        (photo.resolve().as_uri(), None, "SourceItem"),
+        ("line 3: /photos/caf\\xe9.jpg", "not UTF-8", "Unreadable"),
+        (f"line 4: file://otherhost{photo}", "file URI of another host", "Unreadable"),
+        (f"line 5: file://localhost{photo} (as line 2)", "repeats an earlier line", "Skipped"),
+        ("line 6: file:///x/%00.jpg", "not a path", "Unreadable"),
+        ("s3://b/k.jpg", None, "SourceItem"),
+        ("line 8: s3://b/k.jpg (as line 7)", "repeats an earlier line", "Skipped"),
+    ]
+    errors = {e.reason: e.error for e in listing.items() if isinstance(e, Unreadable)}
+    assert errors["not UTF-8"] == "byte 0xe9 at position 12 of the line: invalid continuation byte"
+    assert "'otherhost' is another machine" in errors["file URI of another host"]
+
+
+def test_a_folder_names_a_symlink_loop_as_unreadable(tmp_path):
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    symlink_loop(tmp_path)
+    got = [(e.uri.rsplit("/", 1)[-1], e.reason if isinstance(e, Unreadable) else None)
+           for e in FolderListing(tmp_path).items()]
+    assert got == [("a.jpg", None), ("loop1.jpg", "symlink loop"), ("loop2.jpg", "symlink loop")]
 
 
 @pytest.mark.parametrize(("spec", "message"), [
