@@ -46,31 +46,63 @@ def index(args: argparse.Namespace, settings: Settings) -> int:
 
     from indexer.ingest.pipeline import Pipeline
     from indexer.model.labeller import make_labeller
+    from indexer.sources.base import ReadError, SourceItem
     from indexer.sources.files import FileSource, find_images, source_item
 
-    missing = [str(p) for p in args.paths if not p.exists()]
+    missing = [str(p) for p in args.paths if _missing(p)]
     if missing:
         raise UsageError(f"no such file or folder: {', '.join(missing)}")
-    paths = list(find_images(args.paths))
+    unlisted: list[str] = []  # folders that cannot be read: said, and the run counts as failed
+
+    def cannot_list(folder: Path, exc: OSError) -> None:
+        unlisted.append(str(folder))
+        say(printable(f"pixdex: cannot read folder {folder}: {exc.strerror or exc}; its images are left out"))
+
+    paths = list(find_images(args.paths, on_error=cannot_list))
     if not paths:
         say("pixdex: no images found under " + ", ".join(map(str, args.paths)))
-        return OK
+        return ITEMS_FAILED if unlisted else OK
+    items: dict[str, SourceItem] = {}  # by URI: a file named twice (or named and in a folder) is read once
+    unreadable = []
+    for p in paths:
+        try:
+            item = source_item(p)
+        except ReadError as exc:  # a symlink loop: no record can name it
+            unreadable.append((str(p), str(exc)))
+            say(printable(f"FAILED {p}: {exc}"))
+            continue
+        items.setdefault(item.uri, item)
     labeller = make_labeller(settings.model_settings())
     with open_catalog(settings.catalog, settings) as catalog:
         pipeline = Pipeline(settings, labeller, catalog, FileSource(settings.limits))
-        with tqdm(total=len(paths), unit="img", desc="indexing", dynamic_ncols=True, disable=None) as bar:
+        total = len(items) + len(unreadable)
+        with tqdm(total=total, unit="img", desc="indexing", dynamic_ncols=True, disable=None) as bar:
             def progress(record: Record | None) -> None:
                 bar.update()
                 if record is not None and record.status == Status.FAILED:
                     bar.write(printable(f"FAILED {record.uri}: {record.error}"), file=sys.stderr)
 
-            summary = pipeline.run((source_item(p) for p in paths), force=args.force, progress=progress)
+            bar.update(len(unreadable))
+            summary = pipeline.run(items.values(), force=args.force, progress=progress)
+    summary.failed += len(unreadable)
+    summary.failures += unreadable
     if args.json:
         print(json.dumps(summary.as_dict(), indent=2))
     else:
         print(f"labelled {summary.labelled}, skipped {summary.skipped} unchanged, failed {summary.failed} "
               f"in {summary.seconds:.1f}s ({summary.images_per_second:.1f} images/s)")
-    return ITEMS_FAILED if summary.failed else OK
+    return ITEMS_FAILED if summary.failed or unlisted else OK
+
+
+def _missing(path: Path) -> bool:
+    """Nothing at `path` (not: there but unreadable, or a symlink loop; the run says which)."""
+    try:
+        path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return False
 
 
 WATCH_TEXT = """\

@@ -44,6 +44,7 @@ class FolderWatcher:
         self.pending: dict[Path, Signature] = {}
         self.device = self._device()  # the filesystem the folder is on when watching starts
         self.away = False  # the folder was found gone: said once, until it is back
+        self.unreadable: set[Path] = set()  # subfolders the last poll could not list (said once)
 
     def _device(self) -> int | None:
         """The folder's filesystem (st_dev), None when it is no readable folder."""
@@ -95,10 +96,12 @@ class FolderWatcher:
     def poll(self, progress: Progress | None = None) -> list[ObjectEvent]:
         if not self.present():
             return []
-        seen = self._scan()
+        seen, unlisted = self._scan()
         if not self.present():  # went while it was listed: what the listing missed is not gone
             return []
-        events = [_removed(file_uri(p)) for p in self.indexed.keys() - seen.keys()]
+        # a file under a folder that could not be listed is out of sight, not removed
+        gone = {p for p in self.indexed.keys() - seen.keys() if not any(p.is_relative_to(u) for u in unlisted)}
+        events = [_removed(file_uri(p)) for p in gone]
         ready = {}
         for path, sig in seen.items():
             if self.indexed.get(path) == sig:
@@ -109,7 +112,7 @@ class FolderWatcher:
         events += [ObjectEvent(Change.CREATED, source_item(p)) for p in ready]
         if events:
             self.sync.apply(events, progress=progress)  # raises: nothing below runs, the next poll retries
-        for path in self.indexed.keys() - seen.keys():
+        for path in gone:
             del self.indexed[path]
         for path, sig in ready.items():
             self.indexed[path] = sig
@@ -117,15 +120,24 @@ class FolderWatcher:
         self.pending = {p: s for p, s in self.pending.items() if p in seen}
         return events
 
-    def _scan(self) -> dict[Path, Signature]:
-        out = {}
-        for path in find_images([self.folder]):
+    def _scan(self) -> tuple[dict[Path, Signature], list[Path]]:
+        """The images under the folder with their signatures, and the folders that could not be listed."""
+        out, unlisted = {}, []
+
+        def cannot_list(folder: Path, exc: OSError) -> None:
+            if folder not in self.unreadable:
+                logger.warning("cannot read folder %s (%s): its images are neither indexed nor removed",
+                               folder, exc.strerror or exc)
+            unlisted.append(folder)
+
+        for path in find_images([self.folder], on_error=cannot_list):
             try:
                 st = path.stat()
             except OSError:
                 continue  # removed while listing: the next poll sees it gone
             out[path] = (st.st_size, st.st_mtime_ns)
-        return out
+        self.unreadable = set(unlisted)
+        return out, unlisted
 
     def _forgotten(self) -> list[ObjectEvent]:
         """Records under the folder whose files are gone."""
@@ -133,10 +145,21 @@ class FolderWatcher:
         events, cursor = [], None
         while True:
             page = self.sync.catalog.search(Query(source_prefix=prefix, limit=500, cursor=cursor))
-            events += [_removed(r.uri) for r in page.records if not uri_path(r.uri).exists()]
+            events += [_removed(r.uri) for r in page.records if _gone(uri_path(r.uri))]
             cursor = page.next_cursor
             if not cursor:
                 return events
+
+
+def _gone(path: Path) -> bool:
+    """Nothing at `path` (a file out of reach, under a folder that cannot be read, is not gone)."""
+    try:
+        path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def _removed(uri: str) -> ObjectEvent:

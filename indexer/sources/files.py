@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote_to_bytes, urlparse
@@ -33,17 +33,30 @@ def uri_path(uri: str) -> Path:
     return Path(os.fsdecode(unquote_to_bytes(urlparse(uri).path)))
 
 
-def find_images(paths: Iterable[Path]) -> Iterator[Path]:
+def find_images(paths: Iterable[Path], on_error: Callable[[Path, OSError], None] | None = None) -> Iterator[Path]:
     """Files named explicitly are taken as they are (a bad one becomes a FAILED record); folders
-    are walked recursively for image extensions, skipping hidden files and folders."""
+    are walked recursively for image extensions, skipping hidden files and folders, in path order.
+    A folder that cannot be listed (no permission) is passed to `on_error`, never skipped unsaid
+    by a caller that gives one."""
     for path in paths:
-        if path.is_dir():
-            for p in sorted(path.rglob("*")):
-                rel = p.relative_to(path).parts
-                if p.suffix.lower() in EXTENSIONS and p.is_file() and not any(s.startswith(".") for s in rel):
-                    yield p
-        else:
+        try:
+            is_dir = path.is_dir()
+        except OSError:  # not even its type can be read: the reader names the problem
+            is_dir = False
+        if not is_dir:
             yield path
+            continue
+        found = []
+
+        def unlisted(exc: OSError, top: Path = path) -> None:
+            if on_error is not None:
+                on_error(Path(exc.filename) if exc.filename else top, exc)
+
+        for folder, dirs, files in os.walk(path, onerror=unlisted):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            here = Path(folder)
+            found += [here / f for f in files if not f.startswith(".") and Path(f).suffix.lower() in EXTENSIONS]
+        yield from sorted(p for p in found if p.is_file())
 
 
 def source_item(path: Path) -> SourceItem:

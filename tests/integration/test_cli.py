@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 PIXDEX = str(Path(sys.executable).with_name("pixdex"))
 
@@ -287,3 +288,48 @@ def test_control_characters_from_exif_or_a_name_never_reach_the_terminal(tmp_pat
     assert old in [r["uri"] for r in json.loads(as_json.stdout)]  # the same value to a program
     for out in (shown, listed, as_json):
         assert not any(c in out.stdout for c in UNSAFE), out
+
+
+def _unshare_works() -> bool:
+    """`unshare -r` runs a command as root of its own user namespace: files owned by another user
+    are then as closed to it as to any user (the suite itself runs as root, which reads anything)."""
+    try:
+        return shutil.which("unshare") is not None and subprocess.run(["unshare", "-r", "true"]).returncode == 0
+    except OSError:
+        return False
+
+
+def test_what_cannot_be_read_fails_by_itself_and_the_rest_is_indexed(tmp_path, photos):
+    """Each was the end of the whole run (a PermissionError from exists(), "no such file" for a
+    symlink loop) or silent (an unreadable folder: "no images found", exit 0)."""
+    env = {**os.environ, "PIXDEX_CATALOG": f"sqlite:///{tmp_path / 'c.db'}", "PIXDEX_DEVICE": "cpu"}
+    shutil.copy(photos / "coffee.jpg", tmp_path / "ok.jpg")
+    (tmp_path / "loop1.jpg").symlink_to("loop2.jpg")
+    (tmp_path / "loop2.jpg").symlink_to("loop1.jpg")
+    tiff = Image.open(photos / "coffee.jpg")
+    tiff.save(tmp_path / "cut.tif", compression="tiff_lzw")
+    data = (tmp_path / "cut.tif").read_bytes()
+    (tmp_path / "cut.tif").write_bytes(data[:len(data) // 2])
+    run = pixdex(env, "index", str(tmp_path / "loop1.jpg"), str(tmp_path / "cut.tif"), str(tmp_path / "ok.jpg"))
+    assert run.returncode == 1 and "labelled 1, skipped 0 unchanged, failed 2" in run.stdout, run.stderr
+    assert f"FAILED {tmp_path / 'loop1.jpg'}: cannot resolve" in run.stderr and "a symlink loop" in run.stderr
+    assert "TIFF image whose header is truncated or corrupt" in run.stderr
+    assert "Warning" not in run.stderr and "Traceback" not in run.stderr  # Pillow's UserWarning showed
+    if not _unshare_works():
+        pytest.skip("unshare -r is not available: the unreadable-folder half needs it")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    shutil.copy(photos / "rocket.jpg", locked / "r.jpg")
+    os.chown(locked, 12345, 12345)
+    locked.chmod(0)
+    try:
+        as_user = subprocess.run(["unshare", "-r", PIXDEX, "index", "--force", str(locked / "r.jpg"),
+                                  str(tmp_path / "ok.jpg"), str(tmp_path / "ok.jpg"), str(locked)], env=env,
+                                 capture_output=True, text=True, timeout=120)
+    finally:
+        locked.chmod(0o755)
+    assert as_user.returncode == 1, as_user.stderr
+    assert "labelled 1, skipped 0 unchanged, failed 1" in as_user.stdout  # ok.jpg once, though named twice
+    assert f"cannot read {locked / 'r.jpg'}: Permission denied" in as_user.stderr
+    assert f"pixdex: cannot read folder {locked}: Permission denied" in as_user.stderr
+    assert "Traceback" not in as_user.stderr

@@ -228,3 +228,26 @@ def test_the_folder_watcher_loads_no_aws_module():
             "print(sorted(m for m in sys.modules if m.startswith('indexer.aws')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_a_subfolder_that_cannot_be_read_keeps_its_records(tmp_path, photos, settings):
+    """Its files were out of the listing, so each poll removed their records."""
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-r", "true"]).returncode != 0:
+        pytest.skip("unshare -r is not available (the suite runs as root, which reads any folder)")
+    inbox, sub = tmp_path / "inbox", tmp_path / "inbox" / "sub"
+    sub.mkdir(parents=True)
+    shutil.copy(photos / "cat.png", sub / "cat.png")
+    shutil.copy(photos / "coffee.jpg", inbox / "coffee.jpg")
+    os.chown(sub, 12345, 12345)  # another user's: closed to root of its own user namespace once chmod 0
+    proc = subprocess.Popen(["unshare", "-r", *PIXDEX, "--catalog", settings.catalog, "watch", str(inbox),
+                             "--interval", "0.2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        with open_catalog(settings.catalog) as catalog:
+            wait_for(lambda: catalog.get(file_uri(sub / "cat.png")) and catalog.get(file_uri(inbox / "coffee.jpg")))
+            sub.chmod(0)
+            time.sleep(2)  # ten polls
+            assert catalog.get(file_uri(sub / "cat.png")) is not None
+    finally:
+        sub.chmod(0o755)
+        err = stop_cleanly(proc)
+    assert err.count(f"cannot read folder {sub}") == 1 and f"removed {file_uri(sub / 'cat.png')}" not in err
