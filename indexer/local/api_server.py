@@ -5,9 +5,11 @@ and the system test; in AWS, API Gateway does this part."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.server
 import json
 import logging
+import socket
 import threading
 from urllib.parse import parse_qs, urlsplit
 
@@ -50,14 +52,32 @@ MAX_BODY = 8 * 1024 * 1024  # API Gateway's own limit is 10 MB; Lambda takes 6 M
 CLIENT_TIMEOUT = 10.0  # seconds a client may take to send its request (headers and body)
 
 
-def server(port: int, deps: Deps, host: str = "127.0.0.1") -> http.server.ThreadingHTTPServer:
-    """A thread per connection, each socket with a timeout, so one slow or stalled client holds
-    only its own thread; the resolver itself (one module-level object, as in a Lambda container)
-    answers one request at a time, once each request has fully arrived."""
+def server(port: int, deps: Deps, host: str = "127.0.0.1",
+           client_timeout: float = CLIENT_TIMEOUT) -> http.server.ThreadingHTTPServer:
+    """A thread per connection, so one slow or stalled client holds only its own thread, and for
+    no longer than `client_timeout` seconds to send its whole request (a client trickling a byte
+    a second is cut off there, not only one that stops); the resolver itself (one module-level
+    object, as in a Lambda container) answers one request at a time, once each has fully arrived."""
     resolver = threading.Lock()
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        timeout = CLIENT_TIMEOUT  # applied to the connection's socket by StreamRequestHandler
+        timeout = client_timeout  # each read (StreamRequestHandler sets it on the socket)
+
+        def setup(self) -> None:
+            super().setup()
+            self.arrived = False
+            self.deadline = threading.Timer(client_timeout, self._too_slow)  # the whole request
+            self.deadline.daemon = True
+            self.deadline.start()
+
+        def _too_slow(self) -> None:
+            if not self.arrived:
+                with contextlib.suppress(OSError):
+                    self.connection.shutdown(socket.SHUT_RDWR)
+
+        def finish(self) -> None:
+            self.deadline.cancel()
+            super().finish()
 
         def _serve(self) -> None:
             url = urlsplit(self.path)
@@ -67,6 +87,7 @@ def server(port: int, deps: Deps, host: str = "127.0.0.1") -> http.server.Thread
             if int(length) > MAX_BODY:
                 return self._refuse(413, f"the body is over the {MAX_BODY:,} byte limit")
             raw = self.rfile.read(int(length))
+            self.arrived = True
             kind = self.headers.get("Content-Type", "")
             try:
                 body: bytes | str | None = (raw.decode() if kind.startswith(TEXT) else raw) if raw else None
@@ -84,6 +105,7 @@ def server(port: int, deps: Deps, host: str = "127.0.0.1") -> http.server.Thread
             self._send(status, data, headers)
 
         def _refuse(self, status: int, message: str) -> None:
+            self.arrived = True  # an answer is going out: the deadline is for the request
             self._send(status, json.dumps({"message": message}).encode(), [("Content-Type", "application/json")])
 
         def _send(self, status: int, data: bytes, headers: list[tuple[str, str]]) -> None:

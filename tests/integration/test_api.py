@@ -225,6 +225,42 @@ def test_a_forged_cursor_of_any_shape_is_a_bad_request(api, value):
     assert status == 400 and "invalid cursor" in body["message"], body
 
 
+def test_a_client_trickling_its_request_is_cut_off_at_the_deadline(api):
+    """A byte a second held its thread for as long as it kept trickling: the timeout was per read."""
+    import contextlib
+    import socket
+    import threading
+    import time
+
+    from indexer.local.api_server import server
+
+    deps, _ = api
+    httpd = server(0, deps, client_timeout=1.0)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    host, port = httpd.server_address[:2]
+    try:
+        with socket.create_connection((host, port), timeout=10) as slow:
+            started, closed = time.monotonic(), False
+            for byte in b"GET /labels HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"y" * 40:
+                try:
+                    slow.sendall(bytes([byte]))
+                except OSError:
+                    closed = True
+                    break
+                slow.settimeout(0.25)
+                with contextlib.suppress(TimeoutError):
+                    closed = slow.recv(1) == b""  # the server shut the connection
+                if closed:
+                    break
+            assert closed and time.monotonic() - started < 4
+        with socket.create_connection((host, port), timeout=10) as quick:  # a request in time is answered
+            quick.sendall(b"GET /labels HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert quick.recv(12).startswith(b"HTTP/1.0 200")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
 def test_the_local_server_refuses_bad_bodies_and_a_slow_client_stalls_nobody(api):
     import socket
     import threading
