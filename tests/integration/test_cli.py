@@ -333,3 +333,20 @@ def test_what_cannot_be_read_fails_by_itself_and_the_rest_is_indexed(tmp_path, p
     assert f"cannot read {locked / 'r.jpg'}: Permission denied" in as_user.stderr
     assert f"pixdex: cannot read folder {locked}: Permission denied" in as_user.stderr
     assert "Traceback" not in as_user.stderr
+
+
+def test_ctrl_c_at_any_moment_of_start_up_prints_no_traceback(indexed):
+    """Ctrl-C while Python was still importing (botocore, pydantic...) printed a traceback."""
+    import signal
+    import time
+
+    _, env, _ = indexed
+    for delay in (0.05, 0.15, 0.25, 0.35, 0.45, 0.6):
+        proc = subprocess.Popen([PIXDEX, "search", "cat"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert "Traceback" not in err and "KeyboardInterrupt" not in err, (delay, err)
+        # interrupted (130), done before the signal (0), or stopped by it while exiting (-2)
+        assert proc.returncode in (130, 0, -signal.SIGINT), (delay, proc.returncode, err)
