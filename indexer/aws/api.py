@@ -192,11 +192,13 @@ def delete_image(image_id: str) -> dict:
 def search() -> dict:
     q = app.current_event
     words = vocabulary.for_model(deps().settings.model)
+    _once(q, ("q", "min", "source", "since", "until", "limit", "cursor", "sort"))
     try:
         base = Query(all_of=_many(q, "all"), any_of=_many(q, "any"), none_of=_many(q, "not"),
                      min_confidence=float(q.get_query_string_value("min", "0")),
                      source_prefix=q.get_query_string_value("source") or None,
-                     since=_date(q.get_query_string_value("since")), until=_date(q.get_query_string_value("until")),
+                     since=_date(q.get_query_string_value("since"), "since"),
+                     until=_date(q.get_query_string_value("until"), "until"),
                      limit=min(100, _whole(q.get_query_string_value("limit", "24"), "limit")),
                      cursor=q.get_query_string_value("cursor"))
         sort = q.get_query_string_value("sort")
@@ -218,6 +220,7 @@ def search() -> dict:
 @app.get("/labels")
 def labels() -> list:
     q = app.current_event
+    _once(q, ("limit", "min"))
     try:
         limit = _whole(q.get_query_string_value("limit", "50"), "limit")
         minimum = float(q.get_query_string_value("min", "0"))
@@ -301,13 +304,27 @@ def _many(event, name: str) -> tuple[str, ...]:
 
 def _whole(value: str, name: str) -> int:
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise ValueError(f"{name} must be a whole number, not {value[:40]!r}") from None
+    if number < 1:
+        raise ValueError(f"{name} must be at least 1, not {number}")
+    return number
 
 
-def _date(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
+def _date(value: str | None, name: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if value else None
+    except ValueError:
+        raise ValueError(f"{name}={value[:40]!r} is not a date: write {name}=2024-06-01 or 2024-06-01T12:00") from None
+
+
+def _once(event, names: tuple[str, ...]) -> None:
+    """A parameter that takes one value, given twice (?q=cat&q=dog), is a 400, not its last value."""
+    for name in names:
+        if len(event.get_multi_value_query_string_values(name) or []) > 1:
+            raise ApiError(f"{name} is given more than once: give it once (the labels params all, any and not "
+                           "may repeat)", 400)
 
 
 def handle(event: dict, deps: Deps | None = None, context: LambdaContext | None = None) -> dict:

@@ -104,6 +104,12 @@ def server(port: int, deps: Deps, host: str = "127.0.0.1",
                 return self._refuse(500, "internal error: the request failed; the details are in the server's log")
             self._send(status, data, headers)
 
+        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+            """http.server's own refusals (an unknown method, a request line too long) as the API's
+            JSON, not its HTML page."""
+            self.close_connection = True
+            self._refuse(code, message or self.responses.get(code, ("request refused",))[0])
+
         def _refuse(self, status: int, message: str) -> None:
             self.arrived = True  # an answer is going out: the deadline is for the request
             self._send(status, json.dumps({"message": message}).encode(), [("Content-Type", "application/json")])

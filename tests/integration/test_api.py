@@ -261,6 +261,19 @@ def test_a_client_trickling_its_request_is_cut_off_at_the_deadline(api):
         httpd.server_close()
 
 
+@pytest.mark.parametrize(("path", "params", "message"), [
+    ("/labels", {"limit": "-1"}, "limit must be at least 1"),  # was one label, silently
+    ("/search", {"limit": "0"}, "limit must be at least 1"),
+    ("/search", {"since": "xx"}, "since='xx' is not a date"),  # was Python's "Invalid isoformat string"
+    ("/search", {"q": ["cat", "dog"]}, "q is given more than once"),  # was the last one, silently
+    ("/labels", {"min": ["0.1", "0.2"]}, "min is given more than once"),
+])
+def test_parameters_out_of_their_range_are_a_400_that_says_which(api, path, params, message):
+    deps, _ = api
+    status, body = call(deps, "GET", path, params=params)
+    assert status == 400 and message in body["message"], body
+
+
 def test_the_local_server_refuses_bad_bodies_and_a_slow_client_stalls_nobody(api):
     import socket
     import threading
@@ -294,6 +307,11 @@ def test_the_local_server_refuses_bad_bodies_and_a_slow_client_stalls_nobody(api
         bad_text = raw(b"POST /images HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
                        + str(len(not_utf8)).encode() + b"\r\n\r\n" + not_utf8)
         assert bad_text.startswith(b"HTTP/1.0 400") and b"not UTF-8" in bad_text
+        for request, status in ((b"PUT /images HTTP/1.1\r\nHost: x\r\n\r\n", b"501"),  # were HTML pages
+                                (b"GET /" + b"x" * 70000 + b" HTTP/1.1\r\n\r\n", b"414")):
+            head, _, body = raw(request).partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.0 " + status) and b"Content-Type: application/json" in head
+            assert json.loads(body)["message"]
         slow.close()
     finally:
         httpd.shutdown()
