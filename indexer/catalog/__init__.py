@@ -12,9 +12,11 @@ __all__ = ["Catalog", "CatalogError", "CatalogUnavailable", "DayCount", "Invalid
            "open_catalog"]
 
 
-def open_catalog(url: str, settings: Settings | None = None) -> Catalog:
+def open_catalog(url: str, settings: Settings | None = None, create: bool = True) -> Catalog:
     """`sqlite:///abs/path.db` (or a bare path ending in .db) or `http(s)://host:port` (OpenSearch,
-    reached as `settings.opensearch` says, the alias `settings.index`)."""
+    reached as `settings.opensearch` says, the alias `settings.index`). `create=False` (commands
+    that only read): a SQLite file that is not there is a CatalogError, not a new empty catalogue
+    made where a mistyped path points."""
     if url.startswith("sqlite:///~"):
         path = Path(url.removeprefix("sqlite:///")).expanduser()
     elif url.startswith("sqlite:///"):
@@ -30,6 +32,9 @@ def open_catalog(url: str, settings: Settings | None = None) -> Catalog:
         path = Path(url).expanduser().resolve()
     else:
         raise CatalogError(f"PIXDEX_CATALOG={url}: expected sqlite:///path.db or http(s)://host:port")
+    if not create and not path.exists():
+        raise CatalogError(f"no catalogue at /{str(path).lstrip('/')}: index images into it first (pixdex index DIR), "
+                           "or check --catalog / PIXDEX_CATALOG")
     from indexer.catalog.sqlite import SQLiteCatalog
 
     return SQLiteCatalog(path)

@@ -75,7 +75,7 @@ def search(args: argparse.Namespace, settings: Settings) -> int:
                  limit=args.limit, cursor=args.cursor)
     parsed = parse(" ".join(args.words), words, base, Sort(args.sort) if args.sort else None)
     query = parsed.query
-    with open_catalog(settings.catalog, settings) as catalog:
+    with open_catalog(settings.catalog, settings, create=False) as catalog:
         page = catalog.search(query)
         unknown = hint_in(parsed, words, catalog)
     if unknown:
@@ -99,7 +99,7 @@ def _labels_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def labels(args: argparse.Namespace, settings: Settings) -> int:
-    with open_catalog(settings.catalog, settings) as catalog:
+    with open_catalog(settings.catalog, settings, create=False) as catalog:
         facets = catalog.facets(Query(min_confidence=args.min_confidence), size=args.limit + 1)
     more, facets = len(facets) > args.limit, facets[:args.limit]
     if args.json:
@@ -118,7 +118,7 @@ def _one_record_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def show(args: argparse.Namespace, settings: Settings) -> int:
-    with open_catalog(settings.catalog, settings) as catalog:
+    with open_catalog(settings.catalog, settings, create=False) as catalog:
         record = find_record(catalog, args.ref)
     if record is None:
         return not_found(args.ref)
@@ -167,7 +167,7 @@ def _similar_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def similar(args: argparse.Namespace, settings: Settings) -> int:
-    with open_catalog(settings.catalog, settings) as catalog:
+    with open_catalog(settings.catalog, settings, create=False) as catalog:
         record = find_record(catalog, args.ref)
         if record is None:
             return not_found(args.ref)
@@ -186,7 +186,7 @@ def _delete_arguments(p: argparse.ArgumentParser) -> None:
 
 def delete(args: argparse.Namespace, settings: Settings) -> int:
     failed = 0
-    with open_catalog(settings.catalog, settings) as catalog:
+    with open_catalog(settings.catalog, settings, create=False) as catalog:
         for ref in args.refs:
             record = find_record(catalog, ref)
             if record is None:

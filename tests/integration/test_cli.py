@@ -134,6 +134,10 @@ def test_bad_usage_exits_2_with_a_message(indexed, tmp_path):
                           (("index", "--workers", "100000", str(tmp_path)), "at most 256 (threads)")):
         beyond = pixdex(env, *args)  # was an OverflowError from SQLite, or 100,000 threads
         assert beyond.returncode == 2 and message in beyond.stderr and "Traceback" not in beyond.stderr
+    typo = tmp_path / "no-such-folder" / "catalog.db"  # a read made it, folder and all: "0 of 0 images"
+    for command in (("search", "cat"), ("labels",), ("show", "x")):
+        unmade = pixdex({**env, "PIXDEX_CATALOG": f"sqlite:///{typo}"}, *command)
+        assert unmade.returncode == 2 and f"no catalogue at {typo}" in unmade.stderr and not typo.parent.exists()
     symbols = pixdex(env, "search", "🐱")  # was every image, as if all matched
     assert symbols.returncode == 2 and "no label `🐱`" in symbols.stderr
     for query, message in (("cat OR", "OR needs a label"), ("x" * 2000, "at most 1000 characters"),
@@ -232,7 +236,10 @@ UNSAFE = ("\x1b", "\x07", "\u202e")  # ESC (clear the screen, turn it red), BEL,
 
 
 def test_what_a_person_typed_is_quoted_back_escaped_in_errors_and_hints(tmp_path):
+    from indexer.catalog import open_catalog
+
     env = {**os.environ, "PIXDEX_CATALOG": f"sqlite:///{tmp_path / 'c.db'}"}
+    open_catalog(env["PIXDEX_CATALOG"]).close()  # an empty catalogue: a search of one that is not there is refused
     typed = "\x1b[2J\u202ekat"  # clear the screen, then right-to-left, in a search word and a path
     for argv in (["search", typed], ["search", f"taken:{typed}"], ["index", str(tmp_path / typed)]):
         done = pixdex(env, *argv)
