@@ -47,9 +47,9 @@ def index(args: argparse.Namespace, settings: Settings) -> int:
     from indexer.ingest.pipeline import Pipeline
     from indexer.model.labeller import make_labeller
     from indexer.sources.base import ReadError, SourceItem
-    from indexer.sources.files import FileSource, find_images, source_item
+    from indexer.sources.files import FileSource, find_images, nothing_at, source_item
 
-    missing = [str(p) for p in args.paths if _missing(p)]
+    missing = [str(p) for p in args.paths if nothing_at(p)]
     if missing:
         raise UsageError(f"no such file or folder: {', '.join(missing)}")
     unlisted: list[str] = []  # folders that cannot be read: said, and the run counts as failed
@@ -92,17 +92,6 @@ def index(args: argparse.Namespace, settings: Settings) -> int:
         print(f"labelled {summary.labelled}, skipped {summary.skipped} unchanged, failed {summary.failed} "
               f"in {summary.seconds:.1f}s ({summary.images_per_second:.1f} images/s)")
     return ITEMS_FAILED if summary.failed or unlisted else OK
-
-
-def _missing(path: Path) -> bool:
-    """Nothing at `path` (not: there but unreadable, or a symlink loop; the run says which)."""
-    try:
-        path.stat()
-    except (FileNotFoundError, NotADirectoryError):
-        return True
-    except OSError:
-        return False
-    return False
 
 
 WATCH_TEXT = """\

@@ -25,7 +25,7 @@ from indexer.ingest.pipeline import Progress
 from indexer.ingest.sync import Sync
 from indexer.local.loop import back_off
 from indexer.sources.base import SourceItem
-from indexer.sources.files import file_uri, find_images, source_item, uri_path
+from indexer.sources.files import file_uri, find_images, nothing_at, source_item, uri_path
 
 logger = logging.getLogger(__name__)
 
@@ -145,21 +145,10 @@ class FolderWatcher:
         events, cursor = [], None
         while True:
             page = self.sync.catalog.search(Query(source_prefix=prefix, limit=500, cursor=cursor))
-            events += [_removed(r.uri) for r in page.records if _gone(uri_path(r.uri))]
+            events += [_removed(r.uri) for r in page.records if nothing_at(uri_path(r.uri))]
             cursor = page.next_cursor
             if not cursor:
                 return events
-
-
-def _gone(path: Path) -> bool:
-    """Nothing at `path` (a file out of reach, under a folder that cannot be read, is not gone)."""
-    try:
-        path.stat()
-    except (FileNotFoundError, NotADirectoryError):
-        return True
-    except OSError:
-        return False
-    return False
 
 
 def _removed(uri: str) -> ObjectEvent:

@@ -33,6 +33,18 @@ def uri_path(uri: str) -> Path:
     return Path(os.fsdecode(unquote_to_bytes(urlparse(uri).path)))
 
 
+def nothing_at(path: Path) -> bool:
+    """Nothing is at `path`: not a file out of reach (under a folder that cannot be read), nor a
+    symlink loop, which are there and whose read says what is wrong."""
+    try:
+        path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return False
+
+
 def find_images(paths: Iterable[Path], on_error: Callable[[Path, OSError], None] | None = None) -> Iterator[Path]:
     """Files named explicitly are taken as they are (a bad one becomes a FAILED record); folders
     are walked recursively for image extensions, skipping hidden files and folders, in path order.
