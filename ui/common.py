@@ -9,7 +9,7 @@ import html
 import re
 from dataclasses import replace
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 import streamlit as st
 
@@ -173,7 +173,7 @@ def grid(records: list[Record], focus: tuple[str, ...] = (), context: dict[str, 
         for n, r in enumerate(records):
             params = {**(context or {}), "id": r.id}
             summary = "FAILED" if r.status == Status.FAILED else r.label_summary(1, focus)
-            name = r.uri.rsplit("/", 1)[-1]
+            name = file_name(r.uri)
             with cells.cell():
                 data = thumbs.get(r.uri, r.etag)
                 if data:  # a link of our own: st.image(link=) opens a new tab
@@ -189,3 +189,10 @@ def grid(records: list[Record], focus: tuple[str, ...] = (), context: dict[str, 
                 if scores is not None:
                     label = f"{scores[n]:.0%} alike · {label}"
                 st.page_link(IMAGE_PAGE, label=md(label), query_params=params)
+
+
+def file_name(uri: str) -> str:
+    """The last part of a record's URI as it was named: a file: URI's percent-encoding undone
+    (`My Holiday.jpg`, not `My%20Holiday.jpg`); an S3 key is shown as it is."""
+    last = uri.rsplit("/", 1)[-1]
+    return unquote(last, errors="replace") if uri.startswith("file:") else last

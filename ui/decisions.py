@@ -11,7 +11,7 @@ import streamlit as st
 
 from indexer.catalog import CatalogError
 from indexer.record import Label, Record, Source
-from ui.common import catalog, labeller, md, user, words
+from ui.common import catalog, file_name, labeller, md, user, words
 
 SHOWN_NAMES = 3  # labels named on a button before "+N more"
 MAX_LABEL = 100  # characters in a label a person adds (a search takes 1000 characters in all)
@@ -79,12 +79,17 @@ def save(decisions: list[Decision], what: str) -> None:
     for d in decisions:
         try:
             old = cat.get(d.record.id)  # whole, with its embedding: what undo writes back
+            if old is not None and old.labels != d.record.labels:
+                # another tab or person decided meanwhile: this decision was made on labels that are gone
+                failed.append(f"{d.record.uri}: its labels changed since this page showed them (another tab or "
+                              "reviewer): not saved, look again and decide on what it has now")
+                continue
             cat.review(d.record.id, d.labels, user())
         except CatalogError as exc:
             failed.append(f"{d.record.uri}: {exc}")
             continue
         before.append(old)
-        changed.append(f"{d.record.uri.rsplit('/', 1)[-1]}: {names(d.labels)}")
+        changed.append(f"{file_name(d.record.uri)}: {names(d.labels)}")
     st.session_state.decision_report = (what, changed, failed)
     st.session_state.reviewed = st.session_state.get("reviewed", 0) + len(changed)  # the Review page's count
     if before:
@@ -105,7 +110,7 @@ def undo() -> None:
                                                           "not be written back"])
         return
     st.session_state.reviewed = max(0, st.session_state.get("reviewed", 0) - len(before))
-    names_ = [r.uri.rsplit("/", 1)[-1] for r in before]
+    names_ = [file_name(r.uri) for r in before]
     st.session_state.decision_report = (f"undid {what}", names_, [])
 
 

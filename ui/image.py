@@ -9,7 +9,7 @@ import streamlit as st
 from indexer.catalog import CatalogError
 from indexer.catalog.duplicates import NEAR_THRESHOLD, exact_copies
 from indexer.record import Source, Status
-from ui.common import SEARCH_PAGE, SEARCH_PARAMS, catalog, grid, md, quoted, search_of, thumbnails
+from ui.common import SEARCH_PAGE, SEARCH_PARAMS, catalog, file_name, grid, md, quoted, search_of, thumbnails
 from ui.decisions import add_box, label_buttons, report
 from ui.thumbnails import PREVIEW_SIDE
 
@@ -53,7 +53,7 @@ def main() -> None:
         st.page_link(SEARCH_PAGE, label="Search", icon=":material/search:")
         return
 
-    name = record.key or record.uri.rsplit("/", 1)[-1]
+    name = record.key or file_name(record.uri)
     summary = record.label_summary(3)
     st.set_page_config(page_title=f"{name} · pixdex")
     before, after = neighbours(cat, record.id, search)

@@ -10,7 +10,7 @@ import streamlit as st
 
 from indexer.catalog import CatalogError, Query, Sort
 from indexer.record import Status
-from ui.common import IMAGE_PAGE, catalog, md, thumbnails, user
+from ui.common import IMAGE_PAGE, catalog, file_name, md, thumbnails, user
 from ui.decisions import Decision, add_box, confirmed, label_buttons, names, report, save
 
 PER_PAGE = 8
@@ -52,7 +52,7 @@ def main() -> None:
         with st.container(border=True):
             picture, body = st.columns([1, 4])
             data = thumbnails().get(r.uri, r.etag)
-            name = r.uri.rsplit("/", 1)[-1]
+            name = file_name(r.uri)
             if data:
                 picture.image(data, width="stretch", alt=f"{name}: {r.label_summary(3)}")
             else:

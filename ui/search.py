@@ -236,6 +236,12 @@ def timeline(parsed: Parsed, records: list[Record], context: dict[str, str]) -> 
         grid(list(group), parsed.query.matched_labels, context)
 
 
+
+def _page_number(typed: str) -> int:
+    """The page number a link carries, 1 for anything else (`page=²` passes isdigit, not int())."""
+    return int(typed) if typed.isascii() and typed.isdigit() and 0 < int(typed) < 10**6 else 1
+
+
 def main() -> None:
     cat = catalog()
     st.title("pixdex")
@@ -268,7 +274,7 @@ def main() -> None:
             st.query_params.pop("page", None)
         st.session_state.query, st.session_state.previous = key, []
     after = st.query_params.get("after")
-    number = int(st.query_params.get("page", "1")) if after and st.query_params.get("page", "").isdigit() else 1
+    number = _page_number(st.query_params.get("page", "")) if after else 1
     try:
         with st.spinner("Searching…"):
             page = cat.search(replace(parsed.query, cursor=after))

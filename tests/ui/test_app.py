@@ -289,3 +289,20 @@ def test_jumping_to_the_undated_keeps_the_other_no_filter(photo_catalog):
     at = run_app(q="sort:taken has:date")  # the jump decides has/no:date: never both in what it writes
     next(s for s in at.selectbox if s.label == "Jump to").set_value("undated").run()
     assert at.text_input(key="q").value == "sort:taken no:date" and headers(at) == ["No date taken · 1 photo"]
+
+
+def test_a_hand_made_page_number_is_ignored(photo_catalog):
+    """`page=²` passed str.isdigit and crashed int(): Streamlit's red error box."""
+    for number in ("²", "-1", "9" * 30, "x"):
+        at = AppTest.from_file(APP, default_timeout=60)
+        at.query_params.update({"q": "cat", "after": "abc", "page": number})
+        at.run()
+        assert not at.exception, (number, at.exception)
+        assert "invalid cursor" in " ".join(e.value for e in at.error)  # the forged cursor is what is said
+
+
+def test_file_names_are_shown_as_named_not_percent_encoded(tmp_path):
+    from ui.common import file_name
+
+    assert file_name((tmp_path / "My Holiday ünï.jpg").as_uri()) == "My Holiday ünï.jpg"
+    assert file_name("s3://bucket/raw%20key.jpg") == "raw%20key.jpg"  # an S3 key is what it is

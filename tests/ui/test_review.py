@@ -71,6 +71,18 @@ def test_removing_one_label_keeps_the_others_and_its_concept_goes_with_it(photo_
     assert "Removed cat, 1 image" in at.success[0].value
 
 
+def test_a_second_tab_cannot_undo_the_first_tabs_review(photo_catalog):
+    """Two tabs on one image: the one opened earlier wrote its whole, older label list over the
+    other's review (a removed label came back, silently)."""
+    cat_record = record(photo_catalog, "cat.png")
+    first, second = run_app("image.py", id=cat_record.id), run_app("image.py", id=cat_record.id)
+    next(b for b in first.button if b.key == "remove-image-cat").click().run()
+    next(b for b in second.button if b.key == "remove-image-animal").click().run()
+    kept = {lb.name for lb in record(photo_catalog, "cat.png").labels if lb.source != Source.PROPERTY}
+    assert "cat" not in kept and "animal" in kept  # the first decision stands; the second was not saved
+    assert any("changed since this page showed them" in e.value for e in second.error), second.error
+
+
 def test_human_labels_survive_relabelling(photo_catalog, settings, labeller, photos):
     rocket = record(photo_catalog, "rocket.jpg")
     with open_catalog(photo_catalog) as cat:
