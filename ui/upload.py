@@ -36,13 +36,17 @@ def label_only(name: str, data: bytes, s: Settings) -> Record:
     return label_records(model, [decoded])[0]
 
 
-def keep(name: str, data: bytes, s: Settings) -> tuple[Record, str]:
-    """Stored and indexed; returns the record and where the image went."""
+def keep(name: str, data: bytes, s: Settings) -> tuple[Record, str | None]:
+    """Stored and indexed; returns the record and where the image went (None: refused, so not
+    stored: a file the page calls no image must not turn up in the catalogue as a FAILED record)."""
+    looked = label_only(name, data, s)
+    if looked.status == Status.FAILED:
+        return looked, None
     if s.upload_bucket:
         uri = s.upload_uri("uploads", safe_name(name))
         bucket, key = split_s3_uri(uri)
         s3().put_object(Bucket=bucket, Key=key, Body=data)
-        return label_only(name, data, s), f"{uri}: in the catalogue as soon as its event is processed"
+        return looked, f"{uri}: in the catalogue as soon as its event is processed"
     s.uploads.mkdir(parents=True, exist_ok=True)
     path = s.uploads / safe_name(name)
     path.write_bytes(data)

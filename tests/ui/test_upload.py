@@ -57,11 +57,17 @@ def test_with_consent_it_is_stored_indexed_and_linked_once(upload_env, photos):
     assert len(records(url)) == 2 and len(list(uploads.iterdir())) == 2
 
 
-def test_a_file_that_is_not_an_image_is_explained(upload_env):
+@pytest.mark.parametrize("keep", [False, True])
+def test_a_file_that_is_not_an_image_is_explained_and_never_kept(upload_env, keep):
+    """With "Keep" ticked, a refused file was stored all the same (a FAILED record, in the Review queue)."""
+    url, uploads = upload_env
     at = run_app("upload.py")
+    if keep:
+        at.checkbox(key="keep").check()
     at.file_uploader(key="files").upload("notes.jpg", b"shopping list: milk\n" * 30, "image/jpeg").run()
     assert not at.exception, at.exception
     assert "Not an image pixdex can label: not an image" in at.error[0].value
+    assert records(url) == [] and not (uploads.exists() and any(uploads.iterdir()))
 
 
 def test_on_an_s3_deployment_uploads_go_to_the_bucket(upload_env, aws, photos, monkeypatch):
