@@ -116,6 +116,8 @@ class Lister:
     def _filtered(self, item: SourceItem) -> str | None:
         if item.uri.endswith("/"):
             return "folder marker"  # a zero-byte key the S3 console makes for a folder
+        if item.key is not None and any(part.startswith(".") for part in item.key.split("/")):
+            return "hidden file"  # as in a folder: .thumbnails/, macOS's ._photo.jpg beside each photo
         if self.extensions is None:
             return None
         suffix = PurePosixPath(item.key or item.uri).suffix.lower()

@@ -82,12 +82,15 @@ def backfill(source: str, catalog_url: str, **options) -> dict:
     return report.as_dict()
 
 
-def test_a_bucket_of_photos_and_broken_objects(photo_bucket, tmp_path):
+def test_a_bucket_of_photos_and_broken_objects(photo_bucket, tmp_path, s3, photos):
     db = f"sqlite:///{tmp_path / 'c.db'}"
+    junk = (photos / "cat.png").read_bytes()  # hidden keys, as a folder's hidden files: were labelled
+    for key in (".thumbnails/cat.png", "trip/._cat.png"):
+        s3.put_object(Bucket=photo_bucket, Key=key, Body=junk)
     summary = backfill(f"s3://{photo_bucket}/", db)
 
     assert (summary["labelled"], summary["failed"]) == (len(GOOD), len(BROKEN))
-    assert summary["skipped"] == {"extension .txt": 1, "folder marker": 1}
+    assert summary["skipped"] == {"extension .txt": 1, "folder marker": 1, "hidden file": 2}
     assert summary["failures"] == {reason: 1 for reason in BROKEN.values()}
     seen = snapshot(db)
     for key, photo in GOOD.items():
