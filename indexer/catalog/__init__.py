@@ -15,8 +15,8 @@ __all__ = ["Catalog", "CatalogError", "CatalogUnavailable", "DayCount", "Invalid
 def open_catalog(url: str, settings: Settings | None = None, create: bool = True) -> Catalog:
     """`sqlite:///abs/path.db` (or a bare path ending in .db) or `http(s)://host:port` (OpenSearch,
     reached as `settings.opensearch` says, the alias `settings.index`). `create=False` (commands
-    that only read): a SQLite file that is not there is a CatalogError, not a new empty catalogue
-    made where a mistyped path points."""
+    that only read): a SQLite file, or an OpenSearch alias, that is not there is a CatalogError,
+    not a new empty catalogue made where a mistyped path or index name points."""
     if url.startswith("sqlite:///~"):
         path = Path(url.removeprefix("sqlite:///")).expanduser()
     elif url.startswith("sqlite:///"):
@@ -27,7 +27,7 @@ def open_catalog(url: str, settings: Settings | None = None, create: bool = True
         from indexer.catalog.opensearch import OpenSearchCatalog
 
         settings = settings or Settings()
-        return OpenSearchCatalog.from_url(url, settings.opensearch, settings.index)
+        return OpenSearchCatalog.from_url(url, settings.opensearch, settings.index, create)
     elif url.endswith(".db") and "://" not in url:
         path = Path(url).expanduser().resolve()
     else:

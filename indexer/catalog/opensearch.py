@@ -135,38 +135,59 @@ def similar_body(target: Record, k: int) -> dict[str, Any]:
 
 class OpenSearchCatalog(Catalog):
     def __init__(self, client: OpenSearch, alias: str, embedding_dim: int = 1280,
-                 refresh: str | bool = "wait_for") -> None:
+                 refresh: str | bool = "wait_for", create: bool = True) -> None:
         self.client = client
         self.alias = alias
         self.tombstones = f"{alias}-tombstones"
         self.embedding_dim = embedding_dim
         self.refresh = refresh  # "wait_for": a write is searchable when it returns; False for bulk backfills
         with self._errors("prepare the index"):
-            self._ensure()
+            self._ensure(create)
 
     @classmethod
-    def from_url(cls, url: str, options: OpenSearchSettings, alias: str) -> OpenSearchCatalog:
-        return cls(connect(url, options), alias, options.embedding_dim, options.refresh)
+    def from_url(cls, url: str, options: OpenSearchSettings, alias: str, create: bool = True) -> OpenSearchCatalog:
+        return cls(connect(url, options), alias, options.embedding_dim, options.refresh, create)
 
     def close(self) -> None:
         self.client.close()
 
     # -- index lifecycle ---------------------------------------------------------------------
 
-    def _ensure(self) -> None:
-        self.client.indices.put_index_template(name=self.alias, body={
-            "index_patterns": [f"{self.alias}-v*"], "template": index_body(self.embedding_dim),
-            "_meta": {"pixdex_mapping_version": MAPPING_VERSION}})
+    def _ensure(self, create: bool = True) -> None:
+        """The template, the index behind the alias and the tombstones, made where missing; with
+        `create=False` (commands that only read) nothing is made: a missing alias is a CatalogError
+        (a mistyped PIXDEX_INDEX, an empty or restarted cluster). An alias on an index that is not
+        pixdex's is refused either way, before anything is written into it."""
         # both lookups name the alias as the index: a role limited to pixdex's own indices may make
         # them (an alias lookup across all indices is checked against every index)
-        if not self.client.indices.exists(index=self.alias):
-            self.client.indices.create(index=self._new_index_name(), body={"aliases": {self.alias: {}}})
-        else:  # an index of an earlier version: the fields it lacks (adding fields is no reindex)
+        exists = self.client.indices.exists(index=self.alias)
+        if exists:
+            self._check_ours()
+            # an index of an earlier version: the fields it lacks (adding fields is no reindex)
             properties = index_body(self.embedding_dim)["mappings"]["properties"]
             self.client.indices.put_mapping(index=self.alias, body={"properties": {
                 k: properties[k] for k in ADDED_FIELDS}})
+        elif not create:
+            raise CatalogError(f"no pixdex index {self.alias!r} in this OpenSearch: index images into it first "
+                               "(pixdex index DIR), or check PIXDEX_CATALOG and PIXDEX_INDEX")
+        if not create:
+            return
+        self.client.indices.put_index_template(name=self.alias, body={
+            "index_patterns": [f"{self.alias}-v*"], "template": index_body(self.embedding_dim),
+            "_meta": {"pixdex_mapping_version": MAPPING_VERSION}})
+        if not exists:
+            self.client.indices.create(index=self._new_index_name(), body={"aliases": {self.alias: {}}})
         if not self.client.indices.exists(index=self.tombstones):
             self.client.indices.create(index=self.tombstones, body=TOMBSTONES_BODY)
+
+    def _check_ours(self) -> None:
+        """Every index behind the alias carries pixdex's mapping (its _meta says which version)."""
+        for name, body in self.client.indices.get_mapping(index=self.alias).items():
+            meta = (body.get("mappings") or {}).get("_meta") or {}
+            if "pixdex_mapping_version" not in meta:
+                raise CatalogError(f"PIXDEX_INDEX={self.alias} names {name}, which is no pixdex index (its mapping "
+                                   "has no pixdex_mapping_version): nothing was written to it; point the alias at "
+                                   "pixdex's index or choose another PIXDEX_INDEX")
 
     def _new_index_name(self) -> str:
         return f"{self.alias}-v{MAPPING_VERSION}-{utcnow():%Y%m%d%H%M%S%f}"

@@ -72,6 +72,25 @@ def test_refusals_name_the_problem(osmem_clone):
         open_catalog("http://127.0.0.1:9", SETTINGS)
 
 
+def test_reads_make_nothing_and_an_alias_on_a_foreign_index_is_refused(osmem_clone):
+    """A read on an empty cluster or under a mistyped PIXDEX_INDEX made templates and indices and
+    answered "0 of 0 images"; an alias moved onto another application's index was written into."""
+    client = OpenSearch(hosts=[osmem_clone.url])
+    typo = Settings(opensearch={"embedding_dim": 3}, index="typo-images")
+    with pytest.raises(CatalogError, match="no pixdex index 'typo-images' in this OpenSearch"):
+        open_catalog(osmem_clone.url, typo, create=False)
+    assert not client.indices.get(index="typo-images*") and not client.indices.exists_index_template(
+        name="typo-images")
+    open_catalog(osmem_clone.url, SETTINGS).close()  # pixdex's own index: reads open it
+    open_catalog(osmem_clone.url, SETTINGS, create=False).close()
+    client.indices.create(index="foreign", body={"mappings": {"properties": {"title": {"type": "text"}}}})
+    client.indices.update_aliases(body={"actions": [{"add": {"index": "foreign", "alias": "elsewhere"}}]})
+    for create in (True, False):
+        with pytest.raises(CatalogError, match="names foreign, which is no pixdex index"):
+            open_catalog(osmem_clone.url, Settings(opensearch={"embedding_dim": 3}, index="elsewhere"), create=create)
+    assert "uri" not in client.indices.get_mapping(index="foreign")["foreign"]["mappings"].get("properties", {})
+
+
 def test_the_knn_request_has_the_documented_shape():
     # opensearch.org docs, k-NN query: {"knn": {FIELD: {"vector": [...], "k": K, "filter": {...}}}}
     target = CORPUS[0]
