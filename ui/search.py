@@ -239,7 +239,7 @@ def timeline(parsed: Parsed, records: list[Record], context: dict[str, str]) -> 
 
 def _page_number(typed: str) -> int:
     """The page number a link carries, 1 for anything else (`page=²` passes isdigit, not int())."""
-    return int(typed) if typed.isascii() and typed.isdigit() and 0 < int(typed) < 10**6 else 1
+    return int(typed) if typed.isascii() and typed.isdigit() and 0 < len(typed.lstrip("0")) <= 6 else 1
 
 
 def main() -> None:

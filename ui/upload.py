@@ -39,10 +39,10 @@ def label_only(name: str, data: bytes, s: Settings) -> Record:
 def keep(name: str, data: bytes, s: Settings) -> tuple[Record, str | None]:
     """Stored and indexed; returns the record and where the image went (None: refused, so not
     stored: a file the page calls no image must not turn up in the catalogue as a FAILED record)."""
-    looked = label_only(name, data, s)
-    if looked.status == Status.FAILED:
-        return looked, None
-    if s.upload_bucket:
+    if s.upload_bucket:  # the event path labels what lands in the bucket: look first, here
+        looked = label_only(name, data, s)
+        if looked.status == Status.FAILED:
+            return looked, None
         uri = s.upload_uri("uploads", safe_name(name))
         bucket, key = split_s3_uri(uri)
         s3().put_object(Bucket=bucket, Key=key, Body=data)
@@ -51,8 +51,12 @@ def keep(name: str, data: bytes, s: Settings) -> tuple[Record, str | None]:
     path = s.uploads / safe_name(name)
     path.write_bytes(data)
     item = source_item(path)
-    Pipeline(s, labeller(), catalog(), FileSource(s.limits)).run([item])
+    Pipeline(s, labeller(), catalog(), FileSource(s.limits)).run([item])  # labelled once, as it is stored
     record = catalog().get(item.uri)
+    if record.status == Status.FAILED:  # refused: taken back, file and record
+        catalog().delete([record.id])
+        path.unlink(missing_ok=True)
+        return record, None
     return record, str(path)
 
 

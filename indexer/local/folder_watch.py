@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -52,7 +53,7 @@ class FolderWatcher:
             st = self.folder.stat()
         except OSError:
             return None
-        return st.st_dev if os.path.isdir(self.folder) and os.access(self.folder, os.R_OK | os.X_OK) else None
+        return st.st_dev if stat.S_ISDIR(st.st_mode) and os.access(self.folder, os.R_OK | os.X_OK) else None
 
     def present(self) -> bool:
         """Whether the folder is there, readable and on the filesystem it was on: when it is not, its
